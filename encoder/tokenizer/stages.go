@@ -25,3 +25,31 @@ type Model interface {
 	// VocabSize is the number of entries in the model's vocabulary.
 	VocabSize() int
 }
+
+// PostProcessor adds a template's special tokens around the ids of one
+// sequence. It appends the processed ids and their token type ids to
+// ids/typeIDs (which arrive empty) given the model ids of the sequence.
+type PostProcessor interface {
+	Process(ids, typeIDs []int32, seq []int32) ([]int32, []int32)
+	// Added is the number of ids Process adds around a sequence; truncation
+	// keeps room for them.
+	Added() int
+}
+
+// The loader of tokenizer.json dispatches each component by its "type" field
+// to a constructor registered here, so that each component lives in a file of
+// its own. Constructors get the component's raw JSON object; model
+// constructors also get the added tokens of the file.
+type (
+	normalizerCtor    func(raw []byte) (Normalizer, error)
+	preTokenizerCtor  func(raw []byte) (PreTokenizer, error)
+	modelCtor         func(raw []byte) (Model, error)
+	postProcessorCtor func(raw []byte, vocab Model) (PostProcessor, error)
+)
+
+var (
+	normalizerCtors    = map[string]normalizerCtor{}
+	preTokenizerCtors  = map[string]preTokenizerCtor{}
+	modelCtors         = map[string]modelCtor{}
+	postProcessorCtors = map[string]postProcessorCtor{}
+)
