@@ -1,0 +1,14 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
+
+package safetensors
+
+import (
+	"errors"
+	"os"
+)
+
+// mmapFile always fails on platforms without unix.Mmap, so openSource reads
+// the file instead.
+func mmapFile(f *os.File, size int) ([]byte, func() error, error) {
+	return nil, nil, errors.New("mmap unavailable on this platform")
+}
