@@ -1,0 +1,372 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"unicode/utf8"
+)
+
+// versionOf reads only the "schema" field of a JSON object.
+func versionOf(data []byte) (string, error) {
+	var head struct {
+		Schema *string `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if head.Schema == nil {
+		return "", fmt.Errorf("%w: missing \"schema\" field", ErrUnknownVersion)
+	}
+	return *head.Schema, nil
+}
+
+// decodeStrict decodes one JSON object into v, rejecting unknown fields and
+// trailing data.
+func decodeStrict(data []byte, want string, v any) error {
+	if len(data) > MaxMessageBytes {
+		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
+	}
+	got, err := versionOf(data)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, got, want)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, want, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: %s: trailing data after the object", ErrInvalid, want)
+	}
+	return nil
+}
+
+// DecodeJob decodes and validates a job message.
+func DecodeJob(data []byte) (Job, error) {
+	var j Job
+	if err := decodeStrict(data, JobV1, &j); err != nil {
+		return Job{}, err
+	}
+	if err := j.Validate(); err != nil {
+		return Job{}, err
+	}
+	return j, nil
+}
+
+// DecodeTask decodes and validates a task message.
+func DecodeTask(data []byte) (Task, error) {
+	var t Task
+	if err := decodeStrict(data, TaskV1, &t); err != nil {
+		return Task{}, err
+	}
+	if err := t.Validate(); err != nil {
+		return Task{}, err
+	}
+	return t, nil
+}
+
+// DecodeResult decodes and validates a result message.
+func DecodeResult(data []byte) (Result, error) {
+	var r Result
+	if err := decodeStrict(data, ResultV1, &r); err != nil {
+		return Result{}, err
+	}
+	if err := r.Validate(); err != nil {
+		return Result{}, err
+	}
+	return r, nil
+}
+
+// DecodeStatus decodes and validates a status message.
+func DecodeStatus(data []byte) (Status, error) {
+	var s Status
+	if err := decodeStrict(data, StatusV1, &s); err != nil {
+		return Status{}, err
+	}
+	if err := s.Validate(); err != nil {
+		return Status{}, err
+	}
+	return s, nil
+}
+
+// DecodeEmbedRequest decodes and validates a request to the embed endpoint.
+// The "schema" field is optional here so that a request can be typed by
+// hand (nats req embedpipe.embed '{"texts":["hi"]}'); when present it must
+// be EmbedRequestV1.
+func DecodeEmbedRequest(data []byte, maxTexts int) (EmbedRequest, error) {
+	var r EmbedRequest
+	if len(data) > MaxMessageBytes {
+		return r, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: trailing data after the object", ErrInvalid)
+	}
+	if r.Schema != "" && r.Schema != EmbedRequestV1 {
+		return EmbedRequest{}, fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, r.Schema, EmbedRequestV1)
+	}
+	if len(r.Texts) == 0 {
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: texts is empty", ErrInvalid)
+	}
+	if maxTexts > 0 && len(r.Texts) > maxTexts {
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: %d texts (limit %d)", ErrInvalid, len(r.Texts), maxTexts)
+	}
+	if r.TruncateDim < 0 {
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: truncate_dim %d is negative", ErrInvalid, r.TruncateDim)
+	}
+	switch r.Format {
+	case "", "json", "arrow":
+	default:
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: format %q (want json or arrow)", ErrInvalid, r.Format)
+	}
+	return r, nil
+}
+
+// DecodeRecord decodes a streaming text record. A body that is not a JSON
+// object is taken as the raw text itself, which must be valid UTF-8.
+func DecodeRecord(data []byte) (Record, error) {
+	if len(data) > MaxMessageBytes {
+		return Record{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		if !utf8.Valid(data) {
+			return Record{}, fmt.Errorf("%w: record: raw text is not valid UTF-8", ErrInvalid)
+		}
+		return Record{Text: string(data)}, nil
+	}
+	var r Record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Record{}, fmt.Errorf("%w: record: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return Record{}, fmt.Errorf("%w: record: trailing data after the object", ErrInvalid)
+	}
+	if r.Schema != "" && r.Schema != RecordV1 {
+		return Record{}, fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, r.Schema, RecordV1)
+	}
+	return r, nil
+}
+
+func invalid(kind, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalid, kind, fmt.Sprintf(format, args...))
+}
+
+// ValidID reports whether id can name a job: 1 to 64 ASCII letters, digits,
+// '-' or '_', so that it is a single token of a NATS subject and a KV key.
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// FormatOf returns the format of in: in.Format, or the one its extension
+// implies, or "" when neither says.
+func FormatOf(in Input) string {
+	if in.Format != "" {
+		return in.Format
+	}
+	switch strings.ToLower(path.Ext(in.Path)) {
+	case ".parquet", ".pq":
+		return FormatParquet
+	case ".jsonl", ".ndjson":
+		return FormatJSONL
+	case ".arrow", ".arrows", ".ipc", ".feather":
+		return FormatArrow
+	}
+	return ""
+}
+
+func validPath(kind, field, p string) error {
+	if p == "" {
+		return invalid(kind, "%s is empty", field)
+	}
+	if len(p) > 4096 {
+		return invalid(kind, "%s is longer than 4096 bytes", field)
+	}
+	if strings.IndexByte(p, 0) >= 0 || !utf8.ValidString(p) {
+		return invalid(kind, "%s %q has a NUL byte or invalid UTF-8", field, p)
+	}
+	return nil
+}
+
+func (in Input) validate(kind, field string) error {
+	if err := validPath(kind, field+".path", in.Path); err != nil {
+		return err
+	}
+	switch in.Format {
+	case "", FormatParquet, FormatJSONL, FormatArrow:
+	default:
+		return invalid(kind, "%s.format %q (want parquet, jsonl or arrow)", field, in.Format)
+	}
+	if FormatOf(in) == "" {
+		return invalid(kind, "%s: cannot tell the format of %q: set format", field, in.Path)
+	}
+	return nil
+}
+
+func (m Model) validate(kind string) error {
+	switch {
+	case m.Dir == "" && m.Hub == "":
+		return invalid(kind, "model: set dir or hub")
+	case m.Dir != "" && m.Hub != "":
+		return invalid(kind, "model: set only one of dir and hub")
+	case m.Revision != "" && m.Hub == "":
+		return invalid(kind, "model: revision needs hub")
+	}
+	if m.Dir != "" {
+		return validPath(kind, "model.dir", m.Dir)
+	}
+	return nil
+}
+
+func (o Options) validate(kind string) error {
+	switch o.Pooling {
+	case "", "mean", "cls", "max", "lasttoken":
+	default:
+		return invalid(kind, "options.pooling %q (want mean, cls, max or lasttoken)", o.Pooling)
+	}
+	switch o.Precision {
+	case "", "float32", "float16":
+	default:
+		return invalid(kind, "options.precision %q (want float32 or float16)", o.Precision)
+	}
+	if o.PromptName != "" && o.Prompt != "" {
+		return invalid(kind, "options: set only one of prompt_name and prompt")
+	}
+	if o.TruncateDim < 0 || o.TruncateDim > 1<<16 {
+		return invalid(kind, "options.truncate_dim %d out of range", o.TruncateDim)
+	}
+	if o.MaxLength < 0 || o.MaxLength > 1<<20 {
+		return invalid(kind, "options.max_length %d out of range", o.MaxLength)
+	}
+	if o.BatchSize < 0 || o.BatchSize > 1<<16 {
+		return invalid(kind, "options.batch_size %d out of range", o.BatchSize)
+	}
+	return nil
+}
+
+// Validate reports whether j is a complete, valid job.
+func (j Job) Validate() error {
+	const kind = "job"
+	if j.Schema != JobV1 {
+		return fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, j.Schema, JobV1)
+	}
+	if !ValidID(j.ID) {
+		return invalid(kind, "id %q: want 1 to 64 letters, digits, '-' or '_'", j.ID)
+	}
+	if len(j.Inputs) == 0 {
+		return invalid(kind, "inputs is empty")
+	}
+	if len(j.Inputs) > 100000 {
+		return invalid(kind, "%d inputs (limit 100000)", len(j.Inputs))
+	}
+	for i, in := range j.Inputs {
+		if err := in.validate(kind, fmt.Sprintf("inputs[%d]", i)); err != nil {
+			return err
+		}
+	}
+	if j.Column == "" {
+		return invalid(kind, "column is empty")
+	}
+	if err := validPath(kind, "output.dir", j.Output.Dir); err != nil {
+		return err
+	}
+	if err := j.Model.validate(kind); err != nil {
+		return err
+	}
+	return j.Options.validate(kind)
+}
+
+// Validate reports whether t is a complete, valid task.
+func (t Task) Validate() error {
+	const kind = "task"
+	if t.Schema != TaskV1 {
+		return fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, t.Schema, TaskV1)
+	}
+	if !ValidID(t.JobID) {
+		return invalid(kind, "job_id %q is not a valid id", t.JobID)
+	}
+	if t.Tasks <= 0 || t.Index < 0 || t.Index >= t.Tasks {
+		return invalid(kind, "index %d of %d tasks", t.Index, t.Tasks)
+	}
+	if err := t.Input.validate(kind, "input"); err != nil {
+		return err
+	}
+	if t.RowGroupLo < 0 || t.RowGroupHi < t.RowGroupLo {
+		return invalid(kind, "row groups [%d, %d) out of order", t.RowGroupLo, t.RowGroupHi)
+	}
+	if t.Rows < 0 {
+		return invalid(kind, "rows %d is negative", t.Rows)
+	}
+	if t.Column == "" {
+		return invalid(kind, "column is empty")
+	}
+	if err := validPath(kind, "output.dir", t.Output.Dir); err != nil {
+		return err
+	}
+	if t.Part == "" || strings.ContainsAny(t.Part, "/\\") || t.Part == "." || t.Part == ".." || strings.HasPrefix(t.Part, ".") {
+		return invalid(kind, "part %q must be a plain file name", t.Part)
+	}
+	if err := t.Model.validate(kind); err != nil {
+		return err
+	}
+	return t.Options.validate(kind)
+}
+
+// Validate reports whether r is a valid result.
+func (r Result) Validate() error {
+	const kind = "result"
+	if r.Schema != ResultV1 {
+		return fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, r.Schema, ResultV1)
+	}
+	if !ValidID(r.JobID) {
+		return invalid(kind, "job_id %q is not a valid id", r.JobID)
+	}
+	if r.Index < 0 || r.Rows < 0 || r.Tokens < 0 || r.Bytes < 0 {
+		return invalid(kind, "negative index or count")
+	}
+	if r.Error == "" && r.Part == "" {
+		return invalid(kind, "a successful result needs part")
+	}
+	return nil
+}
+
+// Validate reports whether s is a valid status.
+func (s Status) Validate() error {
+	const kind = "status"
+	if s.Schema != StatusV1 {
+		return fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, s.Schema, StatusV1)
+	}
+	if !ValidID(s.JobID) {
+		return invalid(kind, "job_id %q is not a valid id", s.JobID)
+	}
+	switch s.State {
+	case StatePending, StateRunning, StateCompleted, StateFailed:
+	default:
+		return invalid(kind, "state %q", s.State)
+	}
+	if s.Tasks < 0 || s.Done < 0 || s.Failed < 0 || s.Done+s.Failed > s.Tasks {
+		return invalid(kind, "counts: %d done + %d failed of %d tasks", s.Done, s.Failed, s.Tasks)
+	}
+	return nil
+}

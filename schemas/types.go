@@ -1,0 +1,184 @@
+package schemas
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Schema identifiers of the version 1 messages.
+const (
+	JobV1          = "embedpipe.job/v1"
+	TaskV1         = "embedpipe.task/v1"
+	ResultV1       = "embedpipe.result/v1"
+	StatusV1       = "embedpipe.status/v1"
+	EmbedRequestV1 = "embedpipe.embed_request/v1"
+	EmbedReplyV1   = "embedpipe.embed_reply/v1"
+	RecordV1       = "embedpipe.record/v1"
+	EmbeddedV1     = "embedpipe.embedded/v1"
+)
+
+// MaxMessageBytes bounds every message the decoders accept, so that a lying
+// or hostile producer cannot make a worker allocate without limit.
+const MaxMessageBytes = 8 << 20
+
+// Input formats.
+const (
+	FormatParquet = "parquet"
+	FormatJSONL   = "jsonl"
+	FormatArrow   = "arrow"
+)
+
+// Job is a user's request to embed one text column of one or more files.
+type Job struct {
+	Schema    string    `json:"schema"`
+	ID        string    `json:"id"`
+	Inputs    []Input   `json:"inputs"`
+	Column    string    `json:"column"`
+	Output    Output    `json:"output"`
+	Model     Model     `json:"model"`
+	Options   Options   `json:"options"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
+}
+
+// Input is one input file of a job. Format is one of the Format constants;
+// an empty Format is inferred from the file name's extension.
+type Input struct {
+	Path   string `json:"path"`
+	Format string `json:"format,omitempty"`
+}
+
+// Output says where a job writes its parts, manifest.json and _SUCCESS, and
+// the name of the embedding column in the parts.
+type Output struct {
+	Dir    string `json:"dir"`
+	Column string `json:"column,omitempty"`
+}
+
+// Model names the encoder: a local directory (Dir) or a Hugging Face hub id
+// (Hub, with an optional Revision). Exactly one of Dir and Hub is set. A
+// worker embeds only with the model it was started with and refuses tasks
+// naming another one (ContentHash, when set, pins the exact weights).
+type Model struct {
+	Dir         string `json:"dir,omitempty"`
+	Hub         string `json:"hub,omitempty"`
+	Revision    string `json:"revision,omitempty"`
+	ContentHash string `json:"content_hash,omitempty"`
+}
+
+// Options are the embedding options of a job. Zero values mean the model's
+// defaults.
+type Options struct {
+	Pooling     string `json:"pooling,omitempty"`
+	Normalize   *bool  `json:"normalize,omitempty"`
+	PromptName  string `json:"prompt_name,omitempty"`
+	Prompt      string `json:"prompt,omitempty"`
+	Precision   string `json:"precision,omitempty"`
+	TruncateDim int    `json:"truncate_dim,omitempty"`
+	MaxLength   int    `json:"max_length,omitempty"`
+	BatchSize   int    `json:"batch_size,omitempty"`
+}
+
+// Task is one unit of work of a job: the row groups [RowGroupLo, RowGroupHi)
+// of one Parquet input, or a whole file of another format. A task carries
+// everything a worker needs, so that no worker has to look the job up, and
+// Part is its deterministic output file name: a redelivered task overwrites
+// the same part instead of adding a duplicate.
+type Task struct {
+	Schema     string  `json:"schema"`
+	JobID      string  `json:"job_id"`
+	Index      int     `json:"index"`
+	Tasks      int     `json:"tasks"`
+	Input      Input   `json:"input"`
+	RowGroupLo int     `json:"row_group_lo"`
+	RowGroupHi int     `json:"row_group_hi"`
+	Rows       int64   `json:"rows"`
+	Column     string  `json:"column"`
+	Output     Output  `json:"output"`
+	Part       string  `json:"part"`
+	Model      Model   `json:"model"`
+	Options    Options `json:"options"`
+}
+
+// Result is what a worker records for a task after its part is durable, or
+// the error that made it give the task up.
+type Result struct {
+	Schema     string    `json:"schema"`
+	JobID      string    `json:"job_id"`
+	Index      int       `json:"index"`
+	Part       string    `json:"part,omitempty"`
+	Rows       int64     `json:"rows"`
+	Tokens     int64     `json:"tokens"`
+	Bytes      int64     `json:"bytes,omitempty"`
+	SHA256     string    `json:"sha256,omitempty"`
+	Worker     string    `json:"worker,omitempty"`
+	Deliveries int       `json:"deliveries,omitempty"`
+	Seconds    float64   `json:"seconds"`
+	Error      string    `json:"error,omitempty"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// Job states.
+const (
+	StatePending   = "pending"
+	StateRunning   = "running"
+	StateCompleted = "completed"
+	StateFailed    = "failed"
+)
+
+// Status is the state of a job as stored in the jobs bucket and printed by
+// "embedpipe status".
+type Status struct {
+	Schema     string    `json:"schema"`
+	JobID      string    `json:"job_id"`
+	State      string    `json:"state"`
+	Tasks      int       `json:"tasks"`
+	Done       int       `json:"done"`
+	Failed     int       `json:"failed"`
+	Rows       int64     `json:"rows"`
+	TotalRows  int64     `json:"total_rows"`
+	Tokens     int64     `json:"tokens"`
+	Reason     string    `json:"reason,omitempty"`
+	Output     string    `json:"output,omitempty"`
+	CreatedAt  time.Time `json:"created_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// EmbedRequest is a request to the embed endpoint of the service. Format is
+// "json" (the default) or "arrow" for an Arrow IPC stream reply.
+type EmbedRequest struct {
+	Schema      string   `json:"schema,omitempty"`
+	Texts       []string `json:"texts"`
+	PromptName  string   `json:"prompt_name,omitempty"`
+	Prompt      string   `json:"prompt,omitempty"`
+	Normalize   *bool    `json:"normalize,omitempty"`
+	TruncateDim int      `json:"truncate_dim,omitempty"`
+	Format      string   `json:"format,omitempty"`
+}
+
+// EmbedReply is the JSON reply of the embed endpoint: one vector per request
+// text, in request order.
+type EmbedReply struct {
+	Schema     string      `json:"schema"`
+	Model      string      `json:"model,omitempty"`
+	Dim        int         `json:"dim"`
+	Embeddings [][]float32 `json:"embeddings"`
+	Tokens     int         `json:"tokens,omitempty"`
+}
+
+// Record is one text record consumed by "embedpipe stream". A message whose
+// body is not a JSON object with a "text" field is taken as raw UTF-8 text.
+type Record struct {
+	Schema string          `json:"schema,omitempty"`
+	ID     string          `json:"id,omitempty"`
+	Text   string          `json:"text"`
+	Meta   json.RawMessage `json:"meta,omitempty"`
+}
+
+// Embedded is the record "embedpipe stream" publishes for each Record.
+type Embedded struct {
+	Schema    string          `json:"schema"`
+	ID        string          `json:"id"`
+	Embedding []float32       `json:"embedding"`
+	Model     string          `json:"model,omitempty"`
+	Meta      json.RawMessage `json:"meta,omitempty"`
+}
