@@ -1,5 +1,12 @@
 package tokenizer
 
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+)
+
 // Normalizer rewrites text before pre-tokenization (lower-casing, accent
 // stripping, Unicode normalisation, …). Implementations must be safe for
 // concurrent use and must not retain s.
@@ -28,7 +35,8 @@ type Model interface {
 
 // PostProcessor adds a template's special tokens around the ids of one
 // sequence. It appends the processed ids and their token type ids to
-// ids/typeIDs (which arrive empty) given the model ids of the sequence.
+// ids/typeIDs given the model ids of the sequence, and returns the extended
+// slices; it must not assume ids arrives empty.
 type PostProcessor interface {
 	Process(ids, typeIDs []int32, seq []int32) ([]int32, []int32)
 	// Added is the number of ids Process adds around a sequence; truncation
@@ -38,8 +46,8 @@ type PostProcessor interface {
 
 // The loader of tokenizer.json dispatches each component by its "type" field
 // to a constructor registered here, so that each component lives in a file of
-// its own. Constructors get the component's raw JSON object; model
-// constructors also get the added tokens of the file.
+// its own. Constructors get the component's raw JSON object; post-processor
+// constructors also get the model, to resolve token names.
 type (
 	normalizerCtor    func(raw []byte) (Normalizer, error)
 	preTokenizerCtor  func(raw []byte) (PreTokenizer, error)
@@ -53,3 +61,78 @@ var (
 	modelCtors         = map[string]modelCtor{}
 	postProcessorCtors = map[string]postProcessorCtor{}
 )
+
+// componentType reads the "type" field of a component's JSON object.
+func componentType(raw []byte) (string, error) {
+	var head struct {
+		Type *string `json:"type"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return "", err
+	}
+	if head.Type == nil {
+		return "", fmt.Errorf("component has no \"type\" field")
+	}
+	return *head.Type, nil
+}
+
+// lookupCtor finds the constructor registered for the component raw of the
+// given kind ("normalizer", …), or explains which types are supported.
+func lookupCtor[C any](kind string, reg map[string]C, raw []byte) (C, string, error) {
+	var zero C
+	typ, err := componentType(raw)
+	if err != nil {
+		return zero, "", fmt.Errorf("%w: %s: %v", ErrFormat, kind, err)
+	}
+	ctor, ok := reg[typ]
+	if !ok {
+		names := make([]string, 0, len(reg))
+		for n := range reg {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return zero, typ, fmt.Errorf("%w: %s type %q (supported: %s)", ErrUnsupported, kind, typ, strings.Join(names, ", "))
+	}
+	return ctor, typ, nil
+}
+
+func newNormalizer(raw []byte) (Normalizer, error) {
+	ctor, typ, err := lookupCtor("normalizer", normalizerCtors, raw)
+	if err != nil {
+		return nil, err
+	}
+	n, err := ctor(raw)
+	if err != nil {
+		return nil, fmt.Errorf("normalizer %s: %w", typ, err)
+	}
+	return n, nil
+}
+
+func newPreTokenizer(raw []byte) (PreTokenizer, error) {
+	ctor, typ, err := lookupCtor("pre_tokenizer", preTokenizerCtors, raw)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ctor(raw)
+	if err != nil {
+		return nil, fmt.Errorf("pre_tokenizer %s: %w", typ, err)
+	}
+	return p, nil
+}
+
+func newPostProcessor(raw []byte, m Model) (PostProcessor, error) {
+	ctor, typ, err := lookupCtor("post_processor", postProcessorCtors, raw)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ctor(raw, m)
+	if err != nil {
+		return nil, fmt.Errorf("post_processor %s: %w", typ, err)
+	}
+	return p, nil
+}
+
+// formatErr wraps a component's decoding error as ErrFormat.
+func formatErr(err error) error {
+	return fmt.Errorf("%w: %v", ErrFormat, err)
+}

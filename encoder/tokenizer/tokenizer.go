@@ -1,0 +1,145 @@
+package tokenizer
+
+import (
+	"sync"
+)
+
+// Tokenizer turns text into the ids a model was trained on. It is built by
+// Load or FromFile, is immutable afterwards and is safe for concurrent use.
+type Tokenizer struct {
+	normalizer Normalizer    // nil: text is used as is
+	preTok     PreTokenizer  // nil: each piece is one word
+	model      Model         // never nil
+	post       PostProcessor // nil: no special tokens around the sequence
+
+	// Added tokens are matched on the raw text (normalized=false) or on the
+	// normalised pieces between those (normalized=true).
+	rawAdded, normAdded *addedMatcher
+	addedByID           map[int32]string
+	addedByTok          map[string]int32
+
+	kind        string
+	padID       int32
+	padExplicit bool // padID comes from tokenizer.json's padding section
+	vocabSize   int
+
+	scratch sync.Pool // *scratch
+}
+
+// scratch holds the buffers of one EncodeTo call, pooled so that steady
+// state encoding does not allocate for them.
+type scratch struct {
+	seq, types []int32
+	words      []string
+	raw, norm  []span
+}
+
+// EncodeTo appends to dst the ids of text framed by the post-processor's
+// special tokens, and returns the extended slice. With maxLen > 0 the text's
+// own ids are cut so that the total (special tokens included) is at most
+// maxLen, as Hugging Face truncation with add_special_tokens does; truncated
+// says whether ids were cut. maxLen <= 0 means no truncation. When maxLen is
+// smaller than the number of special tokens, only the special tokens remain.
+func (t *Tokenizer) EncodeTo(dst []int32, text string, maxLen int) (ids []int32, truncated bool) {
+	st, _ := t.scratch.Get().(*scratch)
+	if st == nil {
+		st = &scratch{}
+	}
+	added := 0
+	if t.post != nil {
+		added = t.post.Added()
+	}
+	limit := -1
+	if maxLen > 0 {
+		limit = max(maxLen-added, 0)
+	}
+	seq := t.encodeSequence(st, text, limit)
+	if limit >= 0 && len(seq) > limit {
+		seq = seq[:limit]
+		truncated = true
+	}
+	if t.post != nil {
+		dst, st.types = t.post.Process(dst, st.types[:0], seq)
+	} else {
+		dst = append(dst, seq...)
+	}
+	st.seq = seq[:0]
+	t.scratch.Put(st)
+	return dst, truncated
+}
+
+// encodeSequence returns the model ids of text without special tokens. With
+// limit >= 0 it stops once it has more than limit ids: words are tokenized
+// independently, so the ids after the cut cannot change those before it.
+func (t *Tokenizer) encodeSequence(st *scratch, text string, limit int) []int32 {
+	seq := st.seq[:0]
+	st.raw = t.rawAdded.split(st.raw[:0], text)
+	for _, r := range st.raw {
+		if limit >= 0 && len(seq) > limit {
+			break
+		}
+		if r.id >= 0 {
+			seq = append(seq, r.id)
+			continue
+		}
+		piece := text[r.start:r.end]
+		if t.normalizer != nil {
+			piece = t.normalizer.Normalize(piece)
+		}
+		st.norm = t.normAdded.split(st.norm[:0], piece)
+		for _, n := range st.norm {
+			if limit >= 0 && len(seq) > limit {
+				break
+			}
+			if n.id >= 0 {
+				seq = append(seq, n.id)
+				continue
+			}
+			sub := piece[n.start:n.end]
+			if t.preTok == nil {
+				seq = t.model.Tokenize(seq, sub)
+				continue
+			}
+			st.words = t.preTok.PreTokenize(st.words[:0], sub)
+			for _, w := range st.words {
+				if limit >= 0 && len(seq) > limit {
+					break
+				}
+				if w != "" {
+					seq = t.model.Tokenize(seq, w)
+				}
+			}
+			clear(st.words) // do not keep the text alive from the pool
+		}
+	}
+	return seq
+}
+
+// IDToToken returns the token of id (an added token or a vocabulary entry),
+// or "" when id is not a token of this tokenizer.
+func (t *Tokenizer) IDToToken(id int32) string {
+	if s, ok := t.addedByID[id]; ok {
+		return s
+	}
+	return t.model.IDToToken(id)
+}
+
+// TokenToID returns the id of tok (an added token or a vocabulary entry).
+func (t *Tokenizer) TokenToID(tok string) (int32, bool) {
+	if id, ok := t.addedByTok[tok]; ok {
+		return id, true
+	}
+	return t.model.TokenToID(tok)
+}
+
+// Kind is the type of the model: "WordPiece", "Unigram" or "BPE".
+func (t *Tokenizer) Kind() string { return t.kind }
+
+// PadID is the id of the padding token: the one of tokenizer.json's padding
+// section, else tokenizer_config.json's pad_token (with Load), else the
+// first of the usual names ([PAD], <pad>, <|endoftext|>, </s>) that exists, else 0.
+func (t *Tokenizer) PadID() int32 { return t.padID }
+
+// VocabSize is one more than the largest id EncodeTo can return: the size
+// of the model's vocabulary including the added tokens.
+func (t *Tokenizer) VocabSize() int { return t.vocabSize }

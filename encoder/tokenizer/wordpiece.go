@@ -1,0 +1,122 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// wordPiece is the WordPiece model: greedy longest-match-first over the
+// vocabulary, pieces after the first carrying the continuing-subword prefix
+// ("##"); a word with a piece missing from the vocabulary, or longer than
+// maxChars characters, becomes the unknown token.
+type wordPiece struct {
+	vocab    map[string]int32
+	cont     map[string]int32 // entries that start with prefix, keyed without it
+	idToTok  []string
+	unk      int32 // -1 when the unknown token is not in the vocabulary
+	prefix   string
+	maxChars int
+}
+
+func newWordPiece(vocab map[string]int32, unkToken, prefix string, maxChars int) (*wordPiece, error) {
+	m := &wordPiece{vocab: vocab, cont: map[string]int32{}, unk: -1, prefix: prefix, maxChars: maxChars}
+	maxID := int32(-1)
+	for tok, id := range vocab {
+		if id < 0 {
+			return nil, fmt.Errorf("%w: vocabulary entry %q has negative id %d", ErrFormat, tok, id)
+		}
+		maxID = max(maxID, id)
+		if prefix != "" && strings.HasPrefix(tok, prefix) {
+			m.cont[tok[len(prefix):]] = id
+		}
+	}
+	if int(maxID) >= 8*len(vocab)+1024 {
+		// Ids index a dense table: a sparse lying id must not cost gigabytes.
+		return nil, fmt.Errorf("%w: vocabulary id %d is far beyond its %d entries", ErrFormat, maxID, len(vocab))
+	}
+	m.idToTok = make([]string, maxID+1)
+	for tok, id := range vocab {
+		m.idToTok[id] = tok
+	}
+	if prefix == "" {
+		m.cont = vocab
+	}
+	if id, ok := vocab[unkToken]; ok {
+		m.unk = id
+	}
+	return m, nil
+}
+
+func (m *wordPiece) Tokenize(dst []int32, word string) []int32 {
+	if utf8.RuneCountInString(word) > m.maxChars {
+		return m.appendUnk(dst)
+	}
+	base := len(dst)
+	for start := 0; start < len(word); {
+		end := len(word)
+		found := false
+		for start < end {
+			var id int32
+			var ok bool
+			if start == 0 {
+				id, ok = m.vocab[word[:end]]
+			} else {
+				id, ok = m.cont[word[start:end]]
+			}
+			if ok {
+				dst = append(dst, id)
+				found = true
+				break
+			}
+			_, size := utf8.DecodeLastRuneInString(word[start:end])
+			end -= size
+		}
+		if !found {
+			return m.appendUnk(dst[:base])
+		}
+		start = end
+	}
+	return dst
+}
+
+func (m *wordPiece) appendUnk(dst []int32) []int32 {
+	if m.unk < 0 {
+		return dst
+	}
+	return append(dst, m.unk)
+}
+
+func (m *wordPiece) TokenToID(tok string) (int32, bool) {
+	id, ok := m.vocab[tok]
+	return id, ok
+}
+
+func (m *wordPiece) IDToToken(id int32) string {
+	if id < 0 || int(id) >= len(m.idToTok) {
+		return ""
+	}
+	return m.idToTok[id]
+}
+
+func (m *wordPiece) VocabSize() int { return len(m.vocab) }
+
+func init() {
+	modelCtors["WordPiece"] = func(raw []byte) (Model, error) {
+		cfg := struct {
+			Vocab    map[string]int32 `json:"vocab"`
+			Unk      string           `json:"unk_token"`
+			Prefix   *string          `json:"continuing_subword_prefix"`
+			MaxChars int              `json:"max_input_chars_per_word"`
+		}{Unk: "[UNK]", MaxChars: 100}
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return nil, formatErr(err)
+		}
+		prefix := "##"
+		if cfg.Prefix != nil {
+			prefix = *cfg.Prefix
+		}
+		return newWordPiece(cfg.Vocab, cfg.Unk, prefix, cfg.MaxChars)
+	}
+}
