@@ -53,6 +53,7 @@ type tensor struct {
 	begin, end int64 // within the data section
 	base       int64 // offset of the data section in the file
 	src        *source
+	shard      string // path relative to the index, for sharded checkpoints
 }
 
 // parsed is the validated content of one safetensors file.

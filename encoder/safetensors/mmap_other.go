@@ -7,6 +7,9 @@ import (
 	"os"
 )
 
+// mmapSupported reports whether mmapFile can succeed on this platform.
+const mmapSupported = false
+
 // mmapFile always fails on platforms without unix.Mmap, so openSource reads
 // the file instead.
 func mmapFile(f *os.File, size int) ([]byte, func() error, error) {

@@ -8,6 +8,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// mmapSupported reports whether mmapFile can succeed on this platform.
+const mmapSupported = true
+
 // mmapFile maps size bytes of f read-only. The mapping outlives f, so the
 // caller may close f at once; the returned function releases the mapping.
 func mmapFile(f *os.File, size int) ([]byte, func() error, error) {

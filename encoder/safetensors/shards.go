@@ -75,7 +75,7 @@ func localShardPath(file string) (string, error) {
 
 // openSharded opens the index at indexPath and every shard it names, and
 // checks that the shards hold exactly the tensors the index assigns to them.
-func openSharded(indexPath string) (c *Checkpoint, err error) {
+func openSharded(indexPath string) (_ *Checkpoint, err error) {
 	data, err := readBounded(indexPath, maxHeaderLen)
 	if err != nil {
 		return nil, err
@@ -85,15 +85,15 @@ func openSharded(indexPath string) (c *Checkpoint, err error) {
 		return nil, err
 	}
 	dir := filepath.Dir(indexPath)
-	c = &Checkpoint{
+	c := &Checkpoint{
 		tensors: make(map[string]*tensor, len(idx.weightMap)),
 		meta:    map[string]string{},
 		path:    indexPath,
 	}
 	defer func() {
+		// Release the shards mapped so far; c itself is never returned.
 		if err != nil {
 			c.Close()
-			c = nil
 		}
 	}()
 	shards := slices.Sorted(maps.Keys(invert(idx.weightMap)))
@@ -118,21 +118,28 @@ func openSharded(indexPath string) (c *Checkpoint, err error) {
 		}
 		for _, t := range p.tensors {
 			t.src = src
+			t.shard = rel
 			name := t.info.Name
 			if prev, ok := c.tensors[name]; ok {
 				return nil, fmt.Errorf("%s: tensor %q is in both %s and %s: %w", indexPath, name, prev.info.File, path, ErrIndex)
 			}
-			want, ok := idx.weightMap[name]
-			if !ok {
-				return nil, fmt.Errorf("%s: tensor %q of %s is not in the weight_map: %w", indexPath, name, path, ErrIndex)
-			}
-			if want != rel {
-				return nil, fmt.Errorf("%s: tensor %q is in %s but the weight_map says %s: %w", indexPath, name, path, want, ErrIndex)
-			}
 			c.tensors[name] = t
 		}
 	}
-	for name, rel := range idx.weightMap {
+	// Placement is checked only once every shard is read, so a tensor
+	// duplicated across shards is reported as such rather than as misplaced.
+	for _, name := range slices.Sorted(maps.Keys(c.tensors)) {
+		t := c.tensors[name]
+		want, ok := idx.weightMap[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: tensor %q of %s is not in the weight_map: %w", indexPath, name, t.info.File, ErrIndex)
+		}
+		if want != t.shard {
+			return nil, fmt.Errorf("%s: tensor %q is in %s but the weight_map says %s: %w", indexPath, name, t.info.File, want, ErrIndex)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(idx.weightMap)) {
+		rel := idx.weightMap[name]
 		if _, ok := c.tensors[name]; !ok {
 			return nil, fmt.Errorf("%s: tensor %q: the weight_map says %s, which does not hold it: %w: %w", indexPath, name, filepath.Join(dir, rel), ErrIndex, ErrTensorNotFound)
 		}
