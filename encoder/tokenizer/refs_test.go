@@ -108,7 +108,8 @@ func maxSeqLength(t *testing.T, dir string) int {
 }
 
 func TestModelRefs(t *testing.T) {
-	for _, name := range []string{"tiny-bert", "tiny-bert-bf16-cls", "tiny-bert-f16-max-sharded", "tiny-mpnet"} {
+	for _, name := range []string{"tiny-bert", "tiny-bert-bf16-cls", "tiny-bert-f16-max-sharded", "tiny-mpnet",
+		"tiny-modernbert", "tiny-qwen3", "tiny-qwen3-moe"} {
 		t.Run(name, func(t *testing.T) {
 			dir := refs.ModelDir(t, name)
 			tk, err := Load(dir)
