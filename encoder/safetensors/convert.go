@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime/debug"
+	"sync"
 )
 
 // convertTo decodes the little-endian elements of src, of dtype dt, into dst.
@@ -18,9 +19,10 @@ func convertTo(dst []float32, src []byte, dt DType) {
 			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
 		}
 	case F16:
+		tab := f16Table()
 		src = src[:2*len(dst)]
 		for i := range dst {
-			dst[i] = F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+			dst[i] = math.Float32frombits(tab[binary.LittleEndian.Uint16(src[2*i:])])
 		}
 	case BF16:
 		src = src[:2*len(dst)]
@@ -31,6 +33,19 @@ func convertTo(dst []float32, src []byte, dt DType) {
 		panic("safetensors: convertTo called with dtype " + string(dt))
 	}
 }
+
+// f16Table holds the float32 bits of every binary16 pattern. The 256 KiB
+// table avoids F16ToF32's data-dependent branches, which mispredict on real
+// weights (BenchmarkFloat32/F16), and is built only when an F16 tensor is
+// first converted. Bits rather than floats are stored so that NaN payloads
+// cannot be touched by floating-point moves.
+var f16Table = sync.OnceValue(func() *[1 << 16]uint32 {
+	var t [1 << 16]uint32
+	for i := range t {
+		t[i] = math.Float32bits(F16ToF32(uint16(i)))
+	}
+	return &t
+})
 
 // F16ToF32 converts IEEE 754 binary16 bits to float32. The conversion is
 // exact: every binary16 value, subnormals included, is a float32 value;

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"testing"
 )
@@ -101,7 +102,7 @@ func TestBF16Known(t *testing.T) {
 // covered, not just the scalar functions.
 func TestFloat32Conversions(t *testing.T) {
 	data := build(nil,
-		entry{"f16", F16, []int{2, 3}, u16Bytes(0x3c00, 0x0001, 0x7c00, 0xfc00, 0x7e00, 0x8000)},
+		entry{"f16", F16, []int{2, 4}, u16Bytes(0x3c00, 0x0001, 0x7c00, 0xfc00, 0x7e00, 0x8000, 0x7c01, 0x03ff)},
 		entry{"bf16", BF16, []int{5}, u16Bytes(0x3f80, 0x0001, 0x7f80, 0x7fc1, 0xbebb)},
 		entry{"f32", F32, []int{3}, f32Bytes(1.5, float32(math.Inf(-1)), 0x1p-149)},
 	)
@@ -125,7 +126,7 @@ func TestFloat32Conversions(t *testing.T) {
 			}
 		}
 	}
-	check("f16", 0x3f800000, 0x33800000, 0x7f800000, 0xff800000, 0x7fc00000, 0x80000000)
+	check("f16", 0x3f800000, 0x33800000, 0x7f800000, 0xff800000, 0x7fc00000, 0x80000000, 0x7f802000, math.Float32bits(1023*0x1p-24))
 	check("bf16", 0x3f800000, 0x00010000, 0x7f800000, 0x7fc10000, 0xbebb0000)
 	check("f32", math.Float32bits(1.5), 0xff800000, 0x00000001)
 
@@ -188,5 +189,27 @@ func TestFloat32Errors(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestTruncatedWhileMapped truncates a mapped file behind the checkpoint's
+// back: reading the lost pages must fail with ErrIO, not kill the process.
+func TestTruncatedWhileMapped(t *testing.T) {
+	if !mmapSupported {
+		t.Skip("files are read, not mapped, on this platform")
+	}
+	const n = 1 << 16
+	path := writeFile(t, "m.safetensors", build(nil, entry{"w", F32, []int{n}, make([]byte, 4*n)}))
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := os.Truncate(path, 64); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Float32("w")
+	if !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), `tensor "w"`) {
+		t.Fatalf("reading a truncated mapped file: %v, want ErrIO naming the tensor", err)
 	}
 }
