@@ -109,7 +109,7 @@ func maxSeqLength(t *testing.T, dir string) int {
 
 func TestModelRefs(t *testing.T) {
 	for _, name := range []string{"tiny-bert", "tiny-bert-bf16-cls", "tiny-bert-f16-max-sharded", "tiny-mpnet",
-		"tiny-modernbert", "tiny-qwen3", "tiny-qwen3-moe"} {
+		"tiny-modernbert", "tiny-qwen3", "tiny-qwen3-moe", "tiny-xlmr"} {
 		t.Run(name, func(t *testing.T) {
 			dir := refs.ModelDir(t, name)
 			tk, err := Load(dir)

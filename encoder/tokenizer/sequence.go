@@ -21,13 +21,24 @@ func (q sequenceNormalizer) Normalize(s string) string {
 type sequencePreTokenizer []PreTokenizer
 
 func (q sequencePreTokenizer) PreTokenize(dst []string, s string) []string {
+	return q.PreTokenizeSegment(dst, s, true)
+}
+
+// PreTokenizeSegment passes atStart on to the stages that care, for the
+// first word only: only it begins where the segment does.
+func (q sequencePreTokenizer) PreTokenizeSegment(dst []string, s string, atStart bool) []string {
 	base := len(dst)
 	dst = append(dst, s)
 	var next []string
 	for _, p := range q {
 		next = next[:0]
-		for _, w := range dst[base:] {
-			next = p.PreTokenize(next, w)
+		sp, segmented := p.(segmentPreTokenizer)
+		for i, w := range dst[base:] {
+			if segmented {
+				next = sp.PreTokenizeSegment(next, w, atStart && i == 0)
+			} else {
+				next = p.PreTokenize(next, w)
+			}
 		}
 		dst = append(dst[:base], next...)
 	}

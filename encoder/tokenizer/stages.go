@@ -21,6 +21,14 @@ type PreTokenizer interface {
 	PreTokenize(dst []string, s string) []string
 }
 
+// segmentPreTokenizer is implemented by pre-tokenizers whose output depends
+// on whether a segment (the text between added tokens) begins the input, as
+// Metaspace's "first" prepend scheme does. The Tokenizer calls
+// PreTokenizeSegment instead of PreTokenize when it is there.
+type segmentPreTokenizer interface {
+	PreTokenizeSegment(dst []string, s string, atStart bool) []string
+}
+
 // Model turns one pre-tokenized word into token ids, appending them to dst.
 // Implementations must be safe for concurrent use.
 type Model interface {

@@ -100,7 +100,11 @@ func (t *Tokenizer) encodeSequence(st *scratch, text string, limit int) []int32 
 				seq = t.model.Tokenize(seq, sub)
 				continue
 			}
-			st.words = t.preTok.PreTokenize(st.words[:0], sub)
+			if sp, ok := t.preTok.(segmentPreTokenizer); ok {
+				st.words = sp.PreTokenizeSegment(st.words[:0], sub, r.start == 0 && n.start == 0)
+			} else {
+				st.words = t.preTok.PreTokenize(st.words[:0], sub)
+			}
 			for _, w := range st.words {
 				if limit >= 0 && len(seq) > limit {
 					break
