@@ -1,0 +1,207 @@
+package arch
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/embedpipe/embedpipe/encoder/kernels"
+)
+
+func init() { Register("bert", buildBERT) }
+
+// bertConfig is the part of a BERT config.json the forward pass uses.
+type bertConfig struct {
+	hidden, layers, heads, inter, maxPos, typeVocab, vocab int
+	act                                                    string
+	eps                                                    float64
+}
+
+func parseBERTConfig(cfg *Config) (bertConfig, error) {
+	var c bertConfig
+	var err error
+	const big = 1 << 20
+	if c.hidden, err = cfg.Int("hidden_size", 1, big); err != nil {
+		return c, err
+	}
+	if c.layers, err = cfg.Int("num_hidden_layers", 1, 1024); err != nil {
+		return c, err
+	}
+	if c.heads, err = cfg.Int("num_attention_heads", 1, c.hidden); err != nil {
+		return c, err
+	}
+	if c.hidden%c.heads != 0 {
+		return c, fmt.Errorf("%w: %s: hidden_size %d is not a multiple of num_attention_heads %d", ErrConfig, cfg.Path, c.hidden, c.heads)
+	}
+	if c.inter, err = cfg.Int("intermediate_size", 1, big); err != nil {
+		return c, err
+	}
+	if c.maxPos, err = cfg.Int("max_position_embeddings", 1, big); err != nil {
+		return c, err
+	}
+	if c.typeVocab, err = cfg.IntOr("type_vocab_size", 2, 1, big); err != nil {
+		return c, err
+	}
+	if c.vocab, err = cfg.Int("vocab_size", 1, 1<<28); err != nil {
+		return c, err
+	}
+	if c.act, err = cfg.StringOr("hidden_act", "gelu"); err != nil {
+		return c, err
+	}
+	if c.eps, err = cfg.FloatOr("layer_norm_eps", 1e-12); err != nil {
+		return c, err
+	}
+	pet, err := cfg.StringOr("position_embedding_type", "absolute")
+	if err != nil {
+		return c, err
+	}
+	if pet != "absolute" {
+		return c, fmt.Errorf("%w: %s: position_embedding_type %q (only \"absolute\" is implemented)", ErrUnsupported, cfg.Path, pet)
+	}
+	return c, nil
+}
+
+// bertLayer is one post-norm BERT encoder layer.
+type bertLayer struct {
+	attn     *Attention
+	attnNorm *Norm
+	mlp      *MLP
+	outNorm  *Norm
+}
+
+// bert is the BERT encoder (BertModel without the pooler, which
+// sentence-transformers does not use).
+type bert struct {
+	c      bertConfig
+	word   *Embedding
+	posTyp []float32 // position row p + token type 0 row, maxPos×hidden
+	embLN  *Norm
+	layers []bertLayer
+}
+
+// Scratch slots of the BERT forward pass.
+const (
+	bertSlotAttnOut = iota
+	bertSlotInter
+	bertSlotAttn // three slots: QKV, context, scores
+)
+
+func buildBERT(cfg *Config, w Weights) (Encoder, error) {
+	c, err := parseBERTConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	act, err := LookupActivation(cfg, "hidden_act", c.act)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ResolvePrefix(w, "embeddings.word_embeddings.weight", "bert.")
+	if err != nil {
+		return nil, err
+	}
+	H := c.hidden
+	m := &bert{c: c}
+	if m.word, err = LoadEmbedding(w, p+"embeddings.word_embeddings.weight", c.vocab, H); err != nil {
+		return nil, err
+	}
+	pos, err := w.Float32(p+"embeddings.position_embeddings.weight", c.maxPos, H)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
+	}
+	typ, err := w.Float32(p+"embeddings.token_type_embeddings.weight", c.typeVocab, H)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
+	}
+	// Every token has token type 0, so its row is folded into the position
+	// table once: one Add per sequence instead of two per token.
+	for i := 0; i < c.maxPos; i++ {
+		kernels.Add(pos[i*H:i*H+H], typ[:H])
+	}
+	m.posTyp = pos
+	if m.embLN, err = LoadNorm(w, p+"embeddings.LayerNorm", LayerNorm, H, c.eps, true); err != nil {
+		return nil, err
+	}
+	hd := H / c.heads
+	for l := 0; l < c.layers; l++ {
+		lp := fmt.Sprintf("%sencoder.layer.%d.", p, l)
+		qkv, err := LoadFusedDense(w, []string{lp + "attention.self.query", lp + "attention.self.key", lp + "attention.self.value"},
+			[]int{H, H, H}, H, true)
+		if err != nil {
+			return nil, err
+		}
+		out, err := LoadDense(w, lp+"attention.output.dense", H, H, true)
+		if err != nil {
+			return nil, err
+		}
+		an, err := LoadNorm(w, lp+"attention.output.LayerNorm", LayerNorm, H, c.eps, true)
+		if err != nil {
+			return nil, err
+		}
+		up, err := LoadDense(w, lp+"intermediate.dense", c.inter, H, true)
+		if err != nil {
+			return nil, err
+		}
+		down, err := LoadDense(w, lp+"output.dense", H, c.inter, true)
+		if err != nil {
+			return nil, err
+		}
+		on, err := LoadNorm(w, lp+"output.LayerNorm", LayerNorm, H, c.eps, true)
+		if err != nil {
+			return nil, err
+		}
+		m.layers = append(m.layers, bertLayer{
+			attn:     NewAttention(qkv, out, c.heads, c.heads, hd),
+			attnNorm: an,
+			mlp:      &MLP{Up: up, Down: down, Act: act, Inter: c.inter},
+			outNorm:  on,
+		})
+	}
+	return m, nil
+}
+
+func (m *bert) Hidden() int       { return m.c.hidden }
+func (m *bert) MaxPositions() int { return m.c.maxPos }
+
+func (m *bert) Describe() Description {
+	return Description{Layers: m.c.layers, Heads: m.c.heads, KVHeads: m.c.heads, Hidden: m.c.hidden,
+		Intermediate: m.c.inter, VocabSize: m.c.vocab, Activation: m.c.act}
+}
+
+func (m *bert) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
+	H := m.c.hidden
+	if err := CheckBatch(ids, starts, dst, H, m.c.vocab, m.c.maxPos); err != nil {
+		return err
+	}
+	T := len(ids)
+	if T == 0 {
+		return nil
+	}
+	maxN := 0
+	for i := 0; i+1 < len(starts); i++ {
+		maxN = max(maxN, starts[i+1]-starts[i])
+	}
+	// The hidden state lives in dst from the start, so the last layer norm
+	// leaves the result in place without a copy.
+	x := dst[:T*H]
+	m.word.Gather(x, ids)
+	for i := 0; i+1 < len(starts); i++ {
+		o, n := starts[i], starts[i+1]-starts[i]
+		if n > 0 {
+			kernels.Add(x[o*H:(o+n)*H], m.posTyp[:n*H])
+		}
+	}
+	m.embLN.Forward(x, x, T)
+	tmp := s.Buf(bertSlotAttnOut, T*H)
+	for li := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l := &m.layers[li]
+		l.attn.Forward(tmp, x, starts, l.attn.Buffers(s, bertSlotAttn, T, maxN))
+		kernels.Add(x, tmp)
+		l.attnNorm.Forward(x, x, T)
+		l.mlp.Forward(tmp, x, s.Buf(bertSlotInter, l.mlp.BufferLen(T)), T)
+		kernels.Add(x, tmp)
+		l.outNorm.Forward(x, x, T)
+	}
+	return nil
+}

@@ -1,0 +1,49 @@
+package arch
+
+import "github.com/embedpipe/embedpipe/encoder/kernels"
+
+// MLP is the feed-forward block of a transformer layer.
+//
+// Plain: Down(Act(Up(x))). Gated (GLU family): Up produces 2×Inter values
+// per row, [a | b], and the block computes Down(Act(a) ⊙ b). Gate and up
+// projections stored as two tensors (Qwen3's gate_proj and up_proj) are
+// fused into one Up with LoadFusedDense, gate first.
+type MLP struct {
+	Up, Down *kernels.Dense
+	Act      Activation
+	Gated    bool
+	Inter    int // width after activation (Down.In)
+}
+
+// BufferLen is the number of floats Forward needs in inter for rows rows.
+func (m *MLP) BufferLen(rows int) int { return rows * m.Up.Out }
+
+// Forward writes the block's output for rows rows of x into dst
+// (rows×Down.Out); inter is working space of BufferLen(rows) floats.
+func (m *MLP) Forward(dst, x, inter []float32, rows int) {
+	if rows == 0 {
+		return
+	}
+	m.Up.Forward(inter, x, rows)
+	if !m.Gated {
+		m.Act(inter[:rows*m.Inter])
+		m.Down.Forward(dst, inter, rows)
+		return
+	}
+	// Compact each row's Act(a)⊙b in place to a rows×Inter matrix. Row r's
+	// result goes to [r·I, (r+1)·I), which for r ≥ 1 lies before its own
+	// input at [2r·I, 2(r+1)·I) and after every result already written, so
+	// no unread input is overwritten.
+	I := m.Inter
+	for r := 0; r < rows; r++ {
+		a := inter[2*r*I : 2*r*I+I]
+		b := inter[2*r*I+I : 2*r*I+2*I]
+		o := inter[r*I : r*I+I]
+		if r > 0 {
+			copy(o, a)
+		}
+		m.Act(o)
+		kernels.Mul(o, b)
+	}
+	m.Down.Forward(dst, inter, rows)
+}

@@ -1,0 +1,35 @@
+package arch
+
+// Scratch holds the per-call working buffers of Encoder.Forward. A Scratch is
+// used by one call at a time; callers pool them (sync.Pool) so that steady
+// state needs no allocation: buffers only grow, and keep their size between
+// calls.
+type Scratch struct {
+	bufs [][]float32
+}
+
+// Buf returns buffer slot with length n, growing it when needed. Its contents
+// are unspecified. Slots are small integers chosen by the architecture; two
+// slots never alias.
+func (s *Scratch) Buf(slot, n int) []float32 {
+	for len(s.bufs) <= slot {
+		s.bufs = append(s.bufs, nil)
+	}
+	b := s.bufs[slot]
+	if cap(b) < n {
+		// Grow with head room so that batches of slowly rising size do not
+		// reallocate every time.
+		b = make([]float32, n, n+n/4)
+		s.bufs[slot] = b
+	}
+	return b[:n]
+}
+
+// Bytes reports the memory the Scratch holds, for diagnostics.
+func (s *Scratch) Bytes() int {
+	n := 0
+	for _, b := range s.bufs {
+		n += 4 * cap(b)
+	}
+	return n
+}
