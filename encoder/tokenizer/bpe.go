@@ -308,7 +308,7 @@ func (m *bpe) IDToToken(id int32) string {
 	return m.idToTok[id]
 }
 
-func (m *bpe) VocabSize() int { return len(m.vocab) }
+func (m *bpe) VocabSize() int { return len(m.idToTok) }
 
 // parseMerges reads merges in either serialisation: "a b" strings (older
 // files) or ["a", "b"] pairs (newer ones, which allow spaces in tokens).

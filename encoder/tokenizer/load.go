@@ -133,6 +133,10 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 	if err := t.setAdded(j.AddedTokens); err != nil {
 		return nil, err
 	}
+	if x, ok := t.post.(interface{ maxID() int32 }); ok && int(x.maxID()) >= t.vocabSize {
+		// The encoder indexes its embedding table with these ids.
+		return nil, formatErr(fmt.Errorf("post_processor: special token id %d is outside the vocabulary (%d ids)", x.maxID(), t.vocabSize))
+	}
 	if j.Padding != nil && j.Padding.PadID != nil {
 		t.padID = *j.Padding.PadID
 		t.padExplicit = true

@@ -37,7 +37,8 @@ type Model interface {
 	TokenToID(tok string) (int32, bool)
 	// IDToToken returns the vocabulary entry for id, or "" if there is none.
 	IDToToken(id int32) string
-	// VocabSize is the number of entries in the model's vocabulary.
+	// VocabSize is one more than the largest id the model can return: the
+	// number of entries of a vocabulary whose ids are dense.
 	VocabSize() int
 }
 

@@ -38,6 +38,28 @@ func (t *template) Process(ids, typeIDs []int32, seq []int32) ([]int32, []int32)
 
 func (t *template) Added() int { return t.added }
 
+// maxID returns the largest special token id of the template, or -1.
+func (t *template) maxID() int32 {
+	m := int32(-1)
+	for _, p := range t.single {
+		for _, id := range p.ids {
+			m = max(m, id)
+		}
+	}
+	return m
+}
+
+// maxID returns the largest special token id of the processors, or -1.
+func (q sequenceProcessor) maxID() int32 {
+	m := int32(-1)
+	for _, p := range q {
+		if x, ok := p.(interface{ maxID() int32 }); ok {
+			m = max(m, x.maxID())
+		}
+	}
+	return m
+}
+
 func newTemplate(pieces []templatePiece) *template {
 	t := &template{single: pieces}
 	for _, p := range pieces {

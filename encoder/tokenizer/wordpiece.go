@@ -100,7 +100,7 @@ func (m *wordPiece) IDToToken(id int32) string {
 	return m.idToTok[id]
 }
 
-func (m *wordPiece) VocabSize() int { return len(m.vocab) }
+func (m *wordPiece) VocabSize() int { return len(m.idToTok) }
 
 func init() {
 	modelCtors["WordPiece"] = func(raw []byte) (Model, error) {
