@@ -1,0 +1,89 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// The encoder's GEMM shapes for minilm-l6 (hidden 384, FFN 1536) on 4096
+// tokens, written m×k×n as in shared/peers/gemm: QKV/attention output, FFN
+// up, FFN down.
+var denseShapes = []struct{ m, k, n int }{
+	{4096, 384, 384},
+	{4096, 384, 1536},
+	{4096, 1536, 384},
+	{512, 384, 384},
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// reportGFLOPS reports wall-clock GFLOP/s and, where the CPU time is known,
+// GFLOP/s per CPU-second times threads (what the kernel reaches on threads
+// cores it had to itself). cpu0 is processCPU() at the start of the loop.
+func reportGFLOPS(b *testing.B, flops float64, threads int, cpu0 float64) {
+	total := flops * float64(b.N)
+	b.ReportMetric(total/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	if cpu := processCPU() - cpu0; cpu > 0 && cpu0 > 0 {
+		b.ReportMetric(total/cpu*float64(threads)/1e9, "cpuGFLOP/s")
+	}
+}
+
+func BenchmarkDense(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, sh := range denseShapes {
+		x := randSlice(r, sh.m*sh.k)
+		w := randSlice(r, sh.n*sh.k)
+		bias := randSlice(r, sh.n)
+		dst := make([]float32, sh.m*sh.n)
+		d := NewDense(w, bias, sh.n, sh.k)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%dx%dx%d/threads=%d", sh.m, sh.k, sh.n, threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				b.ReportAllocs()
+				cpu0 := processCPU()
+				for b.Loop() {
+					d.ForwardParallel(p, dst, x, sh.m, nil)
+				}
+				reportGFLOPS(b, 2*float64(sh.m)*float64(sh.n)*float64(sh.k), threads, cpu0)
+			})
+		}
+	}
+}
+
+// BenchmarkAttention runs the per-head products of attention for one
+// sequence of L tokens and head size 32 inside a fused QKV buffer (stride
+// 3·384): scores = Q·Kᵀ (SgemmNT, L×L×32) and context = P·V (SgemmNN,
+// L×32×L).
+func BenchmarkAttention(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 2))
+	const hd, ld = 32, 3 * 384
+	for _, L := range []int{8, 20, 64, 128, 256} {
+		qkv := randSlice(r, L*ld)
+		scores := make([]float32, L*L)
+		ctx := make([]float32, L*384)
+		b.Run(fmt.Sprintf("QK/L=%d", L), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for b.Loop() {
+				SgemmNT(L, L, hd, 0.17677669, qkv, ld, qkv[384:], ld, 0, scores, L)
+			}
+			reportGFLOPS(b, 2*float64(L*L*hd), 1, cpu0)
+		})
+		b.Run(fmt.Sprintf("PV/L=%d", L), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu0 := processCPU()
+			for b.Loop() {
+				SgemmNN(L, hd, L, 1, scores, L, qkv[768:], ld, 0, ctx, 384)
+			}
+			reportGFLOPS(b, 2*float64(L*L*hd), 1, cpu0)
+		})
+	}
+}

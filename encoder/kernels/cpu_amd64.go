@@ -1,0 +1,17 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2FMA selects the AVX2+FMA kernels. It is read once at start-up; the
+// tests flip it to exercise both paths on the same machine.
+var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasAVX
+
+// sgemm6x16AVX2 computes the 6×16 tile C = alpha·A·B (acc == 0) or
+// C += alpha·A·B (acc != 0), where A is six rows of k floats with row stride
+// lda and B is a packed panel of k rows of 16 floats. It is the micro-kernel
+// of the packed GEMM in gemm.go; see gemmOp.rows for its contract.
+//
+//go:noescape
+func sgemm6x16AVX2(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, acc int)

@@ -1,0 +1,163 @@
+package kernels
+
+// Dense is a fully connected layer y = x·Wᵀ + b with W stored as Out×In
+// row-major, the PyTorch nn.Linear layout. A Dense is immutable after
+// NewDense and safe for concurrent use.
+type Dense struct {
+	Out, In int
+	W       []float32 // Out×In, row-major
+	Bias    []float32 // Out, or nil
+
+	// packed is W in the panel layout of the packed GEMM, built once by
+	// NewDense when the fast kernels are in use (nil otherwise).
+	packed []float32
+}
+
+// NewDense returns a Dense over w (out×in) and bias (out, or nil). It keeps
+// references to both slices; the caller must not modify them afterwards.
+// When the SIMD kernels are in use it also keeps a pre-packed copy of w
+// (out×in floats, rounded up to 16 outputs).
+func NewDense(w, bias []float32, out, in int) *Dense {
+	if len(w) != out*in {
+		panic("kernels: NewDense weight size mismatch")
+	}
+	if bias != nil && len(bias) != out {
+		panic("kernels: NewDense bias size mismatch")
+	}
+	d := &Dense{Out: out, In: in, W: w, Bias: bias}
+	if hasAVX2FMA && out > 0 && in > 0 {
+		d.packed = make([]float32, packedLen(out, in))
+		packBT(d.packed, w, in, out, in)
+	}
+	return d
+}
+
+// Forward writes rows×Out results of x (rows×In) · Wᵀ + b into dst, on the
+// calling goroutine.
+func (d *Dense) Forward(dst, x []float32, rows int) {
+	d.ForwardParallel(nil, dst, x, rows, nil)
+}
+
+// ForwardParallel is Forward split by rows across the participants of p
+// (a nil p runs on the calling goroutine), followed by act (nil for none)
+// applied to the rows×Out results. act must be elementwise, like GELU or
+// ReLU: it is applied block by block, by the goroutine that computed the
+// block, while the block is still in cache, so the result equals
+// Forward followed by act(dst[:rows*Out]).
+func (d *Dense) ForwardParallel(p *Pool, dst, x []float32, rows int, act func([]float32)) {
+	if rows < 0 || len(x) < rows*d.In || len(dst) < rows*d.Out {
+		panic("kernels: Dense.Forward buffer too small")
+	}
+	if rows == 0 || d.Out == 0 {
+		return
+	}
+	if d.packed == nil || !hasAVX2FMA {
+		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, 0, dst, d.Out)
+		if d.Bias != nil {
+			AddBiasRows(dst, d.Bias, rows, d.Out)
+		}
+		if act != nil {
+			act(dst[:rows*d.Out])
+		}
+		return
+	}
+	g := gemmOp{n: d.Out, k: d.In, alpha: 1, a: x, lda: d.In, bp: d.packed, c: dst, ldc: d.Out, bias: d.Bias, act: act}
+	p.gemm(&g, rows)
+}
+
+// SgemmNT computes C[m×n] = alpha·A[m×k]·B[n×k]ᵀ + beta·C, with row strides
+// lda, ldb and ldc. With beta == 0, C is overwritten and its old contents
+// (even NaN) are ignored.
+func SgemmNT(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if !hasAVX2FMA {
+		sgemmNTRef(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	checkGemm(m, n, k, a, lda, b, ldb, n, k, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	s := getScratch()
+	bp := s.packBuf(packedLen(n, k))
+	packBT(bp, b, ldb, n, k)
+	g := gemmOp{n: n, k: k, alpha: alpha, a: a, lda: lda, bp: bp, beta: beta, c: c, ldc: ldc}
+	g.rows(0, m, s)
+	putScratch(s)
+}
+
+// SgemmNN computes C[m×n] = alpha·A[m×k]·B[k×n] + beta·C, with row strides
+// lda, ldb and ldc. With beta == 0, C is overwritten.
+func SgemmNN(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if !hasAVX2FMA {
+		sgemmNNRef(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	checkGemm(m, n, k, a, lda, b, ldb, k, n, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	s := getScratch()
+	bp := s.packBuf(packedLen(n, k))
+	packBN(bp, b, ldb, n, k)
+	g := gemmOp{n: n, k: k, alpha: alpha, a: a, lda: lda, bp: bp, beta: beta, c: c, ldc: ldc}
+	g.rows(0, m, s)
+	putScratch(s)
+}
+
+// AddBiasRows adds bias (length cols) to each of the rows of x (rows×cols).
+func AddBiasRows(x, bias []float32, rows, cols int) {
+	addBiasRowsRef(x, bias, rows, cols)
+}
+
+// Add sets dst[i] += x[i] for every i in x.
+func Add(dst, x []float32) {
+	addRef(dst, x)
+}
+
+// Softmax replaces x with exp(x-max)/Σexp(x-max). Entries equal to -Inf
+// become 0; a row of only -Inf becomes all zeros rather than NaN.
+func Softmax(x []float32) {
+	softmaxRef(x)
+}
+
+// LayerNorm normalises each row of x (rows×dim) to zero mean and unit
+// variance (biased variance, as PyTorch), then scales by gamma and adds beta
+// (beta may be nil). dst may alias x.
+func LayerNorm(dst, x, gamma, beta []float32, rows, dim int, eps float32) {
+	layerNormRef(dst, x, gamma, beta, rows, dim, eps)
+}
+
+// RMSNorm scales each row of x (rows×dim) by 1/sqrt(mean(x²)+eps) and by
+// gamma. dst may alias x.
+func RMSNorm(dst, x, gamma []float32, rows, dim int, eps float32) {
+	rmsNormRef(dst, x, gamma, rows, dim, eps)
+}
+
+// GELU applies the exact (erf) GELU, x·Φ(x), in place.
+func GELU(x []float32) {
+	geluRef(x)
+}
+
+// GELUTanh applies the tanh approximation of GELU (gelu_new,
+// gelu_pytorch_tanh) in place.
+func GELUTanh(x []float32) {
+	geluTanhRef(x)
+}
+
+// ReLU applies max(x, 0) in place.
+func ReLU(x []float32) {
+	reluRef(x)
+}
+
+// SiLU applies x·sigmoid(x) in place.
+func SiLU(x []float32) {
+	siluRef(x)
+}
