@@ -1,0 +1,51 @@
+package encoder
+
+// Batch is a set of token id sequences laid end to end: sequence i is
+// IDs[Starts[i]:Starts[i+1]]. Starts has one entry more than there are
+// sequences (Starts[0] == 0) once anything was added; the zero Batch is
+// empty and ready to use. A Batch is reused across calls by Reset, which
+// keeps its memory.
+type Batch struct {
+	IDs    []int32
+	Starts []int
+}
+
+// Reset empties the batch, keeping its memory.
+func (b *Batch) Reset() {
+	b.IDs = b.IDs[:0]
+	b.Starts = append(b.Starts[:0], 0)
+}
+
+// Add appends one sequence (a copy of ids).
+func (b *Batch) Add(ids []int32) {
+	if len(b.Starts) == 0 {
+		b.Starts = append(b.Starts, 0)
+	}
+	b.IDs = append(b.IDs, ids...)
+	b.Starts = append(b.Starts, len(b.IDs))
+}
+
+// Len returns the number of sequences.
+func (b *Batch) Len() int {
+	if len(b.Starts) == 0 {
+		return 0
+	}
+	return len(b.Starts) - 1
+}
+
+// Tokens returns the number of tokens of all sequences together.
+func (b *Batch) Tokens() int { return len(b.IDs) }
+
+// Seq returns sequence i (a view into IDs).
+func (b *Batch) Seq(i int) []int32 { return b.IDs[b.Starts[i]:b.Starts[i+1]] }
+
+// starts returns the start offsets to hand to the encoder, which for an
+// untouched zero Batch is the single offset 0.
+func (b *Batch) starts() []int {
+	if len(b.Starts) == 0 {
+		return zeroStart[:]
+	}
+	return b.Starts
+}
+
+var zeroStart = [1]int{0}

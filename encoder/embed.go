@@ -1,0 +1,207 @@
+package encoder
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/embedpipe/embedpipe/encoder/arch"
+)
+
+// callScratch is the working memory of one EmbedBatch or Embed call.
+type callScratch struct {
+	arch   arch.Scratch
+	hidden []float32
+	acc    []float64
+	batch  Batch
+	parts  []part
+}
+
+// part is the share of a batch one worker goroutine encodes.
+type part struct {
+	lo, hi int   // sequence range
+	starts []int // rebased starts of the range
+	err    error
+}
+
+func (m *Model) getScratch() *callScratch {
+	if s, ok := m.scratch.Get().(*callScratch); ok {
+		return s
+	}
+	return &callScratch{}
+}
+
+func growF32(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n, n+n/4)
+	}
+	return b[:n]
+}
+
+// checkBatch validates the layout of b before any work is done.
+func checkBatch(b *Batch) error {
+	st := b.starts()
+	if st[0] != 0 || st[len(st)-1] != len(b.IDs) {
+		return fmt.Errorf("%w: batch starts run from %d to %d over %d ids", ErrInput, st[0], st[len(st)-1], len(b.IDs))
+	}
+	for i := 0; i+1 < len(st); i++ {
+		if st[i+1] <= st[i] {
+			if st[i+1] == st[i] {
+				return fmt.Errorf("%w: sequence %d of the batch is empty", ErrInput, i)
+			}
+			return fmt.Errorf("%w: sequence %d of the batch has negative length", ErrInput, i)
+		}
+	}
+	return nil
+}
+
+// EmbedBatch writes one pooled embedding per sequence of b into dst,
+// row-major with stride Dim(), normalised when the model has a Normalize
+// module. dst must hold b.Len()×Dim() floats. Sequences are encoded without
+// padding, so each row depends only on its own sequence. Safe for
+// concurrent use; b is only read.
+func (m *Model) EmbedBatch(ctx context.Context, b *Batch, dst []float32) error {
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	n, dim, h := b.Len(), m.info.Dim, m.info.Hidden
+	if len(dst) < n*dim {
+		return fmt.Errorf("%w: destination holds %d floats, need %d sequences × %d", ErrInput, len(dst), n, dim)
+	}
+	if n == 0 {
+		return nil
+	}
+	s := m.getScratch()
+	defer m.scratch.Put(s)
+	s.hidden = growF32(s.hidden, len(b.IDs)*h)
+	if err := m.forward(ctx, s, b, s.hidden); err != nil {
+		return err
+	}
+	if cap(s.acc) < h {
+		s.acc = make([]float64, h)
+	}
+	acc := s.acc[:h]
+	st := b.starts()
+	for i := 0; i < n; i++ {
+		o, l := st[i], st[i+1]-st[i]
+		out := dst[i*dim : i*dim+dim]
+		m.pool.pool(out, s.hidden[o*h:(o+l)*h], l, h, acc)
+		if m.normalize {
+			normalize(out)
+		}
+	}
+	return nil
+}
+
+// TokenEmbeddingsBatch writes the contextual token embeddings of every token
+// of b into dst (len(b.IDs)×Hidden(), row-major), before pooling.
+func (m *Model) TokenEmbeddingsBatch(ctx context.Context, b *Batch, dst []float32) error {
+	if err := checkBatch(b); err != nil {
+		return err
+	}
+	if need := len(b.IDs) * m.info.Hidden; len(dst) < need {
+		return fmt.Errorf("%w: destination holds %d floats, need %d tokens × %d", ErrInput, len(dst), len(b.IDs), m.info.Hidden)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	s := m.getScratch()
+	defer m.scratch.Put(s)
+	return m.forward(ctx, s, b, dst[:len(b.IDs)*m.info.Hidden])
+}
+
+// forward runs the encoder over b into hidden, split over up to m.threads
+// goroutines by whole sequences. Splitting cannot change the numbers since
+// no sequence sees another.
+func (m *Model) forward(ctx context.Context, s *callScratch, b *Batch, hidden []float32) error {
+	st := b.starts()
+	n := b.Len()
+	w := min(m.threads, n)
+	if w <= 1 {
+		return m.enc.Forward(ctx, &s.arch, b.IDs, st, hidden)
+	}
+	// Cut the batch into w runs of consecutive sequences with about equal
+	// token counts: the cost of the dense layers is linear in tokens.
+	for len(s.parts) < w {
+		s.parts = append(s.parts, part{})
+	}
+	parts := s.parts[:w]
+	total := len(b.IDs)
+	seq := 0
+	for k := range parts {
+		p := &parts[k]
+		p.lo = seq
+		target := total * (k + 1) / w
+		for seq < n && (st[seq+1] <= target || seq == p.lo) && n-seq > w-k-1 {
+			seq++
+		}
+		if k == w-1 {
+			seq = n
+		}
+		p.hi = seq
+		p.starts = p.starts[:0]
+		for i := p.lo; i <= p.hi; i++ {
+			p.starts = append(p.starts, st[i]-st[p.lo])
+		}
+		p.err = nil
+	}
+	h := m.info.Hidden
+	var wg sync.WaitGroup
+	for k := 1; k < w; k++ {
+		wg.Add(1)
+		go m.runPart(ctx, &wg, b, &parts[k], st, hidden, h)
+	}
+	p := &parts[0]
+	p.err = m.enc.Forward(ctx, &s.arch, b.IDs[:st[p.hi]], p.starts, hidden[:st[p.hi]*h])
+	wg.Wait()
+	for k := range parts {
+		if parts[k].err != nil {
+			return parts[k].err
+		}
+	}
+	return nil
+}
+
+func (m *Model) runPart(ctx context.Context, wg *sync.WaitGroup, b *Batch, p *part, st []int, hidden []float32, h int) {
+	defer wg.Done()
+	as, ok := m.archS.Get().(*arch.Scratch)
+	if !ok {
+		as = &arch.Scratch{}
+	}
+	lo, hi := st[p.lo], st[p.hi]
+	p.err = m.enc.Forward(ctx, as, b.IDs[lo:hi], p.starts, hidden[lo*h:hi*h])
+	m.archS.Put(as)
+}
+
+// embedChunkTokens bounds the tokens Embed encodes per batch, which bounds
+// its working memory whatever the number of texts.
+const embedChunkTokens = 16384
+
+// Embed tokenizes texts with prompt (a prompt text; see Prompt) prepended,
+// truncated at MaxSeqLen(), and writes their embeddings into dst
+// (len(texts)×Dim()).
+func (m *Model) Embed(ctx context.Context, texts []string, prompt string, dst []float32) error {
+	dim := m.info.Dim
+	if len(dst) < len(texts)*dim {
+		return fmt.Errorf("%w: destination holds %d floats, need %d texts × %d", ErrInput, len(dst), len(texts), dim)
+	}
+	s := m.getScratch()
+	defer m.scratch.Put(s)
+	b := &s.batch
+	first := 0
+	for first < len(texts) {
+		b.Reset()
+		i := first
+		for i < len(texts) && (i == first || b.Tokens() < embedChunkTokens) {
+			if _, err := m.AppendTo(b, texts[i], prompt, 0); err != nil {
+				return err
+			}
+			i++
+		}
+		if err := m.EmbedBatch(ctx, b, dst[first*dim:i*dim]); err != nil {
+			return fmt.Errorf("texts %d..%d: %w", first, i-1, err)
+		}
+		first = i
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package encoder
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/embedpipe/embedpipe/encoder/arch"
+	"github.com/embedpipe/embedpipe/encoder/safetensors"
+	"github.com/embedpipe/embedpipe/encoder/tokenizer"
+)
+
+// Option configures Load.
+type Option func(*options)
+
+type options struct {
+	threads int
+}
+
+// WithThreads sets how many goroutines one EmbedBatch (or
+// TokenEmbeddingsBatch) call may use; the default is 1. Values below 1 mean
+// 1. Results do not depend on it.
+func WithThreads(n int) Option {
+	return func(o *options) { o.threads = max(n, 1) }
+}
+
+// Info describes a loaded model.
+type Info struct {
+	Dir string
+	// Arch is the transformers class of config.json's "architectures"
+	// (BertModel…), or the model type when the config names none.
+	Arch      string
+	ModelType string
+	// Dim is the width of the pooled embedding; Hidden that of the token
+	// embeddings. They differ when several pooling modes are concatenated.
+	Dim, Hidden                        int
+	Layers, Heads, Intermediate, Vocab int
+	Activation                         string
+	Params                             int64
+	// DType lists the checkpoint's tensor dtypes ("F32", "BF16", "F16+F32").
+	// Weights are converted to float32 at load either way.
+	DType         string
+	TokenizerKind string
+	Pooling       string
+	Normalize     bool
+	// MaxSeqLen is the default truncation length (sentence_bert_config's
+	// max_seq_length capped at MaxPositions).
+	MaxSeqLen, MaxPositions int
+	Prompts                 map[string]string
+	DefaultPrompt           string
+	// Notes records how Load interpreted an unusual directory.
+	Notes []string
+}
+
+// Model is a loaded embedding model. It is safe for concurrent use; its
+// weights are read-only and shared by all callers.
+type Model struct {
+	info      Info
+	enc       arch.Encoder
+	tok       *tokenizer.Tokenizer
+	pool      poolSpec
+	normalize bool
+	lowerCase bool
+	maxSeqLen int
+	maxPos    int
+	threads   int
+
+	scratch sync.Pool // *callScratch
+	archS   sync.Pool // *arch.Scratch, for worker goroutines
+
+	hashFiles []string
+	hashOnce  sync.Once
+	hash      string
+}
+
+// Load loads the model in directory dir.
+func Load(dir string, opts ...Option) (*Model, error) {
+	o := options{threads: 1}
+	for _, f := range opts {
+		f(&o)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModelDir, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%w: %s is not a directory", ErrModelDir, dir)
+	}
+	lay, err := readLayout(dir)
+	if err != nil {
+		return nil, err
+	}
+	tdir := lay.transformerDir
+	if err := checkFiles(tdir); err != nil {
+		return nil, err
+	}
+	cfg, err := arch.ReadConfig(filepath.Join(tdir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	mt, err := cfg.ModelType()
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(arch.Supported(), mt) {
+		return nil, fmt.Errorf("%w: %s: model_type %q (supported: %s)", ErrUnsupported, cfg.Path, mt, strings.Join(arch.Supported(), ", "))
+	}
+	tok, err := tokenizer.Load(tdir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModelDir, err)
+	}
+	ck, err := safetensors.Open(tdir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModelDir, err)
+	}
+	// Every tensor is converted to a float32 copy, so the mapped files can
+	// be released as soon as the encoder is built.
+	defer ck.Close()
+	enc, err := arch.Build(cfg, ck)
+	if err != nil {
+		return nil, err
+	}
+	d := enc.Describe()
+	if lay.pooling.dim != 0 && lay.pooling.dim != d.Hidden {
+		return nil, fmt.Errorf("%w: %s: pooling word_embedding_dimension %d differs from hidden_size %d", ErrConfig,
+			filepath.Join(lay.poolingDir, "config.json"), lay.pooling.dim, d.Hidden)
+	}
+	if tv := tok.VocabSize(); tv > d.VocabSize {
+		lay.notes = append(lay.notes, fmt.Sprintf("tokenizer vocabulary (%d) is larger than the embedding table (%d): ids beyond it are rejected", tv, d.VocabSize))
+	}
+	maxPos := enc.MaxPositions()
+	maxSeq := lay.maxSeqLen
+	if maxSeq == 0 {
+		maxSeq = maxPos
+		lay.notes = append(lay.notes, "no max_seq_length: truncating at the position table size")
+	}
+	if maxPos > 0 && maxSeq > maxPos {
+		lay.notes = append(lay.notes, fmt.Sprintf("max_seq_length %d capped at max_position_embeddings %d", maxSeq, maxPos))
+		maxSeq = maxPos
+	}
+	if !lay.pooling.includePrompt {
+		lay.notes = append(lay.notes, "include_prompt is false: embedding with a non-empty prompt is refused")
+	}
+	m := &Model{
+		enc: enc, tok: tok, pool: lay.pooling, normalize: lay.normalize, lowerCase: lay.lowerCase,
+		maxSeqLen: maxSeq, maxPos: maxPos, threads: o.threads,
+	}
+	m.info = Info{
+		Dir: dir, Arch: cfg.Architecture(), ModelType: mt,
+		Dim: d.Hidden * len(lay.pooling.modes), Hidden: d.Hidden,
+		Layers: d.Layers, Heads: d.Heads, Intermediate: d.Intermediate, Vocab: d.VocabSize, Activation: d.Activation,
+		Params: ck.NumParams(), DType: dtypes(ck), TokenizerKind: tok.Kind(),
+		Pooling: lay.pooling.String(), Normalize: lay.normalize,
+		MaxSeqLen: maxSeq, MaxPositions: maxPos,
+		Prompts: lay.prompts, DefaultPrompt: lay.defaultPrompt, Notes: lay.notes,
+	}
+	if m.info.Arch == "" {
+		m.info.Arch = mt
+	}
+	m.hashFiles = hashFileList(tdir, lay.files, ck.Files())
+	return m, nil
+}
+
+// checkFiles reports every file of a transformer directory that Load needs
+// and that is missing, in one error.
+func checkFiles(dir string) error {
+	exists := func(n string) bool {
+		_, err := os.Stat(filepath.Join(dir, n))
+		return err == nil
+	}
+	var missing []string
+	if !exists("config.json") {
+		missing = append(missing, "config.json")
+	}
+	if !exists(safetensors.SingleFileName) && !exists(safetensors.IndexFileName) {
+		missing = append(missing, safetensors.SingleFileName+" (or "+safetensors.IndexFileName+")")
+	}
+	if !exists("tokenizer.json") && !exists("vocab.txt") {
+		missing = append(missing, "tokenizer.json (or vocab.txt)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s lacks %s", ErrModelDir, dir, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func dtypes(ck *safetensors.Checkpoint) string {
+	var names []string
+	for dt := range ck.DTypes() {
+		names = append(names, string(dt))
+	}
+	sort.Strings(names)
+	return strings.Join(names, "+")
+}
+
+// Info describes the model. The returned value's maps and slices are
+// copies.
+func (m *Model) Info() Info {
+	i := m.info
+	i.Prompts = maps.Clone(i.Prompts)
+	i.Notes = slices.Clone(i.Notes)
+	return i
+}
+
+// Dim returns the width of the pooled embeddings EmbedBatch writes.
+func (m *Model) Dim() int { return m.info.Dim }
+
+// Hidden returns the width of the token embeddings TokenEmbeddingsBatch
+// writes.
+func (m *Model) Hidden() int { return m.info.Hidden }
+
+// MaxSeqLen returns the default truncation length in tokens, special tokens
+// included.
+func (m *Model) MaxSeqLen() int { return m.maxSeqLen }
+
+// Tokenizer returns the model's tokenizer.
+func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
+
+// Prompt returns the prompt text registered under name in
+// config_sentence_transformers.json. The empty name gives the empty prompt.
+func (m *Model) Prompt(name string) (string, error) {
+	if name == "" {
+		return "", nil
+	}
+	p, ok := m.info.Prompts[name]
+	if !ok {
+		names := slices.Sorted(maps.Keys(m.info.Prompts))
+		return "", fmt.Errorf("%w: %q (the model defines: %s)", ErrPrompt, name, strings.Join(names, ", "))
+	}
+	return p, nil
+}
+
+// DefaultPrompt returns the text of the model's default prompt
+// (default_prompt_name), or "" when it has none.
+func (m *Model) DefaultPrompt() string { return m.info.Prompts[m.info.DefaultPrompt] }
+
+// TokenizeTo appends to dst the ids the model sees for text with prompt (a
+// prompt text, not a name) prepended as sentence-transformers does, special
+// tokens included, truncated to maxLen tokens. maxLen <= 0 means MaxSeqLen();
+// larger values are capped at the position table size.
+func (m *Model) TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool) {
+	if maxLen <= 0 {
+		maxLen = m.maxSeqLen
+	}
+	if m.maxPos > 0 && maxLen > m.maxPos {
+		maxLen = m.maxPos
+	}
+	if prompt != "" {
+		text = prompt + text
+	}
+	if m.lowerCase {
+		// sentence_bert_config.json's do_lower_case lower-cases the input
+		// before the tokenizer sees it.
+		text = strings.ToLower(text)
+	}
+	return m.tok.EncodeTo(dst, text, maxLen)
+}
+
+// AppendTo tokenizes text (see TokenizeTo) straight into b as a new
+// sequence. It refuses a non-empty prompt for a model whose pooling excludes
+// prompt tokens, which this package does not implement.
+func (m *Model) AppendTo(b *Batch, text, prompt string, maxLen int) (truncated bool, err error) {
+	if prompt != "" && !m.pool.includePrompt {
+		return false, fmt.Errorf("%w: the model's pooling excludes prompt tokens (include_prompt false)", ErrUnsupported)
+	}
+	if len(b.Starts) == 0 {
+		b.Starts = append(b.Starts, 0)
+	}
+	b.IDs, truncated = m.TokenizeTo(b.IDs, text, prompt, maxLen)
+	b.Starts = append(b.Starts, len(b.IDs))
+	return truncated, nil
+}
+
+// hashFileList returns the sorted, de-duplicated list of files whose bytes
+// define the model: the JSON files read, the checkpoint files and the
+// tokenizer files present.
+func hashFileList(tdir string, read, ckpt []string) []string {
+	files := append(slices.Clone(read), ckpt...)
+	files = append(files, filepath.Join(tdir, "config.json"))
+	for _, n := range []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+		"merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model", "added_tokens.json",
+		safetensors.IndexFileName} {
+		p := filepath.Join(tdir, n)
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			files = append(files, p)
+		}
+	}
+	for i, f := range files {
+		files[i] = filepath.Clean(f)
+	}
+	slices.Sort(files)
+	return slices.Compact(files)
+}

@@ -1,0 +1,253 @@
+package encoder
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// maxJSONSize bounds the small JSON files of a model directory, so a wrong
+// path (a checkpoint named config.json, say) fails fast.
+const maxJSONSize = 16 << 20
+
+// stLayout is what the sentence-transformers files of a model directory say
+// about the modules around the transformer.
+type stLayout struct {
+	transformerDir string // directory of config.json, checkpoint, tokenizer
+	hasModules     bool
+	poolingDir     string // "" when there is no Pooling module
+	normalize      bool
+	maxSeqLen      int // 0 when sentence_bert_config.json gives none
+	lowerCase      bool
+	pooling        poolSpec
+	prompts        map[string]string
+	defaultPrompt  string
+	files          []string // the files read, for ContentHash
+	notes          []string
+}
+
+// readJSON reads the JSON file at path into v. A missing file returns an
+// error wrapping fs.ErrNotExist.
+func readJSON(path string, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() > maxJSONSize {
+		return fmt.Errorf("%w: %s: %d bytes is too large for a config file", ErrConfig, path, st.Size())
+	}
+	b := make([]byte, st.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	return nil
+}
+
+// stModule is one entry of modules.json.
+type stModule struct {
+	Idx  int    `json:"idx"`
+	Name string `json:"name"`
+	Path string `json:"path"`
+	Type string `json:"type"`
+}
+
+// moduleKind maps a module class path, in its old
+// (sentence_transformers.models.Pooling) or new
+// (sentence_transformers.sentence_transformer.modules.pooling.Pooling) form,
+// to its class name.
+func moduleKind(t string) string {
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		return t[i+1:]
+	}
+	return t
+}
+
+// readLayout reads the sentence-transformers files of dir. A directory
+// without modules.json is treated as a plain transformers model with mean
+// pooling and no normalisation, as sentence-transformers does.
+func readLayout(dir string) (*stLayout, error) {
+	l := &stLayout{transformerDir: dir}
+	var mods []stModule
+	mpath := filepath.Join(dir, "modules.json")
+	switch err := readJSON(mpath, &mods); {
+	case errors.Is(err, fs.ErrNotExist):
+		l.pooling = poolSpec{modes: []poolMode{poolMean}, includePrompt: true}
+		l.notes = append(l.notes, "no modules.json: plain transformers model, mean pooling without normalisation (the sentence-transformers default)")
+	case err != nil:
+		return nil, err
+	default:
+		l.hasModules = true
+		l.files = append(l.files, mpath)
+		sort.SliceStable(mods, func(i, j int) bool { return mods[i].Idx < mods[j].Idx })
+		seenTransformer := false
+		for _, m := range mods {
+			if filepath.IsAbs(m.Path) || strings.Contains(m.Path, "..") {
+				return nil, fmt.Errorf("%w: %s: module %q has path %q outside the model directory", ErrConfig, mpath, m.Name, m.Path)
+			}
+			switch k := moduleKind(m.Type); k {
+			case "Transformer":
+				if seenTransformer {
+					return nil, fmt.Errorf("%w: %s: more than one Transformer module", ErrUnsupported, mpath)
+				}
+				seenTransformer = true
+				l.transformerDir = filepath.Join(dir, m.Path)
+			case "Pooling":
+				if !seenTransformer || l.poolingDir != "" {
+					return nil, fmt.Errorf("%w: %s: Pooling module %q must follow the Transformer, once", ErrUnsupported, mpath, m.Name)
+				}
+				l.poolingDir = filepath.Join(dir, m.Path)
+			case "Normalize":
+				if l.poolingDir == "" {
+					return nil, fmt.Errorf("%w: %s: Normalize module %q before any Pooling module", ErrUnsupported, mpath, m.Name)
+				}
+				l.normalize = true
+			default:
+				return nil, fmt.Errorf("%w: %s: module %q of type %q (supported: Transformer, Pooling, Normalize)", ErrUnsupported, mpath, m.Name, m.Type)
+			}
+		}
+		if !seenTransformer {
+			return nil, fmt.Errorf("%w: %s lists no Transformer module", ErrModelDir, mpath)
+		}
+		if l.poolingDir == "" {
+			return nil, fmt.Errorf("%w: %s lists no Pooling module (token-embedding-only models are not supported)", ErrUnsupported, mpath)
+		}
+		ppath := filepath.Join(l.poolingDir, "config.json")
+		p, err := readPooling(ppath)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("%w: %s is missing", ErrModelDir, ppath)
+			}
+			return nil, err
+		}
+		l.pooling = p
+		l.files = append(l.files, ppath)
+	}
+	if err := l.readSBERT(); err != nil {
+		return nil, err
+	}
+	if err := l.readPrompts(dir); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// readSBERT reads sentence_bert_config.json beside the transformer.
+func (l *stLayout) readSBERT() error {
+	path := filepath.Join(l.transformerDir, "sentence_bert_config.json")
+	var c struct {
+		MaxSeqLength *float64 `json:"max_seq_length"`
+		DoLowerCase  bool     `json:"do_lower_case"`
+	}
+	switch err := readJSON(path, &c); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	l.files = append(l.files, path)
+	if c.MaxSeqLength != nil {
+		v := *c.MaxSeqLength
+		if v != float64(int(v)) || v < 1 || v > 1<<24 {
+			return fmt.Errorf("%w: %s: max_seq_length %v is not a positive integer", ErrConfig, path, v)
+		}
+		l.maxSeqLen = int(v)
+	}
+	l.lowerCase = c.DoLowerCase
+	return nil
+}
+
+// readPrompts reads the prompts of config_sentence_transformers.json.
+func (l *stLayout) readPrompts(dir string) error {
+	path := filepath.Join(dir, "config_sentence_transformers.json")
+	var c struct {
+		Prompts           map[string]string `json:"prompts"`
+		DefaultPromptName *string           `json:"default_prompt_name"`
+	}
+	switch err := readJSON(path, &c); {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	l.files = append(l.files, path)
+	l.prompts = c.Prompts
+	if c.DefaultPromptName != nil && *c.DefaultPromptName != "" {
+		if _, ok := c.Prompts[*c.DefaultPromptName]; !ok {
+			return fmt.Errorf("%w: %s: default_prompt_name %q is not among the prompts", ErrConfig, path, *c.DefaultPromptName)
+		}
+		l.defaultPrompt = *c.DefaultPromptName
+	}
+	return nil
+}
+
+// readPooling reads a Pooling module's config.json in its classic form
+// (pooling_mode_mean_tokens: true, …) or its newer one (pooling_mode:
+// "mean", or a list of modes).
+func readPooling(path string) (poolSpec, error) {
+	var raw map[string]json.RawMessage
+	if err := readJSON(path, &raw); err != nil {
+		return poolSpec{}, err
+	}
+	p := poolSpec{includePrompt: true}
+	if v, ok := raw["include_prompt"]; ok {
+		if err := json.Unmarshal(v, &p.includePrompt); err != nil {
+			return p, fmt.Errorf("%w: %s: include_prompt: %v", ErrConfig, path, err)
+		}
+	}
+	for _, k := range []string{"word_embedding_dimension", "embedding_dimension"} {
+		if v, ok := raw[k]; ok && string(v) != "null" {
+			if err := json.Unmarshal(v, &p.dim); err != nil {
+				return p, fmt.Errorf("%w: %s: %s: %v", ErrConfig, path, k, err)
+			}
+		}
+	}
+	if v, ok := raw["pooling_mode"]; ok && string(v) != "null" {
+		var names []string
+		var one string
+		if json.Unmarshal(v, &one) == nil {
+			names = []string{one}
+		} else if err := json.Unmarshal(v, &names); err != nil {
+			return p, fmt.Errorf("%w: %s: pooling_mode: want a string or a list of strings: %s", ErrConfig, path, v)
+		}
+		for _, n := range names {
+			m, ok := poolModeByName(n)
+			if !ok {
+				return p, fmt.Errorf("%w: %s: pooling_mode %q (supported: %s)", ErrUnsupported, path, n, strings.Join(poolModeNames(), ", "))
+			}
+			p.modes = append(p.modes, m)
+		}
+		p.modes = canonicalModes(p.modes)
+	} else {
+		for _, m := range allPoolModes {
+			v, ok := raw[m.classicKey()]
+			if !ok {
+				continue
+			}
+			var on bool
+			if err := json.Unmarshal(v, &on); err != nil {
+				return p, fmt.Errorf("%w: %s: %s: %v", ErrConfig, path, m.classicKey(), err)
+			}
+			if on {
+				p.modes = append(p.modes, m)
+			}
+		}
+	}
+	if len(p.modes) == 0 {
+		return p, fmt.Errorf("%w: %s selects no pooling mode", ErrConfig, path)
+	}
+	return p, nil
+}
