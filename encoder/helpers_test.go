@@ -2,6 +2,7 @@ package encoder_test
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"os/exec"
@@ -85,3 +86,5 @@ func minilmDir(t testing.TB) string {
 	}
 	return dir
 }
+
+func errorsIs(err, target error) bool { return errors.Is(err, target) }

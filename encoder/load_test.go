@@ -1,0 +1,227 @@
+package encoder_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/encoder/safetensors"
+	"github.com/embedpipe/embedpipe/internal/refs"
+)
+
+// variant makes a copy of model directory src in a temporary directory
+// (files symlinked, so it is cheap) with edits applied: each key is a path
+// relative to the directory, its value the new content, or "-" to delete.
+func variant(t *testing.T, src string, edits map[string]string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if _, edited := edits[filepath.ToSlash(rel)]; edited {
+			return nil
+		}
+		abs, _ := filepath.Abs(p)
+		return os.Symlink(abs, filepath.Join(dst, rel))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rel, content := range edits {
+		if content == "-" {
+			continue
+		}
+		p := filepath.Join(dst, filepath.FromSlash(rel))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// editJSON returns the JSON file at path with the top-level keys of set
+// replaced (a nil value deletes the key).
+func editJSON(t *testing.T, path string, set map[string]any) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range set {
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	out, _ := json.Marshal(m)
+	return string(out)
+}
+
+var sampleTexts = []string{
+	"The bank of the river was muddy.",
+	"She deposited money at the bank.",
+	"Hello, world!",
+	"a",
+	"Embeddings turn text into vectors that a database can search by meaning rather than by words.",
+}
+
+func embedTexts(t *testing.T, m *encoder.Model, texts []string) []float32 {
+	t.Helper()
+	out := make([]float32, len(texts)*m.Dim())
+	if err := m.Embed(context.Background(), texts, "", out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestLoadErrors(t *testing.T) {
+	src := refs.ModelDir(t, "tiny-bert")
+	cfg := filepath.Join(src, "config.json")
+	cases := []struct {
+		name  string
+		edits map[string]string
+		want  error
+		says  []string
+	}{
+		{"no config", map[string]string{"config.json": "-"}, encoder.ErrModelDir, []string{"config.json"}},
+		{"no weights", map[string]string{"model.safetensors": "-"}, encoder.ErrModelDir, []string{"model.safetensors"}},
+		{"nothing", map[string]string{"model.safetensors": "-", "config.json": "-", "tokenizer.json": "-", "vocab.txt": "-"},
+			encoder.ErrModelDir, []string{"config.json", "model.safetensors", "tokenizer.json"}},
+		{"no pooling config", map[string]string{"1_Pooling/config.json": "-"}, encoder.ErrModelDir, []string{"1_Pooling"}},
+		{"unknown model_type", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"model_type": "gpt9"})},
+			encoder.ErrUnsupported, []string{"gpt9", "bert"}},
+		{"unknown activation", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"hidden_act": "swoosh"})},
+			encoder.ErrUnsupported, []string{"swoosh", "hidden_act"}},
+		{"bad hidden size", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"hidden_size": 33})},
+			encoder.ErrConfig, []string{"hidden_size"}},
+		{"missing layers", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"num_hidden_layers": nil})},
+			encoder.ErrConfig, []string{"num_hidden_layers"}},
+		{"more layers than weights", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"num_hidden_layers": 3})},
+			encoder.ErrWeights, []string{"encoder.layer.2."}},
+		{"unknown module", map[string]string{"modules.json": `[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+			{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+			{"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}]`}, encoder.ErrUnsupported, []string{"Dense"}},
+		{"bad pooling mode", map[string]string{"1_Pooling/config.json": `{"pooling_mode": "median"}`}, encoder.ErrUnsupported, []string{"median"}},
+		{"no pooling mode", map[string]string{"1_Pooling/config.json": `{"pooling_mode_mean_tokens": false}`}, encoder.ErrConfig, []string{"pooling"}},
+		{"pooling width", map[string]string{"1_Pooling/config.json": `{"pooling_mode": "mean", "word_embedding_dimension": 64}`}, encoder.ErrConfig, []string{"64"}},
+		{"bad default prompt", map[string]string{"config_sentence_transformers.json": `{"prompts": {"q": "x"}, "default_prompt_name": "query"}`},
+			encoder.ErrConfig, []string{"default_prompt_name"}},
+		{"broken json", map[string]string{"sentence_bert_config.json": `{"max_seq_length": `}, encoder.ErrConfig, []string{"sentence_bert_config.json"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := encoder.Load(variant(t, src, c.edits))
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %q", err, s)
+				}
+			}
+		})
+	}
+	if _, err := encoder.Load(filepath.Join(t.TempDir(), "absent")); !errors.Is(err, encoder.ErrModelDir) {
+		t.Errorf("absent directory: %v", err)
+	}
+}
+
+// TestPlainTransformersDir loads a directory without the
+// sentence-transformers files: mean pooling, no normalisation, and a note.
+func TestPlainTransformersDir(t *testing.T) {
+	src := refs.ModelDir(t, "tiny-bert")
+	dir := variant(t, src, map[string]string{"modules.json": "-", "1_Pooling/config.json": "-",
+		"sentence_bert_config.json": "-", "config_sentence_transformers.json": "-"})
+	plain := load(t, dir)
+	st := load(t, src)
+	info := plain.Info()
+	if info.Pooling != "mean" || info.Normalize || len(info.Notes) == 0 || info.MaxSeqLen != 512 {
+		t.Fatalf("plain info: %+v", info)
+	}
+	a, b := embedTexts(t, plain, sampleTexts), embedTexts(t, st, sampleTexts)
+	dim := st.Dim()
+	for i := range sampleTexts {
+		// tiny-bert is mean pooling + Normalize: the plain vectors must be
+		// the same up to length.
+		if c := cosine(a[i*dim:i*dim+dim], b[i*dim:i*dim+dim]); c < 0.9999999 {
+			t.Errorf("text %d: cosine %v between plain and sentence-transformers loading", i, c)
+		}
+	}
+}
+
+// TestPrefixedTensorNames rewrites tiny-bert's checkpoint with "bert."
+// prefixed names, as BertForMaskedLM checkpoints store them; the model must
+// load and give bit-identical embeddings.
+func TestPrefixedTensorNames(t *testing.T) {
+	src := refs.ModelDir(t, "tiny-bert")
+	dir := variant(t, src, map[string]string{"model.safetensors": "-"})
+	ck, err := safetensors.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	header := map[string]any{}
+	var data []byte
+	for _, name := range ck.Names() {
+		info, _ := ck.Info(name)
+		raw, err := ck.Raw(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		header["bert."+name] = map[string]any{"dtype": info.DType, "shape": info.Shape, "data_offsets": []int{len(data), len(data) + len(raw)}}
+		data = append(data, raw...)
+	}
+	hj, _ := json.Marshal(header)
+	for len(hj)%8 != 0 {
+		hj = append(hj, ' ')
+	}
+	file := binary.LittleEndian.AppendUint64(nil, uint64(len(hj)))
+	file = append(append(file, hj...), data...)
+	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, b := embedTexts(t, load(t, dir), sampleTexts), embedTexts(t, load(t, src), sampleTexts)
+	if !slices.Equal(a, b) {
+		t.Fatal("prefixed checkpoint gives different embeddings")
+	}
+}
+
+func TestMaxSeqLenCapped(t *testing.T) {
+	src := refs.ModelDir(t, "tiny-bert")
+	m := load(t, variant(t, src, map[string]string{"sentence_bert_config.json": `{"max_seq_length": 100000}`}))
+	if m.MaxSeqLen() != 512 || len(m.Info().Notes) == 0 {
+		t.Fatalf("MaxSeqLen %d, notes %v", m.MaxSeqLen(), m.Info().Notes)
+	}
+	long := strings.Repeat("word ", 2000)
+	ids, truncated := m.TokenizeTo(nil, long, "", 0)
+	if len(ids) != 512 || !truncated {
+		t.Fatalf("%d ids, truncated %v", len(ids), truncated)
+	}
+	ids, _ = m.TokenizeTo(nil, long, "", 100000)
+	if len(ids) != 512 {
+		t.Fatalf("maxLen beyond the position table: %d ids", len(ids))
+	}
+	out := make([]float32, m.Dim())
+	if err := m.Embed(context.Background(), []string{long}, "", out); err != nil {
+		t.Fatal(err)
+	}
+}
