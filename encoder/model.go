@@ -237,6 +237,17 @@ func (m *Model) Prompt(name string) (string, error) {
 	return p, nil
 }
 
+// WordEmbeddingTo appends to dst the static (input, context-free) embedding
+// row of token id: the vector every occurrence of the token starts from
+// before the transformer layers mix in its context.
+func (m *Model) WordEmbeddingTo(dst []float32, id int32) ([]float32, error) {
+	row := m.enc.WordEmbedding(id)
+	if row == nil {
+		return dst, fmt.Errorf("%w: token id %d outside the vocabulary [0, %d)", ErrInput, id, m.info.Vocab)
+	}
+	return append(dst, row...), nil
+}
+
 // DefaultPrompt returns the text of the model's default prompt
 // (default_prompt_name), or "" when it has none.
 func (m *Model) DefaultPrompt() string { return m.info.Prompts[m.info.DefaultPrompt] }

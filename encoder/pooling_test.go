@@ -3,7 +3,6 @@ package encoder_test
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"testing"
 
 	"github.com/embedpipe/embedpipe/internal/refs"
@@ -93,5 +92,4 @@ func TestPoolingModes(t *testing.T) {
 			}
 		})
 	}
-	_ = filepath.Join
 }

@@ -161,6 +161,13 @@ func buildBERT(cfg *Config, w Weights) (Encoder, error) {
 func (m *bert) Hidden() int       { return m.c.hidden }
 func (m *bert) MaxPositions() int { return m.c.maxPos }
 
+func (m *bert) WordEmbedding(id int32) []float32 {
+	if id < 0 || int(id) >= m.c.vocab {
+		return nil
+	}
+	return m.word.Row(int(id))
+}
+
 func (m *bert) Describe() Description {
 	return Description{Layers: m.c.layers, Heads: m.c.heads, KVHeads: m.c.heads, Hidden: m.c.hidden,
 		Intermediate: m.c.inter, VocabSize: m.c.vocab, Activation: m.c.act}

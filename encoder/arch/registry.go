@@ -29,6 +29,9 @@ type Encoder interface {
 	MaxPositions() int
 	// Describe returns the layer count and head count for inspection.
 	Describe() Description
+	// WordEmbedding returns the static (input) embedding row of token id,
+	// shared and read-only, or nil when id is outside the vocabulary.
+	WordEmbedding(id int32) []float32
 	// Forward runs the stack over the sequences ids[starts[i]:starts[i+1]]
 	// and writes len(ids)×Hidden() token embeddings, row-major, into dst.
 	// starts holds one more entry than there are sequences, starts[0] == 0
