@@ -87,3 +87,21 @@ func BenchmarkAttention(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMicroKernel runs the 6×16 micro-kernel on L1-resident operands:
+// the ceiling the packed GEMM can approach.
+func BenchmarkMicroKernel(b *testing.B) {
+	if !hasAVX2FMA {
+		b.Skip("no SIMD kernels on this machine")
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	const k = gemmKC
+	a := randSlice(r, gemmMR*k)
+	bp := randSlice(r, gemmNR*k)
+	c := make([]float32, gemmMR*gemmNR)
+	cpu0 := processCPU()
+	for b.Loop() {
+		sgemm6x16AVX2(k, &a[0], k, &bp[0], &c[0], gemmNR, 1, 1)
+	}
+	reportGFLOPS(b, 2*gemmMR*gemmNR*k, 1, cpu0)
+}

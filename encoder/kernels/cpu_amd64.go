@@ -15,3 +15,31 @@ var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasAVX
 //
 //go:noescape
 func sgemm6x16AVX2(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, acc int)
+
+// The elementwise and row kernels of simd_amd64.s. Each works on n
+// consecutive floats (any n >= 0, the last n%8 with masked loads and
+// stores); the wrappers in kernels.go document their semantics.
+
+//go:noescape
+func geluAVX2(x *float32, n int)
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func expSumAVX2(x *float32, n int, shift float32) float32
+
+//go:noescape
+func scaleAVX2(x *float32, n int, s float32)
+
+//go:noescape
+func sumAVX2(x *float32, n int) float32
+
+//go:noescape
+func sumSqDevAVX2(x *float32, n int, mean float32) float32
+
+//go:noescape
+func normAVX2(dst, x, gamma, beta *float32, n int, mean, inv float32)
+
+//go:noescape
+func addAVX2(dst, x *float32, n int)

@@ -13,7 +13,7 @@ import "sync"
 const (
 	gemmMR = 6   // rows of the micro-kernel tile
 	gemmNR = 16  // columns of the micro-kernel tile (two AVX2 vectors)
-	gemmKC = 256 // k block
+	gemmKC = 192 // k block
 	gemmMC = 144 // row block, a multiple of gemmMR
 )
 
