@@ -47,10 +47,10 @@ type metaspaceJSON struct {
 func newMetaspaceFromJSON(raw []byte) (PreTokenizer, error) {
 	var j metaspaceJSON
 	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("decoding Metaspace pre-tokenizer: %v", err)
+		return nil, fmt.Errorf("%w: decoding Metaspace pre-tokenizer: %v", ErrFormat, err)
 	}
 	if j.Replacement == nil {
-		return nil, fmt.Errorf("Metaspace pre-tokenizer has no replacement")
+		return nil, fmt.Errorf("%w: Metaspace pre-tokenizer has no replacement", ErrFormat)
 	}
 	scheme := prependAlways // the default of Hugging Face tokenizers
 	if j.PrependScheme != nil {
@@ -62,12 +62,12 @@ func newMetaspaceFromJSON(raw []byte) (PreTokenizer, error) {
 		case "never":
 			scheme = prependNever
 		default:
-			return nil, fmt.Errorf("Metaspace prepend_scheme %q is not one of always, first, never", *j.PrependScheme)
+			return nil, fmt.Errorf("%w: Metaspace prepend_scheme %q is not one of always, first, never", ErrFormat, *j.PrependScheme)
 		}
 	}
 	if j.AddPrefixSpace != nil && !*j.AddPrefixSpace {
 		if j.PrependScheme != nil && scheme != prependNever {
-			return nil, fmt.Errorf("Metaspace add_prefix_space false contradicts prepend_scheme %q", *j.PrependScheme)
+			return nil, fmt.Errorf("%w: Metaspace add_prefix_space false contradicts prepend_scheme %q", ErrFormat, *j.PrependScheme)
 		}
 		scheme = prependNever
 	}
@@ -86,10 +86,10 @@ func newMetaspaceFromJSON(raw []byte) (PreTokenizer, error) {
 // character, prepend scheme and split flag.
 func newMetaspace(replacement string, prepend metaspacePrepend, split bool) (*metaspace, error) {
 	if r, n := utf8.DecodeRuneInString(replacement); n == 0 || n != len(replacement) || r == utf8.RuneError {
-		return nil, fmt.Errorf("Metaspace replacement %q is not a single character", replacement)
+		return nil, fmt.Errorf("%w: Metaspace replacement %q is not a single character", ErrFormat, replacement)
 	}
 	if prepend > prependNever {
-		return nil, fmt.Errorf("Metaspace prepend scheme %d is unknown", prepend)
+		return nil, fmt.Errorf("%w: Metaspace prepend scheme %d is unknown", ErrFormat, prepend)
 	}
 	return &metaspace{repl: replacement, prepend: prepend, split: split}, nil
 }

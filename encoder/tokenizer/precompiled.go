@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -15,8 +14,8 @@ func init() {
 }
 
 // errCharsmap is the root of every error about a corrupt
-// precompiled_charsmap blob.
-var errCharsmap = errors.New("precompiled_charsmap")
+// precompiled_charsmap blob; it is an ErrFormat.
+var errCharsmap = fmt.Errorf("%w: precompiled_charsmap", ErrFormat)
 
 // precompiledMaxKey is the longest key ever looked up in the trie: a grapheme
 // cluster is looked up whole only while it is shorter than 6 bytes, and a

@@ -2,6 +2,7 @@ package tokenizer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -34,13 +35,13 @@ type replaceJSON struct {
 func newReplaceFromJSON(raw []byte) (Normalizer, error) {
 	var j replaceJSON
 	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("decoding Replace normalizer: %v", err)
+		return nil, fmt.Errorf("%w: decoding Replace normalizer: %v", ErrFormat, err)
 	}
 	if j.Pattern == nil {
-		return nil, fmt.Errorf("Replace normalizer has no pattern")
+		return nil, fmt.Errorf("%w: Replace normalizer has no pattern", ErrFormat)
 	}
 	if j.Content == nil {
-		return nil, fmt.Errorf("Replace normalizer has no content")
+		return nil, fmt.Errorf("%w: Replace normalizer has no content", ErrFormat)
 	}
 	var (
 		r   *replaceNormalizer
@@ -48,13 +49,13 @@ func newReplaceFromJSON(raw []byte) (Normalizer, error) {
 	)
 	switch {
 	case j.Pattern.String != nil && j.Pattern.Regex != nil:
-		return nil, fmt.Errorf("Replace pattern has both String and Regex")
+		return nil, fmt.Errorf("%w: Replace pattern has both String and Regex", ErrFormat)
 	case j.Pattern.String != nil:
 		r, err = newReplace(*j.Pattern.String, false, *j.Content)
 	case j.Pattern.Regex != nil:
 		r, err = newReplace(*j.Pattern.Regex, true, *j.Content)
 	default:
-		return nil, fmt.Errorf("Replace pattern has neither String nor Regex")
+		return nil, fmt.Errorf("%w: Replace pattern has neither String nor Regex", ErrFormat)
 	}
 	if err != nil {
 		return nil, err
@@ -65,7 +66,7 @@ func newReplaceFromJSON(raw []byte) (Normalizer, error) {
 // newReplace returns a Replace normalizer for pattern (a regular expression
 // in Oniguruma syntax when isRegex is set, else a literal string) and
 // content. A regular expression Go cannot express, such as one with
-// look-around, is an error.
+// look-around, is an ErrUnsupported error.
 func newReplace(pattern string, isRegex bool, content string) (*replaceNormalizer, error) {
 	if !isRegex {
 		if pattern == "" {
@@ -78,11 +79,11 @@ func newReplace(pattern string, isRegex bool, content string) (*replaceNormalize
 	}
 	goPat, err := onigToGoRegexp(pattern)
 	if err != nil {
-		return nil, fmt.Errorf("Replace regex %q: %w", pattern, err)
+		return nil, fmt.Errorf("%w: Replace regex %q: %v", ErrUnsupported, pattern, err)
 	}
 	re, err := regexp.Compile(goPat)
 	if err != nil {
-		return nil, fmt.Errorf("Replace regex %q is not supported: %v", pattern, err)
+		return nil, fmt.Errorf("%w: Replace regex %q does not compile as a Go regexp: %v", ErrUnsupported, pattern, err)
 	}
 	return &replaceNormalizer{re: re, content: content}, nil
 }
@@ -167,7 +168,7 @@ func onigToGoRegexp(pattern string) (string, error) {
 					continue
 				}
 			}
-			return "", fmt.Errorf("nested bracket expressions are not supported")
+			return "", errors.New("nested bracket expressions are not supported")
 		case c == ']' && inClass:
 			inClass = false
 			b.WriteByte(c)

@@ -73,22 +73,22 @@ type unigramJSON struct {
 func newUnigramFromJSON(raw []byte) (Model, error) {
 	var j unigramJSON
 	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("decoding Unigram model: %v", err)
+		return nil, fmt.Errorf("%w: decoding Unigram model: %v", ErrFormat, err)
 	}
 	if j.Vocab == nil {
-		return nil, fmt.Errorf("Unigram model has no vocab")
+		return nil, fmt.Errorf("%w: Unigram model has no vocab", ErrFormat)
 	}
 	pieces := make([]unigramPiece, len(*j.Vocab))
 	for i, e := range *j.Vocab {
 		if err := json.Unmarshal(e[0], &pieces[i].Piece); err != nil {
-			return nil, fmt.Errorf("Unigram vocab entry %d: piece is not a string: %v", i, err)
+			return nil, fmt.Errorf("%w: Unigram vocab entry %d: piece is not a string: %v", ErrFormat, i, err)
 		}
 		if err := json.Unmarshal(e[1], &pieces[i].Score); err != nil {
-			return nil, fmt.Errorf("Unigram vocab entry %d (%q): score is not a number: %v", i, pieces[i].Piece, err)
+			return nil, fmt.Errorf("%w: Unigram vocab entry %d (%q): score is not a number: %v", ErrFormat, i, pieces[i].Piece, err)
 		}
 	}
 	if j.UnkID == nil {
-		return nil, fmt.Errorf("Unigram model has no unk_id; every input needs a fallback for unknown characters")
+		return nil, fmt.Errorf("%w: Unigram model has no unk_id; every input needs a fallback for unknown characters", ErrFormat)
 	}
 	u, err := newUnigram(pieces, *j.UnkID, j.ByteFallback)
 	if err != nil {
@@ -101,13 +101,13 @@ func newUnigramFromJSON(raw []byte) (Model, error) {
 // its index), the id of the unknown token and the byte_fallback flag.
 func newUnigram(pieces []unigramPiece, unkID int64, byteFallback bool) (*unigram, error) {
 	if len(pieces) == 0 {
-		return nil, fmt.Errorf("Unigram vocab is empty but needs at least the unknown token")
+		return nil, fmt.Errorf("%w: Unigram vocab is empty but needs at least the unknown token", ErrFormat)
 	}
 	if len(pieces) > math.MaxInt32 {
-		return nil, fmt.Errorf("Unigram vocab has %d pieces, more than int32 ids can hold", len(pieces))
+		return nil, fmt.Errorf("%w: Unigram vocab has %d pieces, more than int32 ids can hold", ErrFormat, len(pieces))
 	}
 	if unkID < 0 || unkID >= int64(len(pieces)) {
-		return nil, fmt.Errorf("Unigram unk_id %d is outside the %d-piece vocab", unkID, len(pieces))
+		return nil, fmt.Errorf("%w: Unigram unk_id %d is outside the %d-piece vocab", ErrFormat, unkID, len(pieces))
 	}
 	u := &unigram{
 		pieces:       pieces,
@@ -118,10 +118,10 @@ func newUnigram(pieces []unigramPiece, unkID int64, byteFallback bool) (*unigram
 	minScore := math.Inf(1)
 	for i, p := range pieces {
 		if !utf8.ValidString(p.Piece) {
-			return nil, fmt.Errorf("Unigram vocab entry %d is not valid UTF-8", i)
+			return nil, fmt.Errorf("%w: Unigram vocab entry %d is not valid UTF-8", ErrFormat, i)
 		}
 		if math.IsNaN(p.Score) || math.IsInf(p.Score, 0) {
-			return nil, fmt.Errorf("Unigram vocab entry %d (%q) has score %v", i, p.Piece, p.Score)
+			return nil, fmt.Errorf("%w: Unigram vocab entry %d (%q) has score %v", ErrFormat, i, p.Piece, p.Score)
 		}
 		u.ids[p.Piece] = int32(i)
 		minScore = min(minScore, p.Score)
@@ -206,6 +206,27 @@ func (u *unigram) Tokenize(dst []int32, word string) []int32 {
 	}
 	lat := u.scratch.Get().(*unigramLattice)
 	defer u.scratch.Put(lat)
+	spans := u.segment(lat, word)
+	// spans holds the pieces last first; emit them in order, fusing runs
+	// of unknown pieces.
+	for i := len(spans) - 3; i >= 0; i -= 3 {
+		s, e, id := spans[i], spans[i+1], spans[i+2]
+		if id != u.unkID {
+			dst = append(dst, id)
+			continue
+		}
+		for i >= 3 && spans[i-3+2] == u.unkID {
+			i -= 3
+			e = spans[i+1]
+		}
+		dst = u.appendUnknown(dst, word[s:e])
+	}
+	return dst
+}
+
+// segment finds the best segmentation of the non-empty word and returns it
+// as (start, end, id) triples, last piece first, in lat's storage.
+func (u *unigram) segment(lat *unigramLattice, word string) []int32 {
 	n := len(word)
 	lat.score = unigramGrow(lat.score, n+1)
 	lat.start = unigramGrow(lat.start, n+1)
@@ -249,7 +270,6 @@ func (u *unigram) Tokenize(dst []int32, word string) []int32 {
 		}
 		pos += mblen
 	}
-	// Backtrack into (start, end, id) triples, last piece first.
 	spans := lat.spans[:0]
 	for end := int32(n); end > 0; {
 		s := lat.start[end]
@@ -257,20 +277,7 @@ func (u *unigram) Tokenize(dst []int32, word string) []int32 {
 		end = s
 	}
 	lat.spans = spans
-	// Emit in order, fusing runs of unknown pieces.
-	for i := len(spans) - 3; i >= 0; i -= 3 {
-		s, e, id := spans[i], spans[i+1], spans[i+2]
-		if id != u.unkID {
-			dst = append(dst, id)
-			continue
-		}
-		for i >= 3 && spans[i-3+2] == u.unkID {
-			i -= 3
-			e = spans[i+1]
-		}
-		dst = u.appendUnknown(dst, word[s:e])
-	}
-	return dst
+	return spans
 }
 
 // appendUnknown appends the ids of a fused run of unknown characters: the
