@@ -35,24 +35,41 @@ func (p byteLevel) PreTokenize(dst []string, s string) []string {
 	if p.addPrefixSpace && !strings.HasPrefix(s, " ") {
 		s = " " + s
 	}
-	if !p.useRegex {
-		if s != "" {
-			dst = append(dst, byteLevelString(s))
-		}
+	if s == "" {
 		return dst
 	}
+	if !p.useRegex {
+		return append(dst, byteLevelString(s))
+	}
+	// The words are cut first and then spelt all at once, so that the
+	// whole segment costs one allocation rather than one per word.
+	base := len(dst)
 	for i := 0; i < len(s); {
 		n := gpt2Match(s, i)
-		dst = append(dst, byteLevelString(s[i:i+n]))
+		dst = append(dst, s[i:i+n])
 		i += n
+	}
+	mapped := byteLevelString(s)
+	off := 0
+	for k, w := range dst[base:] {
+		n := 0
+		for i := 0; i < len(w); i++ {
+			n += len(byteChars[w[i]])
+		}
+		dst[base+k] = mapped[off : off+n]
+		off += n
 	}
 	return dst
 }
 
 // byteLevelString spells the bytes of s with byteChars.
 func byteLevelString(s string) string {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n += len(byteChars[s[i]])
+	}
 	var b strings.Builder
-	b.Grow(len(s) * 2)
+	b.Grow(n)
 	for i := 0; i < len(s); i++ {
 		b.WriteString(byteChars[s[i]])
 	}
