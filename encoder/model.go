@@ -33,30 +33,35 @@ func WithThreads(n int) Option {
 
 // Info describes a loaded model.
 type Info struct {
-	Dir string
+	Dir string `json:"dir"`
 	// Arch is the transformers class of config.json's "architectures"
 	// (BertModel…), or the model type when the config names none.
-	Arch      string
-	ModelType string
+	Arch      string `json:"arch"`
+	ModelType string `json:"model_type"`
 	// Dim is the width of the pooled embedding; Hidden that of the token
 	// embeddings. They differ when several pooling modes are concatenated.
-	Dim, Hidden                        int
-	Layers, Heads, Intermediate, Vocab int
-	Activation                         string
-	Params                             int64
+	Dim          int    `json:"dim"`
+	Hidden       int    `json:"hidden"`
+	Layers       int    `json:"layers"`
+	Heads        int    `json:"heads"`
+	Intermediate int    `json:"intermediate"`
+	Vocab        int    `json:"vocab"`
+	Activation   string `json:"activation"`
+	Params       int64  `json:"params"`
 	// DType lists the checkpoint's tensor dtypes ("F32", "BF16", "F16+F32").
 	// Weights are converted to float32 at load either way.
-	DType         string
-	TokenizerKind string
-	Pooling       string
-	Normalize     bool
+	DType         string `json:"dtype"`
+	TokenizerKind string `json:"tokenizer_kind"`
+	Pooling       string `json:"pooling"`
+	Normalize     bool   `json:"normalize"`
 	// MaxSeqLen is the default truncation length (sentence_bert_config's
 	// max_seq_length capped at MaxPositions).
-	MaxSeqLen, MaxPositions int
-	Prompts                 map[string]string
-	DefaultPrompt           string
+	MaxSeqLen     int               `json:"max_seq_len"`
+	MaxPositions  int               `json:"max_positions"`
+	Prompts       map[string]string `json:"prompts,omitempty"`
+	DefaultPrompt string            `json:"default_prompt,omitempty"`
 	// Notes records how Load interpreted an unusual directory.
-	Notes []string
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Model is a loaded embedding model. It is safe for concurrent use; its

@@ -2,10 +2,125 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/embedpipe/embedpipe/encoder"
 )
 
-// runInspect is not written yet; its owner replaces this file.
+// runInspect implements "embedpipe inspect": it loads a model directory and
+// describes it, as text or (with --json) as the encoder.Info JSON object.
 func runInspect(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	return inspect(ctx, os.Stdout, os.Stderr, args)
+}
+
+func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	model := fs.String("model", "", "model directory (Hugging Face / sentence-transformers layout)")
+	asJSON := fs.Bool("json", false, "print the model description as JSON")
+	hash := fs.Bool("hash", false, "also compute the content hash (reads every weight file)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: embedpipe inspect --model DIR [--json] [--hash]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *model == "" && fs.NArg() == 1 {
+		*model = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *model == "" {
+		fs.Usage()
+		return errors.New("--model is required")
+	}
+	m, err := encoder.Load(*model)
+	if err != nil {
+		return err
+	}
+	info := m.Info()
+	var contentHash string
+	if *hash {
+		contentHash = m.ContentHash()
+	}
+	if *asJSON {
+		out := struct {
+			encoder.Info
+			ContentHash string `json:"content_hash,omitempty"`
+		}{info, contentHash}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t%s\n", k, fmt.Sprintf(format, a...)) }
+	row("model", "%s", info.Dir)
+	row("architecture", "%s", info.Arch)
+	row("model_type", "%s", info.ModelType)
+	row("embedding dim", "%d", info.Dim)
+	row("hidden size", "%d", info.Hidden)
+	row("layers", "%d", info.Layers)
+	row("attention heads", "%d", info.Heads)
+	row("intermediate size", "%d (%s)", info.Intermediate, info.Activation)
+	row("vocabulary", "%d", info.Vocab)
+	row("parameters", "%s (%.1fM)", groupDigits(info.Params), float64(info.Params)/1e6)
+	row("dtype", "%s (computed in float32)", info.DType)
+	row("tokenizer", "%s", info.TokenizerKind)
+	row("pooling", "%s", info.Pooling)
+	row("normalize", "%v", info.Normalize)
+	row("max length", "%d tokens (position table %d)", info.MaxSeqLen, info.MaxPositions)
+	if len(info.Prompts) == 0 {
+		row("prompts", "none")
+	}
+	for i, name := range slices.Sorted(maps.Keys(info.Prompts)) {
+		k := ""
+		if i == 0 {
+			k = "prompts:"
+		}
+		def := ""
+		if name == info.DefaultPrompt {
+			def = " (default)"
+		}
+		fmt.Fprintf(tw, "%s\t%s = %q%s\n", k, name, info.Prompts[name], def)
+	}
+	for i, n := range info.Notes {
+		k := ""
+		if i == 0 {
+			k = "notes:"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", k, n)
+	}
+	if contentHash != "" {
+		row("content hash", "%s", contentHash)
+	}
+	return tw.Flush()
+}
+
+// groupDigits writes n with thousands separators: 22713216 → 22,713,216.
+func groupDigits(n int64) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }

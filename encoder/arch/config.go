@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"sort"
 )
 
@@ -24,7 +23,7 @@ func ReadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return ParseConfig(filepath.Base(path), b)
+	return ParseConfig(path, b)
 }
 
 // ParseConfig parses the JSON text of a config; name is used in errors.
