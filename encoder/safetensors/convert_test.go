@@ -129,6 +129,12 @@ func TestFloat32Conversions(t *testing.T) {
 	check("f16", 0x3f800000, 0x33800000, 0x7f800000, 0xff800000, 0x7fc00000, 0x80000000, 0x7f802000, math.Float32bits(1023*0x1p-24))
 	check("bf16", 0x3f800000, 0x00010000, 0x7f800000, 0x7fc10000, 0xbebb0000)
 	check("f32", math.Float32bits(1.5), 0xff800000, 0x00000001)
+	// The portable decoding loop, used on big-endian machines, must agree
+	// with the native-order copy.
+	native := nativeLittleEndian
+	nativeLittleEndian = false
+	check("f32", math.Float32bits(1.5), 0xff800000, 0x00000001)
+	nativeLittleEndian = native
 
 	dst := make([]float32, 5)
 	if err := c.Float32To(dst, "bf16", 5); err != nil || dst[0] != 1 {
@@ -211,5 +217,49 @@ func TestTruncatedWhileMapped(t *testing.T) {
 	_, err = c.Float32("w")
 	if !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), `tensor "w"`) {
 		t.Fatalf("reading a truncated mapped file: %v, want ErrIO naming the tensor", err)
+	}
+}
+
+// TestConcurrentReadsAndClose converts from several goroutines while the
+// checkpoint is closed: every conversion either completes intact or reports
+// ErrClosed, and none reads an unmapped file.
+func TestConcurrentReadsAndClose(t *testing.T) {
+	const n = 1 << 14
+	want := make([]float32, n)
+	raw := make([]byte, 0, 4*n)
+	for i := range want {
+		want[i] = float32(i)
+		raw = append(raw, f32Bytes(want[i])...)
+	}
+	c, err := Open(writeFile(t, "m.safetensors", build(nil, entry{"w", F32, []int{n}, raw})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for {
+				v, err := c.Float32("w")
+				if err != nil {
+					if errors.Is(err, ErrClosed) {
+						err = nil
+					}
+					errs <- err
+					return
+				}
+				if v[n-1] != want[n-1] || v[1] != 1 {
+					errs <- errors.New("torn conversion")
+					return
+				}
+			}
+		}()
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
