@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -28,6 +27,7 @@ type Checkpoint struct {
 	sources []*source
 	tensors map[string]*tensor
 	names   []string
+	files   []string
 	meta    map[string]string
 	path    string
 }
@@ -98,14 +98,19 @@ func fromSource(src *source) (*Checkpoint, error) {
 // finish sorts the names once so that Names need not.
 func (c *Checkpoint) finish() {
 	c.names = slices.Sorted(maps.Keys(c.tensors))
+	for _, s := range c.sources {
+		c.files = append(c.files, s.path)
+	}
+	slices.Sort(c.files)
 	if c.meta == nil {
 		c.meta = map[string]string{}
 	}
 }
 
 // Close releases every file of the checkpoint. It waits for conversions in
-// flight; later calls of the other methods report ErrClosed or not-found.
-// Closing twice is harmless.
+// flight. Afterwards Float32, Float32To and Raw report ErrClosed, while the
+// descriptions (Names, Info, Files, Metadata…) stay available. Closing twice
+// is harmless.
 func (c *Checkpoint) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -177,17 +182,9 @@ func (c *Checkpoint) NumParams() int64 {
 	return n
 }
 
-// Files returns the paths of the files the checkpoint reads, sorted.
-func (c *Checkpoint) Files() []string {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	out := make([]string, 0, len(c.sources))
-	for _, s := range c.sources {
-		out = append(out, s.path)
-	}
-	sort.Strings(out)
-	return out
-}
+// Files returns the paths of the files the checkpoint reads, sorted. It
+// stays valid after Close, for callers that hash or report the files.
+func (c *Checkpoint) Files() []string { return slices.Clone(c.files) }
 
 // lookupTensor returns the named tensor or an error wrapping
 // ErrTensorNotFound that names the checkpoint.

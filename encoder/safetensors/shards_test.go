@@ -46,6 +46,9 @@ func TestShardedShared(t *testing.T) {
 			t.Error(err)
 		}
 		c.Close()
+		if got := c.Files(); len(got) != 2 || got[0] != filepath.Join(dir, "model-00001-of-00002.safetensors") {
+			t.Errorf("Files after Close = %v, want both shards", got)
+		}
 	}
 }
 
