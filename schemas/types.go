@@ -106,6 +106,9 @@ type Result struct {
 	JobID      string    `json:"job_id"`
 	Index      int       `json:"index"`
 	Part       string    `json:"part,omitempty"`
+	Input      string    `json:"input,omitempty"`
+	RowGroupLo int       `json:"row_group_lo,omitempty"`
+	RowGroupHi int       `json:"row_group_hi,omitempty"`
 	Rows       int64     `json:"rows"`
 	Tokens     int64     `json:"tokens"`
 	Bytes      int64     `json:"bytes,omitempty"`

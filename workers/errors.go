@@ -1,0 +1,27 @@
+package workers
+
+import "errors"
+
+// ErrPermanent marks a task error that no retry can fix (a corrupt input
+// file, a missing column, an option this worker cannot honour). Such a task
+// goes to the dead-letter stream at once instead of after MaxDeliver tries.
+var ErrPermanent = errors.New("workers: permanent task error")
+
+// ErrPathNotAllowed reports a path outside every --allow-path root, one that
+// escapes a root with "..", or one whose symbolic links lead outside.
+var ErrPathNotAllowed = errors.New("workers: path not allowed")
+
+// ErrJobFailed reports a job that ended with failed tasks; the error text
+// carries the reason recorded in the job's status.
+var ErrJobFailed = errors.New("workers: job failed")
+
+// ErrJobNotFound reports a job id the jobs bucket does not know.
+var ErrJobNotFound = errors.New("workers: job not found")
+
+// ErrOverloaded reports an embed request refused because the service's
+// bounded queue is full.
+var ErrOverloaded = errors.New("workers: service overloaded")
+
+// ErrBadInput reports an input file that cannot be read as the format it
+// claims, naming the file and the row.
+var ErrBadInput = errors.New("workers: bad input")

@@ -1,0 +1,483 @@
+package workers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/parquet-go/parquet-go"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/embedpipe/embedpipe/schemas"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// WorkerConfig configures a Worker.
+type WorkerConfig struct {
+	// ID names the worker in results and logs; default host-pid.
+	ID string
+	// Runner runs the tasks.
+	Runner TaskRunner
+	// Allow confines the inputs and outputs a task may name.
+	Allow *AllowList
+	// Layout must match the one submit used.
+	Layout Layout
+	// Concurrency is the number of tasks this worker holds at once: the
+	// credits of its pulls. Default 1 (one task already uses every core
+	// the encoder is given).
+	Concurrency int
+	// ModelHash, when set, makes the worker refuse (and hand back) tasks
+	// pinned to another model content hash.
+	ModelHash string
+	// Heartbeat is the interval of in-progress acks during a task;
+	// default AckWait/3.
+	Heartbeat time.Duration
+	// FetchWait bounds one pull request; default 2 s.
+	FetchWait time.Duration
+	// Logger receives progress and errors; nil discards them. No secret
+	// reaches it.
+	Logger *slog.Logger
+}
+
+// Worker pulls tasks from the shared durable consumer and runs them. At most
+// Concurrency tasks are in flight: a pull asks for exactly as many messages
+// as the worker has free credits, so a slow worker never hoards tasks that
+// another could run.
+type Worker struct {
+	js  jetstream.JetStream
+	cfg WorkerConfig
+	log *slog.Logger
+}
+
+// NewWorker returns a worker on js. It does not start it: call Run.
+func NewWorker(js jetstream.JetStream, cfg WorkerConfig) *Worker {
+	cfg.Layout = cfg.Layout.withDefaults()
+	if cfg.ID == "" {
+		h, _ := os.Hostname()
+		cfg.ID = h + "-" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 1
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = cfg.Layout.AckWait / 3
+	}
+	if cfg.FetchWait <= 0 {
+		cfg.FetchWait = 2 * time.Second
+	}
+	if cfg.Allow == nil {
+		cfg.Allow = &AllowList{}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{js: js, cfg: cfg, log: log.With("worker", cfg.ID)}
+}
+
+// Run pulls and runs tasks until ctx is done. On return every task goroutine
+// has stopped; tasks interrupted by ctx are handed back (nak) so that
+// another worker takes them at once. Run returns nil when ctx ends it.
+func (w *Worker) Run(ctx context.Context) error {
+	var cons jetstream.Consumer
+	var kv jetstream.KeyValue
+	for {
+		var err error
+		cons, kv, err = EnsureLayout(ctx, w.js, w.cfg.Layout)
+		if err == nil {
+			break
+		}
+		w.log.Warn("waiting for JetStream", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	credits := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		select {
+		case credits <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		n := 1
+		for n < w.cfg.Concurrency {
+			select {
+			case credits <- struct{}{}:
+				n++
+				continue
+			default:
+			}
+			break
+		}
+		fctx, cancelFetch := context.WithTimeout(ctx, w.cfg.FetchWait)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancelFetch()
+			for range n {
+				<-credits
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.log.Debug("fetch failed", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-credits }()
+				w.handle(ctx, kv, msg)
+			}()
+		}
+		cancelFetch()
+		for range n - got {
+			<-credits
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			w.log.Debug("pull ended", "err", err)
+		}
+	}
+	return nil
+}
+
+// handle runs one task message to its end: ack, nak or termination.
+func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstream.Msg) {
+	deliveries := 1
+	if md, err := msg.Metadata(); err == nil {
+		deliveries = int(md.NumDelivered)
+	}
+	task, err := schemas.DecodeTask(msg.Data())
+	if err != nil {
+		reason := truncate(fmt.Sprintf("malformed task on %s: %v", msg.Subject(), err), 500)
+		w.log.Error("terminating malformed task", "subject", msg.Subject(), "reason", reason)
+		w.deadLetter(ctx, msg, DeadLetterSubjectPrefix+"malformed", reason, deliveries)
+		_ = msg.TermWithReason(reason)
+		return
+	}
+	log := w.log.With("job", task.JobID, "task", task.Index, "delivery", deliveries)
+	if w.cfg.ModelHash != "" && task.Model.ContentHash != "" && task.Model.ContentHash != w.cfg.ModelHash {
+		w.fail(ctx, kv, msg, task, deliveries, fmt.Errorf("task pinned to model %s, this worker has %s", task.Model.ContentHash, w.cfg.ModelHash), log)
+		return
+	}
+
+	// Heartbeats keep the task ours while it runs, and while this worker
+	// finishes the job, so that a live worker never loses its task and a
+	// dead one loses it after AckWait.
+	hbCtx, stopHB := context.WithCancel(ctx)
+	var hbDone sync.WaitGroup
+	hbDone.Add(1)
+	go func() {
+		defer hbDone.Done()
+		t := time.NewTicker(w.cfg.Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				if err := msg.InProgress(); err != nil {
+					log.Debug("heartbeat failed", "err", err)
+				}
+			}
+		}
+	}()
+	defer func() { stopHB(); hbDone.Wait() }()
+
+	start := time.Now()
+	input, err := w.cfg.Allow.ReadPath(task.Input.Path)
+	if err != nil {
+		w.fail(ctx, kv, msg, task, deliveries, err, log)
+		return
+	}
+	outDir, err := w.cfg.Allow.WriteDir(task.Output.Dir)
+	if err != nil {
+		w.fail(ctx, kv, msg, task, deliveries, err, log)
+		return
+	}
+	info, err := w.cfg.Runner.RunTask(ctx, task, input, outDir)
+	if err != nil {
+		w.fail(ctx, kv, msg, task, deliveries, err, log)
+		return
+	}
+	res := schemas.Result{Schema: schemas.ResultV1, JobID: task.JobID, Index: task.Index, Part: info.Name,
+		Input: task.Input.Path, RowGroupLo: task.RowGroupLo, RowGroupHi: task.RowGroupHi,
+		Rows: info.Rows, Tokens: info.Tokens, Bytes: info.Bytes, SHA256: info.SHA256, Worker: w.cfg.ID,
+		Deliveries: deliveries, Seconds: time.Since(start).Seconds(), FinishedAt: time.Now().UTC()}
+	// The part is durable; record it, then finish the job if this was its
+	// last task, and only then ack. A crash anywhere before the ack makes
+	// the server redeliver the task, whose redo overwrites the same part.
+	if err := retry(ctx, func() error { return putJSON(ctx, kv, taskKey(task.JobID, task.Index), res) }); err != nil {
+		w.fail(ctx, kv, msg, task, deliveries, err, log)
+		return
+	}
+	if err := w.maybeFinish(ctx, kv, task, outDir); err != nil {
+		log.Warn("job not finished yet", "err", err)
+		_ = msg.NakWithDelay(w.cfg.Layout.AckWait / 2)
+		return
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		// The server will redeliver; the redo is idempotent.
+		log.Warn("ack failed", "err", err)
+		return
+	}
+	log.Info("task done", "rows", info.Rows, "tokens", info.Tokens, "seconds", res.Seconds)
+}
+
+// fail hands a failed task back for another try, or, when the error is
+// permanent or the task has used its deliveries, moves it to the
+// dead-letter stream, records the failure and fails the job.
+func (w *Worker) fail(ctx context.Context, kv jetstream.KeyValue, msg jetstream.Msg, task schemas.Task, deliveries int, err error, log *slog.Logger) {
+	if ctx.Err() != nil {
+		_ = msg.Nak()
+		return
+	}
+	permanent := errors.Is(err, ErrPermanent) || errors.Is(err, ErrPathNotAllowed)
+	if !permanent && deliveries < w.cfg.Layout.MaxDeliver {
+		delay := time.Duration(deliveries) * 250 * time.Millisecond
+		log.Warn("task failed, will retry", "err", err, "delay", delay)
+		_ = msg.NakWithDelay(delay)
+		return
+	}
+	reason := truncate(err.Error(), 1000)
+	log.Error("task dead-lettered", "err", reason)
+	w.deadLetter(ctx, msg, fmt.Sprintf("%s%s.%d", DeadLetterSubjectPrefix, task.JobID, task.Index), reason, deliveries)
+	res := schemas.Result{Schema: schemas.ResultV1, JobID: task.JobID, Index: task.Index, Worker: w.cfg.ID,
+		Deliveries: deliveries, Error: reason, FinishedAt: time.Now().UTC()}
+	_ = retry(ctx, func() error { return putJSON(ctx, kv, taskKey(task.JobID, task.Index), res) })
+	_, _ = updateStatus(ctx, kv, task.JobID, func(s *schemas.Status) bool {
+		if s.State == schemas.StateFailed || s.State == schemas.StateCompleted {
+			return false
+		}
+		s.State = schemas.StateFailed
+		s.Reason = fmt.Sprintf("task %d (%s): %s", task.Index, task.Input.Path, reason)
+		s.FinishedAt = time.Now().UTC()
+		return true
+	})
+	_ = msg.TermWithReason(truncate(reason, 200))
+}
+
+// deadLetter copies msg to subject on the dead-letter stream with the
+// reason in the Embedpipe-Error header.
+func (w *Worker) deadLetter(ctx context.Context, msg jetstream.Msg, subject, reason string, deliveries int) {
+	m := nats.NewMsg(subject)
+	m.Data = msg.Data()
+	m.Header.Set(HeaderError, reason)
+	m.Header.Set(HeaderDeliveries, strconv.Itoa(deliveries))
+	m.Header.Set(HeaderSubject, msg.Subject())
+	if md, err := msg.Metadata(); err == nil {
+		m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("dlq.%d", md.Sequence.Stream))
+	}
+	if err := retry(ctx, func() error { _, err := w.js.PublishMsg(ctx, m); return err }); err != nil {
+		w.log.Error("dead-letter publish failed", "subject", subject, "err", err)
+	}
+}
+
+// retry runs f up to 20 times over about 10 seconds, riding out a server
+// restart.
+func retry(ctx context.Context, f func() error) error {
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = f(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(i+1) * 50 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// Manifest is the manifest.json a finished job leaves beside its parts.
+type Manifest struct {
+	Schema      string         `json:"schema"`
+	JobID       string         `json:"job_id"`
+	Model       schemas.Model  `json:"model"`
+	Column      string         `json:"column"`
+	Output      string         `json:"output_column"`
+	Rows        int64          `json:"rows"`
+	Tokens      int64          `json:"tokens"`
+	Parts       []ManifestPart `json:"parts"`
+	CompletedAt time.Time      `json:"completed_at"`
+}
+
+// ManifestPart is one part of a Manifest.
+type ManifestPart struct {
+	Name       string `json:"name"`
+	Input      string `json:"input"`
+	RowGroupLo int    `json:"row_group_lo"`
+	RowGroupHi int    `json:"row_group_hi"`
+	Rows       int64  `json:"rows"`
+	Bytes      int64  `json:"bytes"`
+	SHA256     string `json:"sha256"`
+}
+
+// maybeFinish writes manifest.json and _SUCCESS when every task of the job
+// has a successful result. Exactly one worker finishes a job: it claims the
+// job's final key with a create (compare-and-set on "absent"); a claim older
+// than AckWait whose job is still unfinished belongs to a worker that died,
+// and is taken over with a compare-and-set on its revision. An error means
+// "try again later": the caller naks its task so the check is repeated.
+func (w *Worker) maybeFinish(ctx context.Context, kv jetstream.KeyValue, task schemas.Task, outDir string) error {
+	rs, err := Results(ctx, kv, task.JobID)
+	if err != nil {
+		return err
+	}
+	if len(rs) < task.Tasks {
+		return nil
+	}
+	for _, r := range rs {
+		if r.Error != "" {
+			return nil // the job failed; fail already recorded it
+		}
+	}
+	claim := []byte(w.cfg.ID)
+	if _, err := kv.Create(ctx, finalKey(task.JobID), claim); err != nil {
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("claiming job %s: %w", task.JobID, err)
+		}
+		st, _, err := getStatus(ctx, kv, task.JobID)
+		if err != nil {
+			return err
+		}
+		if st.State == schemas.StateCompleted || st.State == schemas.StateFailed {
+			return nil
+		}
+		e, err := kv.Get(ctx, finalKey(task.JobID))
+		if err != nil {
+			return fmt.Errorf("reading claim of job %s: %w", task.JobID, err)
+		}
+		if time.Since(e.Created()) < w.cfg.Layout.AckWait {
+			return fmt.Errorf("job %s is being finished by %s", task.JobID, e.Value())
+		}
+		if _, err := kv.Update(ctx, finalKey(task.JobID), claim, e.Revision()); err != nil {
+			return fmt.Errorf("taking over job %s from %s: %w", task.JobID, e.Value(), err)
+		}
+		w.log.Warn("took over finishing a job from a silent worker", "job", task.JobID, "from", string(e.Value()))
+	}
+	return w.finish(ctx, kv, task, outDir, rs)
+}
+
+func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas.Task, outDir string, rs []schemas.Result) error {
+	e, err := kv.Get(ctx, jobKey(task.JobID))
+	if err != nil {
+		return fmt.Errorf("reading job %s: %w", task.JobID, err)
+	}
+	job, err := schemas.DecodeJob(e.Value())
+	if err != nil {
+		return fmt.Errorf("job %s: %w", task.JobID, err)
+	}
+	m := Manifest{Schema: "embedpipe.manifest/v1", JobID: job.ID, Model: job.Model, Column: job.Column,
+		Output: job.Output.Column, CompletedAt: time.Now().UTC()}
+	if m.Output == "" {
+		m.Output = "embedding"
+	}
+	for _, r := range rs {
+		// Check each part against its result: a part must hold the rows
+		// its worker recorded, and the checksum is taken of the file that
+		// is actually there.
+		p := filepath.Join(outDir, r.Part)
+		sum, size, rows, err := checkPart(p)
+		if err != nil {
+			return err
+		}
+		if rows != r.Rows {
+			return fmt.Errorf("part %s holds %d rows, its result says %d", p, rows, r.Rows)
+		}
+		mp := ManifestPart{Name: r.Part, Input: r.Input, RowGroupLo: r.RowGroupLo, RowGroupHi: r.RowGroupHi,
+			Rows: rows, Bytes: size, SHA256: sum}
+		m.Parts = append(m.Parts, mp)
+		m.Rows += rows
+		m.Tokens += r.Tokens
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := writeFileAtomic(filepath.Join(outDir, "manifest.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(outDir, "_SUCCESS"), nil); err != nil {
+		return err
+	}
+	cleanTemps(outDir, w.cfg.Layout.AckWait)
+	_, err = updateStatus(ctx, kv, job.ID, func(s *schemas.Status) bool {
+		if s.State == schemas.StateCompleted {
+			return false
+		}
+		s.State = schemas.StateCompleted
+		s.Done, s.Failed, s.Rows, s.Tokens = len(rs), 0, m.Rows, m.Tokens
+		s.FinishedAt = m.CompletedAt
+		return true
+	})
+	if err == nil {
+		w.log.Info("job completed", "job", job.ID, "rows", m.Rows, "parts", len(m.Parts))
+	}
+	return err
+}
+
+// checkPart returns the SHA-256, size and row count of the part at path.
+func checkPart(path string) (sum string, size, rows int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("checking part: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	size, err = io.Copy(h, f)
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("checking part %s: %w", path, err)
+	}
+	pf, err := parquet.OpenFile(f, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return "", 0, 0, fmt.Errorf("checking part %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, pf.NumRows(), nil
+}
+
+// cleanTemps removes the temporary files that workers killed mid-write left
+// in dir, once they are older than age (a live writer's are younger).
+func cleanTemps(dir string, age time.Duration) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, ".part-") || !strings.Contains(n, ".tmp-") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			os.Remove(filepath.Join(dir, n))
+		}
+	}
+}
