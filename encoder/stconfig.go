@@ -139,6 +139,11 @@ func readLayout(dir string) (*stLayout, error) {
 	if err := l.readSBERT(); err != nil {
 		return nil, err
 	}
+	if l.maxSeqLen == 0 {
+		if err := l.readModelMaxLength(); err != nil {
+			return nil, err
+		}
+	}
 	if err := l.readPrompts(dir); err != nil {
 		return nil, err
 	}
