@@ -7,5 +7,6 @@ package encoder_test
 func init() {
 	fidelityCases = append(fidelityCases,
 		fidelityCase{name: "tiny-xlmr", maxAbs: 2e-5},
+		fidelityCase{name: "tiny-mpnet", maxAbs: 2e-5},
 	)
 }

@@ -1,0 +1,252 @@
+package arch
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/embedpipe/embedpipe/encoder/kernels"
+)
+
+func init() { Register("mpnet", buildMPNet) }
+
+// MPNet is a post-norm BERT-like encoder with two differences: position ids
+// start after the padding index, as in RoBERTa, and every layer adds to its
+// attention scores a learned bias per head and bucket of relative position
+// (T5-style buckets, bidirectional), computed once for the whole stack. It
+// has no token type embeddings.
+
+// mpnetMaxDistance is the relative distance beyond which MPNet's buckets stop
+// growing; Hugging Face hard-codes it (relative_position_bucket's
+// max_distance=128) rather than reading it from the config.
+const mpnetMaxDistance = 128
+
+type mpnetConfig struct {
+	bertConfig
+	buckets int
+	posOff  int // first position id, pad_token_id+1
+}
+
+// mpnetLayer is one post-norm MPNet layer.
+type mpnetLayer struct {
+	attn     *Attention
+	attnNorm *Norm
+	mlp      *MLP
+	outNorm  *Norm
+}
+
+type mpnet struct {
+	c      mpnetConfig
+	word   *Embedding
+	pos    []float32 // rows posOff… of the position table, (maxPos-posOff)×hidden
+	embLN  *Norm
+	rel    *relativeBias
+	layers []mpnetLayer
+}
+
+// Scratch slots of the MPNet forward pass.
+const (
+	mpnetSlotAttnOut = iota
+	mpnetSlotInter
+	mpnetSlotAttn // three slots: QKV, context, scores
+)
+
+func buildMPNet(cfg *Config, w Weights) (Encoder, error) {
+	var c mpnetConfig
+	var err error
+	// MPNet's config has no type_vocab_size; the BERT parser's default is
+	// harmless because no token type table is read.
+	if c.bertConfig, err = parseBERTConfig(cfg); err != nil {
+		return nil, err
+	}
+	if c.buckets, err = cfg.IntOr("relative_attention_num_buckets", 32, 4, 1<<16); err != nil {
+		return nil, err
+	}
+	if c.posOff, err = positionOffset(cfg); err != nil {
+		return nil, err
+	}
+	if c.maxPos <= c.posOff {
+		return nil, fmt.Errorf("%w: %s: max_position_embeddings %d leaves no position after pad_token_id %d", ErrConfig, cfg.Path, c.maxPos, c.posOff-1)
+	}
+	act, err := LookupActivation(cfg, "hidden_act", c.act)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ResolvePrefix(w, "embeddings.word_embeddings.weight", "mpnet.")
+	if err != nil {
+		return nil, err
+	}
+	H := c.hidden
+	m := &mpnet{c: c}
+	if m.word, err = LoadEmbedding(w, p+"embeddings.word_embeddings.weight", c.vocab, H); err != nil {
+		return nil, err
+	}
+	pos, err := w.Float32(p+"embeddings.position_embeddings.weight", c.maxPos, H)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
+	}
+	m.pos = pos[c.posOff*H:]
+	if m.embLN, err = LoadNorm(w, p+"embeddings.LayerNorm", LayerNorm, H, c.eps, true); err != nil {
+		return nil, err
+	}
+	table, err := w.Float32(p+"encoder.relative_attention_bias.weight", c.buckets, c.heads)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
+	}
+	m.rel = newRelativeBias(table, c.buckets, c.heads, m.MaxPositions())
+	hd := H / c.heads
+	for l := 0; l < c.layers; l++ {
+		lp := fmt.Sprintf("%sencoder.layer.%d.", p, l)
+		qkv, err := LoadFusedDense(w, []string{lp + "attention.attn.q", lp + "attention.attn.k", lp + "attention.attn.v"},
+			[]int{H, H, H}, H, true)
+		if err != nil {
+			return nil, err
+		}
+		out, err := LoadDense(w, lp+"attention.attn.o", H, H, true)
+		if err != nil {
+			return nil, err
+		}
+		an, err := LoadNorm(w, lp+"attention.LayerNorm", LayerNorm, H, c.eps, true)
+		if err != nil {
+			return nil, err
+		}
+		up, err := LoadDense(w, lp+"intermediate.dense", c.inter, H, true)
+		if err != nil {
+			return nil, err
+		}
+		down, err := LoadDense(w, lp+"output.dense", H, c.inter, true)
+		if err != nil {
+			return nil, err
+		}
+		on, err := LoadNorm(w, lp+"output.LayerNorm", LayerNorm, H, c.eps, true)
+		if err != nil {
+			return nil, err
+		}
+		attn := NewAttention(qkv, out, c.heads, c.heads, hd)
+		attn.Bias = m.rel
+		m.layers = append(m.layers, mpnetLayer{
+			attn:     attn,
+			attnNorm: an,
+			mlp:      &MLP{Up: up, Down: down, Act: act, Inter: c.inter},
+			outNorm:  on,
+		})
+	}
+	return m, nil
+}
+
+func (m *mpnet) Hidden() int       { return m.c.hidden }
+func (m *mpnet) MaxPositions() int { return m.c.maxPos - m.c.posOff }
+
+func (m *mpnet) Describe() Description {
+	return Description{Layers: m.c.layers, Heads: m.c.heads, KVHeads: m.c.heads, Hidden: m.c.hidden,
+		Intermediate: m.c.inter, VocabSize: m.c.vocab, Activation: m.c.act}
+}
+
+func (m *mpnet) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
+	H := m.c.hidden
+	if err := CheckBatch(ids, starts, dst, H, m.c.vocab, m.MaxPositions()); err != nil {
+		return err
+	}
+	T := len(ids)
+	if T == 0 {
+		return nil
+	}
+	maxN := longestSeq(starts)
+	x := dst[:T*H]
+	m.word.Gather(x, ids)
+	for i := 0; i+1 < len(starts); i++ {
+		o, n := starts[i], starts[i+1]-starts[i]
+		kernels.Add(x[o*H:(o+n)*H], m.pos[:n*H])
+	}
+	m.embLN.Forward(x, x, T)
+	tmp := s.Buf(mpnetSlotAttnOut, T*H)
+	for li := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l := &m.layers[li]
+		l.attn.Forward(tmp, x, starts, l.attn.Buffers(s, mpnetSlotAttn, T, maxN))
+		kernels.Add(x, tmp)
+		l.attnNorm.Forward(x, x, T)
+		l.mlp.Forward(tmp, x, s.Buf(mpnetSlotInter, l.mlp.BufferLen(T)), T)
+		kernels.Add(x, tmp)
+		l.outNorm.Forward(x, x, T)
+	}
+	return nil
+}
+
+// longestSeq returns the length of the longest sequence of starts.
+func longestSeq(starts []int) int {
+	n := 0
+	for i := 0; i+1 < len(starts); i++ {
+		n = max(n, starts[i+1]-starts[i])
+	}
+	return n
+}
+
+// relativeBias is MPNet's relative position bias, a ScoreBias shared by all
+// layers. The bias of query i and key j depends only on j−i, so it is kept
+// per head and relative position: byRel[h][j−i+maxLen−1].
+type relativeBias struct {
+	byRel  [][]float32
+	maxLen int
+}
+
+// newRelativeBias expands the buckets×heads table of learned biases to every
+// relative position two tokens of a sequence of at most maxLen can have.
+func newRelativeBias(table []float32, buckets, heads, maxLen int) *relativeBias {
+	r := &relativeBias{byRel: make([][]float32, heads), maxLen: maxLen}
+	for h := range r.byRel {
+		r.byRel[h] = make([]float32, 2*maxLen-1)
+	}
+	for d := -(maxLen - 1); d < maxLen; d++ {
+		b := mpnetBucket(d, buckets, mpnetMaxDistance)
+		for h := 0; h < heads; h++ {
+			r.byRel[h][d+maxLen-1] = table[b*heads+h]
+		}
+	}
+	return r
+}
+
+// AddScoreBias adds the bias of head to the n×n scores of one sequence.
+func (r *relativeBias) AddScoreBias(scores []float32, head, n int) {
+	br := r.byRel[head]
+	for i := 0; i < n; i++ {
+		// Key j of query i has relative position j−i, so row i reads the n
+		// consecutive entries starting at relative position −i.
+		lo := r.maxLen - 1 - i
+		kernels.Add(scores[i*n:i*n+n], br[lo:lo+n])
+	}
+}
+
+// mpnetBucket maps the relative position rel = key − query to its bucket,
+// as Hugging Face's MPNet relative_position_bucket: half the buckets for each
+// direction; within one, exact buckets for distances below a quarter of the
+// buckets and logarithmically wider ones up to maxDistance. The logarithmic
+// part is computed in float32, as PyTorch does even for a float64 model
+// (n.float()), because the truncation to an integer bucket is sensitive to
+// the last bit.
+func mpnetBucket(rel, buckets, maxDistance int) int {
+	half := buckets / 2
+	ret := 0
+	n := -rel
+	if n < 0 {
+		ret = half
+		n = -n
+	}
+	exact := half / 2
+	if n < exact {
+		return ret + n
+	}
+	v := float32(math.Log(float64(float32(n) / float32(exact))))
+	v /= float32(math.Log(float64(maxDistance) / float64(exact)))
+	v *= float32(half - exact)
+	return ret + min(exact+int(v), half-1)
+}
+
+func (m *mpnet) WordEmbedding(id int32) []float32 {
+	if id < 0 || int(id) >= m.c.vocab {
+		return nil
+	}
+	return m.word.Row(int(id))
+}
