@@ -2,6 +2,7 @@ package arch
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -47,28 +48,28 @@ func LoadDense(w Weights, name string, out, in int, bias bool) (*kernels.Dense, 
 // the order of names: one GEMM instead of several. outs gives each layer's
 // output width.
 func LoadFusedDense(w Weights, names []string, outs []int, in int, bias bool) (*kernels.Dense, error) {
+	// The parts are read before anything is allocated for the whole, so a
+	// config that lies about the sizes fails on the tensor shapes instead of
+	// attempting a huge allocation.
+	ws := make([][]float32, len(names))
+	bs := make([][]float32, len(names))
 	total := 0
-	for _, o := range outs {
-		total += o
-	}
-	wt := make([]float32, 0, total*in)
-	var b []float32
-	if bias {
-		b = make([]float32, 0, total)
-	}
 	for i, name := range names {
-		part, err := w.Float32(name+".weight", outs[i], in)
-		if err != nil {
+		var err error
+		if ws[i], err = w.Float32(name+".weight", outs[i], in); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrWeights, err)
 		}
-		wt = append(wt, part...)
 		if bias {
-			pb, err := w.Float32(name+".bias", outs[i])
-			if err != nil {
+			if bs[i], err = w.Float32(name+".bias", outs[i]); err != nil {
 				return nil, fmt.Errorf("%w: %w", ErrWeights, err)
 			}
-			b = append(b, pb...)
 		}
+		total += outs[i]
+	}
+	wt := slices.Concat(ws...)
+	var b []float32
+	if bias {
+		b = slices.Concat(bs...)
 	}
 	return kernels.NewDense(wt, b, total, in), nil
 }

@@ -1,0 +1,204 @@
+package arch_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/embedpipe/embedpipe/encoder/arch"
+	"github.com/embedpipe/embedpipe/encoder/kernels"
+)
+
+func randVec(r *rand.Rand, n int, a float64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32((2*r.Float64() - 1) * a)
+	}
+	return v
+}
+
+func randDense(r *rand.Rand, out, in int) *kernels.Dense {
+	return kernels.NewDense(randVec(r, out*in, 1/math.Sqrt(float64(in))), randVec(r, out, 0.1), out, in)
+}
+
+// naiveLinear computes x·Wᵀ+b for one row in float64.
+func naiveLinear(d *kernels.Dense, x []float32) []float64 {
+	y := make([]float64, d.Out)
+	for o := range y {
+		s := 0.0
+		if d.Bias != nil {
+			s = float64(d.Bias[o])
+		}
+		for i := 0; i < d.In; i++ {
+			s += float64(d.W[o*d.In+i]) * float64(x[i])
+		}
+		y[o] = s
+	}
+	return y
+}
+
+// rowBias is a ScoreBias that adds head·0.1·(j-i), to check the hook is
+// applied per head and position.
+type rowBias struct{}
+
+func (rowBias) AddScoreBias(sc []float32, head, n int) {
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			sc[i*n+j] += float32(head) * 0.1 * float32(j-i)
+		}
+	}
+}
+
+// negateKeys is a QKTransform that flips the sign of every key of the
+// sequence's first token, to check the hook sees the right rows.
+type negateKeys struct{}
+
+func (negateKeys) TransformQK(q, k []float32, ld, n, heads, kvHeads, headDim int) {
+	for j := 0; j < kvHeads*headDim; j++ {
+		k[j] = -k[j]
+	}
+}
+
+// TestAttentionAgainstNaive checks multi-head and grouped-query attention
+// with every mask kind and both hooks against a float64 transcription of
+// the definition, on a batch of sequences of odd lengths.
+func TestAttentionAgainstNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const hidden = 24
+	for _, tc := range []struct {
+		heads, kvHeads int
+		mask           arch.Mask
+		bias, qk       bool
+	}{
+		{4, 4, arch.Mask{}, false, false},
+		{4, 2, arch.Mask{}, false, false},
+		{6, 1, arch.Mask{Causal: true}, false, false},
+		{4, 2, arch.Mask{Window: 4}, true, false},
+		{3, 3, arch.Mask{Causal: true, Window: 6}, true, true},
+	} {
+		t.Run(fmt.Sprintf("%d-%d-%+v-%v-%v", tc.heads, tc.kvHeads, tc.mask, tc.bias, tc.qk), func(t *testing.T) {
+			hd := 8
+			qkvOut := (tc.heads + 2*tc.kvHeads) * hd
+			a := arch.NewAttention(randDense(r, qkvOut, hidden), randDense(r, hidden, tc.heads*hd), tc.heads, tc.kvHeads, hd)
+			a.Mask = tc.mask
+			if tc.bias {
+				a.Bias = rowBias{}
+			}
+			if tc.qk {
+				a.QK = negateKeys{}
+			}
+			starts := []int{0, 1, 6, 6, 13}
+			T := starts[len(starts)-1]
+			x := randVec(r, T*hidden, 1)
+			dst := make([]float32, T*hidden)
+			var s arch.Scratch
+			a.Forward(dst, x, starts, a.Buffers(&s, 0, T, 7))
+
+			for si := 0; si+1 < len(starts); si++ {
+				o, n := starts[si], starts[si+1]-starts[si]
+				qkv := make([][]float64, n)
+				for i := range n {
+					qkv[i] = naiveLinear(a.QKV, x[(o+i)*hidden:(o+i+1)*hidden])
+				}
+				if tc.qk && n > 0 {
+					for j := 0; j < tc.kvHeads*hd; j++ {
+						qkv[0][tc.heads*hd+j] = -qkv[0][tc.heads*hd+j]
+					}
+				}
+				ctx := make([][]float64, n)
+				for i := range ctx {
+					ctx[i] = make([]float64, tc.heads*hd)
+				}
+				for h := 0; h < tc.heads; h++ {
+					kv := h / (tc.heads / tc.kvHeads)
+					for i := 0; i < n; i++ {
+						lo, hi := tc.mask.Range(i, n)
+						w := make([]float64, n)
+						mx := math.Inf(-1)
+						for j := lo; j < hi; j++ {
+							d := 0.0
+							for c := 0; c < hd; c++ {
+								d += qkv[i][h*hd+c] * qkv[j][(tc.heads+kv)*hd+c]
+							}
+							w[j] = d / math.Sqrt(float64(hd))
+							if tc.bias {
+								w[j] += float64(h) * 0.1 * float64(j-i)
+							}
+							mx = math.Max(mx, w[j])
+						}
+						sum := 0.0
+						for j := lo; j < hi; j++ {
+							w[j] = math.Exp(w[j] - mx)
+							sum += w[j]
+						}
+						for j := lo; j < hi; j++ {
+							for c := 0; c < hd; c++ {
+								ctx[i][h*hd+c] += w[j] / sum * qkv[j][(tc.heads+tc.kvHeads+kv)*hd+c]
+							}
+						}
+					}
+				}
+				for i := range n {
+					c32 := make([]float32, len(ctx[i]))
+					for c, v := range ctx[i] {
+						c32[c] = float32(v)
+					}
+					want := naiveLinear(a.Out, c32)
+					got := dst[(o+i)*hidden : (o+i+1)*hidden]
+					for c := range want {
+						if d := math.Abs(float64(got[c]) - want[c]); d > 1e-5 {
+							t.Fatalf("sequence %d token %d dim %d: got %v, want %v", si, i, c, got[c], want[c])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestMaskRange(t *testing.T) {
+	for _, c := range []struct {
+		m          arch.Mask
+		i, n       int
+		wantLo, hi int
+	}{
+		{arch.Mask{}, 3, 10, 0, 10},
+		{arch.Mask{Causal: true}, 3, 10, 0, 4},
+		{arch.Mask{Window: 4}, 3, 10, 1, 6},
+		{arch.Mask{Window: 4}, 0, 10, 0, 3},
+		{arch.Mask{Window: 4}, 9, 10, 7, 10},
+		{arch.Mask{Causal: true, Window: 4}, 5, 10, 3, 6},
+	} {
+		lo, hi := c.m.Range(c.i, c.n)
+		if lo != c.wantLo || hi != c.hi {
+			t.Errorf("%+v.Range(%d, %d) = %d, %d; want %d, %d", c.m, c.i, c.n, lo, hi, c.wantLo, c.hi)
+		}
+	}
+}
+
+// TestGatedMLP checks the in-place GLU compaction against the definition.
+func TestGatedMLP(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const hidden, inter, rows = 12, 20, 9
+	up := randDense(r, 2*inter, hidden)
+	down := randDense(r, hidden, inter)
+	m := &arch.MLP{Up: up, Down: down, Act: kernels.SiLU, Gated: true, Inter: inter}
+	x := randVec(r, rows*hidden, 1)
+	dst := make([]float32, rows*hidden)
+	m.Forward(dst, x, make([]float32, m.BufferLen(rows)), rows)
+	for i := range rows {
+		u := naiveLinear(up, x[i*hidden:(i+1)*hidden])
+		g := make([]float32, inter)
+		for j := range g {
+			a := u[j]
+			g[j] = float32(a / (1 + math.Exp(-a)) * u[inter+j])
+		}
+		want := naiveLinear(down, g)
+		for c := range want {
+			if d := math.Abs(float64(dst[i*hidden+c]) - want[c]); d > 1e-5 {
+				t.Fatalf("row %d dim %d: got %v, want %v", i, c, dst[i*hidden+c], want[c])
+			}
+		}
+	}
+}
