@@ -187,11 +187,9 @@ func (bertPreTokenizer) PreTokenize(dst []string, s string) []string {
 				dst = append(dst, s[start:i])
 				start = -1
 			}
+			// Punctuation is valid UTF-8 (U+FFFD is a symbol), so the
+			// rune's length is its length in s.
 			dst = append(dst, s[i:i+utf8.RuneLen(r)])
-			if r == utf8.RuneError {
-				// An invalid byte decodes as U+FFFD but spans one byte.
-				dst[len(dst)-1] = s[i : i+1]
-			}
 		default:
 			if start < 0 {
 				start = i

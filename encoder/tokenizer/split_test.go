@@ -91,3 +91,14 @@ func FuzzRegexGPT2(f *testing.F) {
 		}
 	})
 }
+
+func TestWordLevel(t *testing.T) {
+	tk := mustParse(t, `{"model": {"type": "WordLevel", "unk_token": "<unk>", "vocab": {"<unk>": 0, "hello": 1, "world": 2}},
+		"pre_tokenizer": {"type": "Whitespace"}, "normalizer": {"type": "Lowercase"}}`)
+	if got, _ := tk.EncodeTo(nil, "Hello big WORLD!", 0); !slices.Equal(got, []int32{1, 0, 2, 0}) {
+		t.Errorf("got %v", got)
+	}
+	if tk.Kind() != "WordLevel" || tk.VocabSize() != 3 || tk.IDToToken(2) != "world" {
+		t.Errorf("kind %s size %d", tk.Kind(), tk.VocabSize())
+	}
+}

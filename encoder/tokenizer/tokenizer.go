@@ -136,7 +136,8 @@ func (t *Tokenizer) TokenToID(tok string) (int32, bool) {
 	return t.model.TokenToID(tok)
 }
 
-// Kind is the type of the model: "WordPiece", "Unigram" or "BPE".
+// Kind is the type of the model: "WordPiece", "Unigram", "BPE" or
+// "WordLevel".
 func (t *Tokenizer) Kind() string { return t.kind }
 
 // PadID is the id of the padding token: the one of tokenizer.json's padding
