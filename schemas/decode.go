@@ -227,7 +227,9 @@ func (in Input) validate(kind, field string) error {
 func (m Model) validate(kind string) error {
 	switch {
 	case m.Dir == "" && m.Hub == "":
-		return invalid(kind, "model: set dir or hub")
+		// No model named: any worker's model will do (unless
+		// content_hash pins one).
+		return nil
 	case m.Dir != "" && m.Hub != "":
 		return invalid(kind, "model: set only one of dir and hub")
 	case m.Revision != "" && m.Hub == "":

@@ -55,7 +55,8 @@ type Output struct {
 }
 
 // Model names the encoder: a local directory (Dir) or a Hugging Face hub id
-// (Hub, with an optional Revision). Exactly one of Dir and Hub is set. A
+// (Hub, with an optional Revision). At most one of Dir and Hub is set; a job
+// naming neither runs with whatever model the workers were started with. A
 // worker embeds only with the model it was started with and refuses tasks
 // naming another one (ContentHash, when set, pins the exact weights).
 type Model struct {

@@ -2,10 +2,93 @@ package main
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/embedpipe/embedpipe/schemas"
+	"github.com/embedpipe/embedpipe/workers"
 )
 
-// runSubmit is not written yet; its owner replaces this file.
+// runSubmit splits a job into tasks on the task stream, prints the job id
+// and, with --wait, waits for the job to end.
 func runSubmit(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
+	var nf natsFlags
+	nf.register(fs)
+	var inputs stringList
+	fs.Var(&inputs, "input", "input file: .parquet, .jsonl (repeatable)")
+	output := fs.String("output", "", "output directory for the parts, manifest.json and _SUCCESS")
+	column := fs.String("column", "text", "text column")
+	outColumn := fs.String("output-column", "embedding", "embedding column of the parts")
+	jobID := fs.String("job", "", "job id (default: generated)")
+	model := fs.String("model", "", "model directory recorded in the job (default: the workers' model)")
+	hash := fs.String("model-hash", "", "pin the job to this model content hash (see inspect --hash)")
+	promptName := fs.String("prompt-name", "", "name of the model prompt to prepend")
+	truncDim := fs.Int("truncate-dim", 0, "keep the first N dimensions (renormalized)")
+	maxLen := fs.Int("max-length", 0, "truncate texts at N tokens (default: the model's)")
+	rowsPerTask := fs.Int64("rows-per-task", workers.DefaultRowsPerTask, "target rows per task of a Parquet input")
+	wait := fs.Bool("wait", false, "wait for the job and exit 0 only if it completed")
+	timeout := fs.Duration("timeout", 0, "with --wait, give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(inputs) == 0 || *output == "" {
+		return fmt.Errorf("--input and --output are required")
+	}
+	id := *jobID
+	if id == "" {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		id = time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+	}
+	job := schemas.Job{Schema: schemas.JobV1, ID: id, Column: *column,
+		Model:   schemas.Model{Dir: *model, ContentHash: *hash},
+		Options: schemas.Options{PromptName: *promptName, TruncateDim: *truncDim, MaxLength: *maxLen}}
+	for _, in := range inputs {
+		abs, err := filepath.Abs(in)
+		if err != nil {
+			return err
+		}
+		job.Inputs = append(job.Inputs, schemas.Input{Path: abs})
+	}
+	out, err := filepath.Abs(*output)
+	if err != nil {
+		return err
+	}
+	job.Output = schemas.Output{Dir: out, Column: *outColumn}
+	nc, js, err := nf.connect("embedpipe-submit")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	st, err := workers.Submit(ctx, js, job, nf.layout(), *rowsPerTask)
+	if err != nil {
+		return err
+	}
+	fmt.Println(id)
+	fmt.Fprintf(os.Stderr, "submitted job %s: %d tasks, %d rows\n", id, st.Tasks, st.TotalRows)
+	if !*wait {
+		return nil
+	}
+	wctx := ctx
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	kv, err := workers.OpenBucket(wctx, js)
+	if err != nil {
+		return err
+	}
+	st, err = workers.Wait(wctx, kv, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "job %s %s: %d rows, %d tokens\n", id, st.State, st.Rows, st.Tokens)
+	return nil
 }

@@ -2,10 +2,141 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/workers"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
-// runWorker is not written yet; its owner replaces this file.
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// natsFlags are the connection and layout flags shared by the NATS
+// commands. Secrets may also come from the environment
+// (EMBEDPIPE_NATS_PASSWORD, EMBEDPIPE_NATS_TOKEN) so that they do not show
+// in the process list; they are never logged.
+type natsFlags struct {
+	conn       workers.ConnOptions
+	replicas   int
+	ackWait    time.Duration
+	maxDeliver int
+}
+
+func (n *natsFlags) register(fs *flag.FlagSet) {
+	def := os.Getenv("NATS_URL")
+	if def == "" {
+		def = nats.DefaultURL
+	}
+	fs.StringVar(&n.conn.URL, "nats", def, "NATS server URL(s), comma separated ($NATS_URL)")
+	fs.StringVar(&n.conn.User, "user", "", "NATS user")
+	fs.StringVar(&n.conn.Password, "password", os.Getenv("EMBEDPIPE_NATS_PASSWORD"), "NATS password ($EMBEDPIPE_NATS_PASSWORD)")
+	fs.StringVar(&n.conn.Token, "token", os.Getenv("EMBEDPIPE_NATS_TOKEN"), "NATS token ($EMBEDPIPE_NATS_TOKEN)")
+	fs.StringVar(&n.conn.NKeyFile, "nkey", "", "file holding an nkey seed")
+	fs.StringVar(&n.conn.Creds, "creds", "", "NATS credentials file (JWT and nkey seed)")
+	fs.StringVar(&n.conn.TLSCA, "tls-ca", "", "CA certificate file to verify the server")
+	fs.StringVar(&n.conn.TLSCert, "tls-cert", "", "client certificate file")
+	fs.StringVar(&n.conn.TLSKey, "tls-key", "", "client key file")
+	fs.IntVar(&n.replicas, "replicas", 1, "replicas of the streams and bucket (3 on a 3-node cluster)")
+	fs.DurationVar(&n.ackWait, "ack-wait", 30*time.Second, "time a task may go without a heartbeat before another worker gets it")
+	fs.IntVar(&n.maxDeliver, "max-deliver", 5, "tries of a task before it goes to the dead-letter stream")
+}
+
+func (n *natsFlags) layout() workers.Layout {
+	return workers.Layout{Replicas: n.replicas, AckWait: n.ackWait, MaxDeliver: n.maxDeliver}
+}
+
+func (n *natsFlags) connect(name string) (*nats.Conn, jetstream.JetStream, error) {
+	o := n.conn
+	o.Name = name
+	nc, err := workers.Connect(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func loadEmbedder(dir string, threads int) (*workers.ModelEmbedder, error) {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	m, err := encoder.Load(dir, encoder.WithThreads(threads))
+	if err != nil {
+		return nil, err
+	}
+	return workers.NewModelEmbedder(m), nil
+}
+
+// runWorker pulls embedding tasks from NATS JetStream until SIGTERM.
 func runWorker(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	var nf natsFlags
+	nf.register(fs)
+	model := fs.String("model", "", "model directory (required)")
+	var allow stringList
+	fs.Var(&allow, "allow-path", "directory a task may read inputs from and write outputs under (repeatable; required)")
+	concurrency := fs.Int("concurrency", 1, "tasks held at once (pull credits)")
+	threads := fs.Int("threads", 0, "encoder threads (default: all cores)")
+	batch := fs.Int("batch-size", 32, "texts per encoder call")
+	id := fs.String("id", "", "worker id in results and logs (default host-pid)")
+	pin := fs.Bool("pin-model", false, "refuse tasks pinned to another model content hash")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *model == "" {
+		return fmt.Errorf("--model is required")
+	}
+	if len(allow) == 0 {
+		return fmt.Errorf("at least one --allow-path is required: workers only touch files under allowed roots")
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	al, err := workers.NewAllowList(allow...)
+	if err != nil {
+		return err
+	}
+	emb, err := loadEmbedder(*model, *threads)
+	if err != nil {
+		return err
+	}
+	nc, js, err := nf.connect("embedpipe-worker")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.EmbedRunner{Embedder: emb, BatchSize: *batch},
+		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log}
+	if *pin {
+		cfg.ModelHash = emb.ContentHash()
+	}
+	log.Info("worker started", "nats", workers.Redact(nf.conn.URL), "model", *model, "allow", al.Roots())
+	err = workers.NewWorker(js, cfg).Run(ctx)
+	log.Info("worker stopped")
+	return err
 }
