@@ -1,0 +1,132 @@
+package csvio
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/csv"
+	"github.com/embedpipe/embedpipe/io/fileio"
+)
+
+// ReadOptions tune a Reader.
+type ReadOptions struct {
+	// ChunkRows caps the rows per chunk; <= 0 means fileio.DefaultChunkRows.
+	ChunkRows int
+	// Comma is the field delimiter; 0 means ','.
+	Comma rune
+	// StringColumns names columns that must stay strings whatever their
+	// content (the text column, so that a column of numbers-as-text is not
+	// inferred as integers).
+	StringColumns []string
+}
+
+// Reader reads a CSV file. It implements fileio.Reader.
+type Reader struct {
+	path string
+	f    *os.File
+	r    *csv.Reader
+	row  int64
+	seq  int
+	done bool
+	// first is the chunk read by Open to learn the schema.
+	first  arrow.Record
+	schema *arrow.Schema
+}
+
+// Open opens path for reading.
+func Open(path string, opts ReadOptions) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	chunk := opts.ChunkRows
+	if chunk <= 0 {
+		chunk = fileio.DefaultChunkRows
+	}
+	comma := opts.Comma
+	if comma == 0 {
+		comma = ','
+	}
+	types := map[string]arrow.DataType{}
+	for _, c := range opts.StringColumns {
+		types[c] = arrow.BinaryTypes.String
+	}
+	r := csv.NewInferringReader(f, csv.WithHeader(true), csv.WithChunk(chunk), csv.WithComma(comma),
+		csv.WithNullReader(true, "", "NULL", "null"), csv.WithColumnTypes(types), csv.WithLazyQuotes(false))
+	rd := &Reader{path: path, f: f, r: r}
+	if err := rd.readFirst(); err != nil {
+		r.Release()
+		f.Close()
+		return nil, err
+	}
+	return rd, nil
+}
+
+// readFirst reads the first chunk, which is when the schema is inferred.
+func (rd *Reader) readFirst() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: row 0: %w: %v", rd.path, fileio.ErrCorrupt, p)
+		}
+	}()
+	if rd.r.Next() {
+		rd.first = rd.r.Record()
+		rd.first.Retain()
+	} else if err := rd.r.Err(); err != nil && err != io.EOF {
+		return fmt.Errorf("%s: row 0: %w: %v", rd.path, fileio.ErrCorrupt, err)
+	}
+	rd.schema = rd.r.Schema()
+	if rd.schema == nil {
+		return fmt.Errorf("%s: %w: no header line", rd.path, fileio.ErrCorrupt)
+	}
+	return nil
+}
+
+// Schema returns the inferred schema.
+func (rd *Reader) Schema() *arrow.Schema { return rd.schema }
+
+// Next returns the next chunk, or io.EOF after the last.
+func (rd *Reader) Next(ctx context.Context) (c fileio.Chunk, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: row %d: %w: %v", rd.path, rd.row, fileio.ErrCorrupt, p)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return fileio.Chunk{}, err
+	}
+	if rd.first != nil {
+		rec := rd.first
+		rd.first = nil
+		c = fileio.Chunk{Record: rec, Seq: rd.seq, RowGroup: -1, FirstRow: rd.row}
+		rd.seq++
+		rd.row += rec.NumRows()
+		return c, nil
+	}
+	if rd.done || !rd.r.Next() {
+		rd.done = true
+		if err := rd.r.Err(); err != nil && err != io.EOF {
+			return fileio.Chunk{}, fmt.Errorf("%s: row %d: %w: %v", rd.path, rd.row, fileio.ErrCorrupt, err)
+		}
+		return fileio.Chunk{}, io.EOF
+	}
+	rec := rd.r.Record()
+	rec.Retain()
+	c = fileio.Chunk{Record: rec, Seq: rd.seq, RowGroup: -1, FirstRow: rd.row}
+	rd.seq++
+	rd.row += rec.NumRows()
+	return c, nil
+}
+
+// Close releases the file.
+func (rd *Reader) Close() error {
+	if rd.first != nil {
+		rd.first.Release()
+		rd.first = nil
+	}
+	rd.r.Release()
+	return rd.f.Close()
+}

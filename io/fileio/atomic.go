@@ -1,0 +1,92 @@
+package fileio
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// AtomicFile is a temporary file in the directory of its final path. Commit
+// fsyncs it, renames it onto the final path and fsyncs the directory, so that
+// after a crash at any moment the final path holds either nothing (or the
+// previous complete file) or the complete new file, never a partial one.
+type AtomicFile struct {
+	*os.File
+	final string
+	done  bool
+}
+
+// CreateAtomic creates the temporary file for final path.
+func CreateAtomic(final string) (*AtomicFile, error) {
+	dir, base := filepath.Split(final)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating %s: %w", final, err)
+	}
+	return &AtomicFile{File: f, final: final}, nil
+}
+
+// Final returns the path the file will have after Commit.
+func (a *AtomicFile) Final() string { return a.final }
+
+// Commit makes the file durable at its final path.
+func (a *AtomicFile) Commit() error {
+	if a.done {
+		return nil
+	}
+	a.done = true
+	tmp := a.File.Name()
+	if err := a.File.Sync(); err != nil {
+		a.File.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("syncing %s: %w", a.final, err)
+	}
+	if err := a.File.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("closing %s: %w", a.final, err)
+	}
+	if err := os.Rename(tmp, a.final); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("renaming into %s: %w", a.final, err)
+	}
+	return SyncDir(filepath.Dir(a.final))
+}
+
+// Abort removes the temporary file; it is a no-op after Commit.
+func (a *AtomicFile) Abort() error {
+	if a.done {
+		return nil
+	}
+	a.done = true
+	a.File.Close()
+	return os.Remove(a.File.Name())
+}
+
+// SyncDir fsyncs a directory so that renames and creations in it are durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to path atomically.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := CreateAtomic(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Abort()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Commit()
+}

@@ -1,0 +1,214 @@
+package jsonlio
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/embedpipe/embedpipe/io/fileio"
+)
+
+// InferLines is the number of leading lines the schema is inferred from.
+const InferLines = 1000
+
+// MaxLineBytes bounds one line, so a file without newlines cannot exhaust
+// memory.
+const MaxLineBytes = 64 << 20
+
+// ReadOptions tune a Reader.
+type ReadOptions struct {
+	// ChunkRows caps the rows per chunk; <= 0 means fileio.DefaultChunkRows.
+	ChunkRows int
+}
+
+type line struct {
+	no   int64
+	data []byte
+}
+
+// Reader reads a JSON Lines file. It implements fileio.Reader.
+type Reader struct {
+	path    string
+	f       *os.File
+	br      *bufio.Reader
+	schema  *arrow.Schema
+	names   map[string]bool
+	chunk   int
+	pending []line // lines read during inference, not yet decoded
+	lineNo  int64  // lines read so far (1-based number of the last read)
+	row     int64  // rows handed out
+	seq     int
+	eof     bool
+	b       *array.RecordBuilder
+}
+
+// Open opens path and infers its schema.
+func Open(path string, opts ReadOptions) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{path: path, f: f, br: bufio.NewReaderSize(f, 1<<20), chunk: opts.ChunkRows}
+	if r.chunk <= 0 {
+		r.chunk = fileio.DefaultChunkRows
+	}
+	var inf inferrer
+	for len(r.pending) < InferLines {
+		l, err := r.readLine()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(l.data))
+		dec.UseNumber()
+		v, err := decodeValue(dec)
+		obj, ok := v.(*object)
+		if err != nil || !ok {
+			f.Close()
+			return nil, fmt.Errorf("%s: line %d: %w: not a JSON object: %v", path, l.no, fileio.ErrCorrupt, err)
+		}
+		if err := inf.add(obj, l.no); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		r.pending = append(r.pending, l)
+	}
+	r.schema = inf.schema()
+	if r.schema.NumFields() == 0 && len(r.pending) > 0 {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: the first %d lines hold no keys", path, fileio.ErrCorrupt, len(r.pending))
+	}
+	r.names = make(map[string]bool, len(r.schema.Fields()))
+	for _, fl := range r.schema.Fields() {
+		r.names[fl.Name] = true
+	}
+	r.b = array.NewRecordBuilder(memory.DefaultAllocator, r.schema)
+	return r, nil
+}
+
+// readLine returns the next non-blank line.
+func (r *Reader) readLine() (line, error) {
+	for {
+		if r.eof {
+			return line{}, io.EOF
+		}
+		var buf []byte
+		for {
+			frag, err := r.br.ReadSlice('\n')
+			buf = append(buf, frag...)
+			if len(buf) > MaxLineBytes {
+				return line{}, fmt.Errorf("%s: line %d: %w: line longer than %d bytes", r.path, r.lineNo+1, fileio.ErrCorrupt, MaxLineBytes)
+			}
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				r.eof = true
+				break
+			}
+			if err != nil {
+				return line{}, fmt.Errorf("%s: line %d: %w", r.path, r.lineNo+1, err)
+			}
+			break
+		}
+		if len(buf) == 0 && r.eof {
+			return line{}, io.EOF
+		}
+		r.lineNo++
+		if len(bytes.TrimSpace(buf)) == 0 {
+			continue
+		}
+		return line{no: r.lineNo, data: buf}, nil
+	}
+}
+
+// Schema returns the inferred schema.
+func (r *Reader) Schema() *arrow.Schema { return r.schema }
+
+// Next returns the next chunk, or io.EOF after the last.
+func (r *Reader) Next(ctx context.Context) (fileio.Chunk, error) {
+	if err := ctx.Err(); err != nil {
+		return fileio.Chunk{}, err
+	}
+	var replaced []int
+	n := 0
+	for n < r.chunk {
+		var l line
+		if len(r.pending) > 0 {
+			l, r.pending = r.pending[0], r.pending[1:]
+		} else {
+			var err error
+			l, err = r.readLine()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				r.b.NewRecord().Release()
+				return fileio.Chunk{}, err
+			}
+		}
+		if err := r.decode(l); err != nil {
+			r.b.NewRecord().Release()
+			return fileio.Chunk{}, err
+		}
+		if !utf8.Valid(l.data) {
+			replaced = append(replaced, n)
+		}
+		n++
+	}
+	if n == 0 {
+		return fileio.Chunk{}, io.EOF
+	}
+	rec := r.b.NewRecord()
+	c := fileio.Chunk{Record: rec, Seq: r.seq, RowGroup: -1, FirstRow: r.row, ReplacedUTF8: replaced}
+	r.seq++
+	r.row += int64(n)
+	return c, nil
+}
+
+func (r *Reader) decode(l line) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: line %d: %w: %v", r.path, l.no, fileio.ErrCorrupt, p)
+		}
+	}()
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(l.data, &keys); err != nil || keys == nil {
+		return fmt.Errorf("%s: line %d: %w: not a JSON object: %v", r.path, l.no, fileio.ErrCorrupt, err)
+	}
+	for k := range keys {
+		if !r.names[k] {
+			return fmt.Errorf("%s: line %d: %w: key %q is not in the schema inferred from the first %d lines", r.path, l.no, fileio.ErrCorrupt, k, InferLines)
+		}
+	}
+	if err := r.b.UnmarshalJSON(l.data); err != nil {
+		return fmt.Errorf("%s: line %d: %w: %v", r.path, l.no, fileio.ErrCorrupt, err)
+	}
+	return nil
+}
+
+// Close releases the file.
+func (r *Reader) Close() error {
+	if r.b != nil {
+		r.b.Release()
+		r.b = nil
+	}
+	if r.f != nil {
+		err := r.f.Close()
+		r.f = nil
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package jsonlio
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/embedpipe/embedpipe/io/fileio"
+)
+
+// Writer writes JSON Lines atomically. It implements fileio.Writer.
+type Writer struct {
+	af     *fileio.AtomicFile
+	bw     *bufio.Writer
+	schema *arrow.Schema
+	keys   [][]byte
+	buf    []byte
+	closed bool
+}
+
+// Create starts writing path; schema fixes the keys and their order.
+func Create(path string, schema *arrow.Schema) (*Writer, error) {
+	af, err := fileio.CreateAtomic(path)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{af: af, bw: bufio.NewWriterSize(af, 1<<20), schema: schema}
+	for _, f := range schema.Fields() {
+		k, _ := json.Marshal(f.Name)
+		w.keys = append(w.keys, append(k, ':'))
+	}
+	return w, nil
+}
+
+// Write appends one line per row of rec.
+func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !rec.Schema().Equal(w.schema) {
+		return fmt.Errorf("%s: %w: got %s, want %s", w.af.Final(), fileio.ErrSchemaMismatch, rec.Schema(), w.schema)
+	}
+	cols := rec.Columns()
+	for i := 0; i < int(rec.NumRows()); i++ {
+		b := append(w.buf[:0], '{')
+		for c, col := range cols {
+			if c > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, w.keys[c]...)
+			var err error
+			b, err = appendValue(b, col, i)
+			if err != nil {
+				return fmt.Errorf("%s: column %q: %w", w.af.Final(), w.schema.Field(c).Name, err)
+			}
+		}
+		b = append(b, '}', '\n')
+		w.buf = b
+		if _, err := w.bw.Write(b); err != nil {
+			return fmt.Errorf("%s: %w", w.af.Final(), err)
+		}
+	}
+	return nil
+}
+
+// appendValue appends the JSON form of row i of col. Float32 and fixed-size
+// float32 lists take a fast path; every other type uses arrow's own JSON form.
+func appendValue(b []byte, col arrow.Array, i int) ([]byte, error) {
+	if col.IsNull(i) {
+		return append(b, "null"...), nil
+	}
+	switch a := col.(type) {
+	case *array.String:
+		return appendString(b, a.Value(i)), nil
+	case *array.Float32:
+		return appendFloat32(b, a.Value(i)), nil
+	case *array.FixedSizeList:
+		if vals, ok := a.ListValues().(*array.Float32); ok {
+			lo, hi := a.ValueOffsets(i)
+			b = append(b, '[')
+			for j := lo; j < hi; j++ {
+				if j > lo {
+					b = append(b, ',')
+				}
+				b = appendFloat32(b, vals.Value(int(j)))
+			}
+			return append(b, ']'), nil
+		}
+	}
+	v, err := json.Marshal(col.GetOneForMarshal(i))
+	if err != nil {
+		return b, err
+	}
+	return append(b, v...), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	v, _ := json.Marshal(s)
+	return append(b, v...)
+}
+
+func appendFloat32(b []byte, f float32) []byte {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, float64(f), 'g', -1, 32)
+}
+
+// Commit flushes the file and moves it into place.
+func (w *Writer) Commit() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if err := w.bw.Flush(); err != nil {
+		w.af.Abort()
+		return fmt.Errorf("%s: %w", w.af.Final(), err)
+	}
+	return w.af.Commit()
+}
+
+// Abort discards the file.
+func (w *Writer) Abort() error {
+	w.closed = true
+	return w.af.Abort()
+}

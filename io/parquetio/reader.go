@@ -1,0 +1,153 @@
+package parquetio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"github.com/embedpipe/embedpipe/io/fileio"
+)
+
+// ReadOptions select what a Reader reads.
+type ReadOptions struct {
+	// RowGroupLo and RowGroupHi select row groups [lo, hi); hi <= 0 means up
+	// to the last row group.
+	RowGroupLo, RowGroupHi int
+	// ChunkRows caps the rows per chunk; <= 0 means fileio.DefaultChunkRows.
+	ChunkRows int
+}
+
+// Reader reads a Parquet file as fileio.Chunks. It implements fileio.Reader.
+type Reader struct {
+	path   string
+	f      *os.File
+	pf     *file.Reader
+	fr     *pqarrow.FileReader
+	schema *arrow.Schema
+	lo, hi int
+	rows   int64
+
+	rg       int                  // current row group
+	rr       pqarrow.RecordReader // reader of the current row group, nil between groups
+	rgFirst  int64                // file row index of the first row of rg
+	rgOffset int64                // rows of rg handed out so far
+	seq      int
+	starts   []int64 // first file row of each row group
+}
+
+// Open opens path for reading.
+func Open(path string, opts ReadOptions) (r *Reader, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = nil, fmt.Errorf("%s: %w: reading footer: %v", path, fileio.ErrCorrupt, p)
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: %v", path, fileio.ErrCorrupt, err)
+	}
+	chunk := opts.ChunkRows
+	if chunk <= 0 {
+		chunk = fileio.DefaultChunkRows
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(chunk)}, memory.DefaultAllocator)
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("%s: %w: %v", path, fileio.ErrCorrupt, err)
+	}
+	schema, err := fr.Schema()
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("%s: %w: schema: %v", path, fileio.ErrCorrupt, err)
+	}
+	n := pf.NumRowGroups()
+	lo, hi := opts.RowGroupLo, opts.RowGroupHi
+	if hi <= 0 {
+		hi = n
+	}
+	if lo < 0 || lo > hi || hi > n {
+		pf.Close()
+		return nil, fmt.Errorf("%s: %w: [%d,%d) of %d row groups", path, fileio.ErrRowGroupRange, lo, hi, n)
+	}
+	starts := make([]int64, n+1)
+	for i := 0; i < n; i++ {
+		starts[i+1] = starts[i] + pf.MetaData().RowGroup(i).NumRows()
+	}
+	return &Reader{path: path, f: f, pf: pf, fr: fr, schema: schema, lo: lo, hi: hi, rg: lo, starts: starts,
+		rows: starts[hi] - starts[lo]}, nil
+}
+
+// Schema returns the Arrow schema of the file.
+func (r *Reader) Schema() *arrow.Schema { return r.schema }
+
+// NumRows returns the number of rows in the selected row groups.
+func (r *Reader) NumRows() int64 { return r.rows }
+
+// Next returns the next chunk, or io.EOF after the last.
+func (r *Reader) Next(ctx context.Context) (c fileio.Chunk, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: row group %d, row %d: %w: %v", r.path, r.rg, r.rgFirst+r.rgOffset, fileio.ErrCorrupt, p)
+		}
+	}()
+	for {
+		if err := ctx.Err(); err != nil {
+			return fileio.Chunk{}, err
+		}
+		if r.rg >= r.hi {
+			return fileio.Chunk{}, io.EOF
+		}
+		if r.rr == nil {
+			rr, err := r.fr.GetRecordReader(ctx, nil, []int{r.rg})
+			if err != nil {
+				return fileio.Chunk{}, fmt.Errorf("%s: row group %d: %w: %v", r.path, r.rg, fileio.ErrCorrupt, err)
+			}
+			r.rr, r.rgFirst, r.rgOffset = rr, r.starts[r.rg], 0
+		}
+		rec, err := r.rr.Read()
+		if rec != nil && rec.NumRows() > 0 {
+			rec.Retain()
+			c := fileio.Chunk{Record: rec, Seq: r.seq, RowGroup: r.rg, FirstRow: r.rgFirst + r.rgOffset}
+			r.seq++
+			r.rgOffset += rec.NumRows()
+			return c, nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fileio.Chunk{}, fmt.Errorf("%s: row group %d, row %d: %w: %v", r.path, r.rg, r.rgFirst+r.rgOffset, fileio.ErrCorrupt, err)
+		}
+		// End of this row group.
+		want := r.starts[r.rg+1] - r.starts[r.rg]
+		r.rr.Release()
+		r.rr = nil
+		if r.rgOffset != want {
+			return fileio.Chunk{}, fmt.Errorf("%s: row group %d, row %d: %w: row group holds %d rows, footer says %d",
+				r.path, r.rg, r.rgFirst+r.rgOffset, fileio.ErrCorrupt, r.rgOffset, want)
+		}
+		r.rg++
+	}
+}
+
+// Close releases the file.
+func (r *Reader) Close() error {
+	if r.rr != nil {
+		r.rr.Release()
+		r.rr = nil
+	}
+	if r.pf != nil {
+		err := r.pf.Close()
+		r.pf = nil
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package parquetio
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/parquet"
+	"github.com/apache/arrow/go/v17/parquet/compress"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+	"github.com/embedpipe/embedpipe/io/fileio"
+)
+
+// DefaultRowGroupRows is the row-group size the Writer uses when the caller
+// does not choose one. A row group is buffered in memory until complete, so
+// this bounds the writer's memory.
+const DefaultRowGroupRows = 8192
+
+// WriteOptions tune a Writer.
+type WriteOptions struct {
+	// RowGroupRows caps the rows per row group; <= 0 means DefaultRowGroupRows.
+	RowGroupRows int
+	// Compression defaults to zstd.
+	Compression *compress.Compression
+}
+
+// Writer writes Arrow records to a Parquet file that carries the Arrow schema,
+// zstd-compressed by default. It implements fileio.Writer.
+type Writer struct {
+	af     *fileio.AtomicFile
+	fw     *pqarrow.FileWriter
+	schema *arrow.Schema
+	closed bool
+}
+
+// Create starts writing path with the given schema.
+func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, error) {
+	rows := opts.RowGroupRows
+	if rows <= 0 {
+		rows = DefaultRowGroupRows
+	}
+	codec := compress.Codecs.Zstd
+	if opts.Compression != nil {
+		codec = *opts.Compression
+	}
+	af, err := fileio.CreateAtomic(path)
+	if err != nil {
+		return nil, err
+	}
+	props := parquet.NewWriterProperties(
+		parquet.WithCompression(codec),
+		parquet.WithMaxRowGroupLength(int64(rows)),
+		parquet.WithCreatedBy("embedpipe"),
+	)
+	fw, err := pqarrow.NewFileWriter(schema, writeOnly{af}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		af.Abort()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &Writer{af: af, fw: fw, schema: schema}, nil
+}
+
+// Write appends rec.
+func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !rec.Schema().Equal(w.schema) {
+		return fmt.Errorf("%s: %w: got %s, want %s", w.af.Final(), fileio.ErrSchemaMismatch, rec.Schema(), w.schema)
+	}
+	if err := w.fw.WriteBuffered(rec); err != nil {
+		return fmt.Errorf("%s: %w", w.af.Final(), err)
+	}
+	return nil
+}
+
+// Commit finishes the file and moves it into place.
+func (w *Writer) Commit() error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if err := w.fw.Close(); err != nil {
+		w.af.Abort()
+		return fmt.Errorf("%s: %w", w.af.Final(), err)
+	}
+	return w.af.Commit()
+}
+
+// Abort discards the file.
+func (w *Writer) Abort() error {
+	if w.closed {
+		return w.af.Abort()
+	}
+	w.closed = true
+	w.fw.Close()
+	return w.af.Abort()
+}
+
+// writeOnly hides the Close method of the atomic file from pqarrow, which
+// closes any sink that has one: the file must stay open for fsync and rename.
+type writeOnly struct{ w io.Writer }
+
+func (w writeOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
