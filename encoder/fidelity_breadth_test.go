@@ -8,5 +8,6 @@ func init() {
 	fidelityCases = append(fidelityCases,
 		fidelityCase{name: "tiny-xlmr", maxAbs: 2e-5},
 		fidelityCase{name: "tiny-mpnet", maxAbs: 2e-5},
+		fidelityCase{name: "tiny-modernbert", maxAbs: 2e-5},
 	)
 }

@@ -1,0 +1,268 @@
+package arch
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/embedpipe/embedpipe/encoder/kernels"
+)
+
+func init() { Register("modernbert", buildModernBERT) }
+
+// ModernBERT is a pre-norm encoder without position tables: rotary
+// embeddings with one base for global (full attention) layers and another
+// for local ones, whose queries see only keys within local_attention/2
+// positions; a GeGLU feed-forward block; LayerNorms (usually without bias)
+// on the embeddings, before attention (except in layer 0, where Hugging Face
+// uses an Identity because the embeddings were just normalised), before the
+// MLP and after the last layer.
+
+type modernBERTConfig struct {
+	hidden, layers, heads, inter, maxPos, vocab int
+	window                                      int // local_attention
+	act                                         string
+	eps                                         float64
+	normBias, attnBias, mlpBias                 bool
+	global                                      []bool // per layer: full attention
+}
+
+func parseModernBERTConfig(cfg *Config) (modernBERTConfig, error) {
+	var c modernBERTConfig
+	var err error
+	const big = 1 << 20
+	if c.hidden, err = cfg.Int("hidden_size", 1, big); err != nil {
+		return c, err
+	}
+	if c.layers, err = cfg.Int("num_hidden_layers", 1, 1024); err != nil {
+		return c, err
+	}
+	if c.heads, err = cfg.Int("num_attention_heads", 1, c.hidden); err != nil {
+		return c, err
+	}
+	if c.hidden%c.heads != 0 || (c.hidden/c.heads)%2 != 0 {
+		return c, fmt.Errorf("%w: %s: hidden_size %d over num_attention_heads %d must give an even head width", ErrConfig, cfg.Path, c.hidden, c.heads)
+	}
+	if c.inter, err = cfg.Int("intermediate_size", 1, big); err != nil {
+		return c, err
+	}
+	if c.maxPos, err = cfg.Int("max_position_embeddings", 1, big); err != nil {
+		return c, err
+	}
+	if c.vocab, err = cfg.Int("vocab_size", 1, 1<<28); err != nil {
+		return c, err
+	}
+	if c.window, err = cfg.IntOr("local_attention", 128, 2, big); err != nil {
+		return c, err
+	}
+	if c.act, err = cfg.StringOr("hidden_activation", "gelu"); err != nil {
+		return c, err
+	}
+	if c.eps, err = cfg.FloatOr("norm_eps", 1e-5); err != nil {
+		return c, err
+	}
+	if c.normBias, err = cfg.BoolOr("norm_bias", false); err != nil {
+		return c, err
+	}
+	if c.attnBias, err = cfg.BoolOr("attention_bias", false); err != nil {
+		return c, err
+	}
+	if c.mlpBias, err = cfg.BoolOr("mlp_bias", false); err != nil {
+		return c, err
+	}
+	c.global, err = layerKinds(cfg, c.layers, "sliding_attention")
+	if err != nil {
+		return c, err
+	}
+	if c.global == nil {
+		// Configs older than layer_types: every n-th layer is global.
+		every, err := cfg.IntOr("global_attn_every_n_layers", 1, 1, 1024)
+		if err != nil {
+			return c, err
+		}
+		c.global = make([]bool, c.layers)
+		for i := range c.global {
+			c.global[i] = i%every == 0
+		}
+	}
+	return c, nil
+}
+
+// layerKinds reads layer_types, which must list layers entries, each
+// "full_attention" or local (the sliding-window name of the model). It
+// returns, per layer, whether it is full attention, or nil when the config
+// has no layer_types.
+func layerKinds(cfg *Config, layers int, local string) ([]bool, error) {
+	const key = "layer_types"
+	if !cfg.Has(key) {
+		return nil, nil
+	}
+	var types []string
+	if err := cfg.Decode(key, &types); err != nil {
+		return nil, err
+	}
+	if len(types) != layers {
+		return nil, fmt.Errorf("%w: %s: %q lists %d layers, num_hidden_layers is %d", ErrConfig, cfg.Path, key, len(types), layers)
+	}
+	full := make([]bool, layers)
+	for i, t := range types {
+		switch t {
+		case "full_attention":
+			full[i] = true
+		case local:
+		default:
+			return nil, fmt.Errorf("%w: %s: %q: layer %d has type %q (supported: full_attention, %s)", ErrUnsupported, cfg.Path, key, i, t, local)
+		}
+	}
+	return full, nil
+}
+
+// modernBERTLayer is one pre-norm ModernBERT layer.
+type modernBERTLayer struct {
+	attnNorm *Norm // nil in layer 0
+	attn     *Attention
+	mlpNorm  *Norm
+	mlp      *MLP
+}
+
+type modernBERT struct {
+	c         modernBERTConfig
+	word      *Embedding
+	embNorm   *Norm
+	layers    []modernBERTLayer
+	finalNorm *Norm
+}
+
+// Scratch slots of the ModernBERT forward pass.
+const (
+	mbSlotNormed = iota
+	mbSlotOut
+	mbSlotInter
+	mbSlotAttn // three slots: QKV, context, scores
+)
+
+func buildModernBERT(cfg *Config, w Weights) (Encoder, error) {
+	c, err := parseModernBERTConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	act, err := LookupActivation(cfg, "hidden_activation", c.act)
+	if err != nil {
+		return nil, err
+	}
+	H, hd := c.hidden, c.hidden/c.heads
+	globalTheta, err := ropeTheta(cfg, "full_attention", "global_rope_theta", 160000)
+	if err != nil {
+		return nil, err
+	}
+	localTheta, err := ropeTheta(cfg, "sliding_attention", "local_rope_theta", 10000)
+	if err != nil {
+		return nil, err
+	}
+	globalRope := NewRotary(hd, c.maxPos, globalTheta)
+	localRope := NewRotary(hd, c.maxPos, localTheta)
+
+	p, err := ResolvePrefix(w, "embeddings.tok_embeddings.weight", "model.")
+	if err != nil {
+		return nil, err
+	}
+	m := &modernBERT{c: c}
+	if m.word, err = LoadEmbedding(w, p+"embeddings.tok_embeddings.weight", c.vocab, H); err != nil {
+		return nil, err
+	}
+	if m.embNorm, err = LoadNorm(w, p+"embeddings.norm", LayerNorm, H, c.eps, c.normBias); err != nil {
+		return nil, err
+	}
+	for l := 0; l < c.layers; l++ {
+		lp := fmt.Sprintf("%slayers.%d.", p, l)
+		var layer modernBERTLayer
+		if l > 0 {
+			if layer.attnNorm, err = LoadNorm(w, lp+"attn_norm", LayerNorm, H, c.eps, c.normBias); err != nil {
+				return nil, err
+			}
+		}
+		qkv, err := LoadDense(w, lp+"attn.Wqkv", 3*H, H, c.attnBias)
+		if err != nil {
+			return nil, err
+		}
+		out, err := LoadDense(w, lp+"attn.Wo", H, H, c.attnBias)
+		if err != nil {
+			return nil, err
+		}
+		layer.attn = NewAttention(qkv, out, c.heads, c.heads, hd)
+		if c.global[l] {
+			layer.attn.QK = globalRope
+		} else {
+			layer.attn.QK = localRope
+			layer.attn.Mask = Mask{Window: c.window}
+		}
+		if layer.mlpNorm, err = LoadNorm(w, lp+"mlp_norm", LayerNorm, H, c.eps, c.normBias); err != nil {
+			return nil, err
+		}
+		up, err := LoadDense(w, lp+"mlp.Wi", 2*c.inter, H, c.mlpBias)
+		if err != nil {
+			return nil, err
+		}
+		down, err := LoadDense(w, lp+"mlp.Wo", H, c.inter, c.mlpBias)
+		if err != nil {
+			return nil, err
+		}
+		layer.mlp = &MLP{Up: up, Down: down, Act: act, Gated: true, Inter: c.inter}
+		m.layers = append(m.layers, layer)
+	}
+	if m.finalNorm, err = LoadNorm(w, p+"final_norm", LayerNorm, H, c.eps, c.normBias); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *modernBERT) Hidden() int       { return m.c.hidden }
+func (m *modernBERT) MaxPositions() int { return m.c.maxPos }
+
+func (m *modernBERT) Describe() Description {
+	return Description{Layers: m.c.layers, Heads: m.c.heads, KVHeads: m.c.heads, Hidden: m.c.hidden,
+		Intermediate: m.c.inter, VocabSize: m.c.vocab, Activation: m.c.act}
+}
+
+func (m *modernBERT) WordEmbedding(id int32) []float32 {
+	if id < 0 || int(id) >= m.c.vocab {
+		return nil
+	}
+	return m.word.Row(int(id))
+}
+
+func (m *modernBERT) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
+	H := m.c.hidden
+	if err := CheckBatch(ids, starts, dst, H, m.c.vocab, m.c.maxPos); err != nil {
+		return err
+	}
+	T := len(ids)
+	if T == 0 {
+		return nil
+	}
+	maxN := longestSeq(starts)
+	// The residual stream lives in dst; the final norm leaves the result in
+	// place.
+	x := dst[:T*H]
+	m.word.Gather(x, ids)
+	m.embNorm.Forward(x, x, T)
+	normed := s.Buf(mbSlotNormed, T*H)
+	out := s.Buf(mbSlotOut, T*H)
+	for li := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l := &m.layers[li]
+		in := x
+		if l.attnNorm != nil {
+			l.attnNorm.Forward(normed, x, T)
+			in = normed
+		}
+		l.attn.Forward(out, in, starts, l.attn.Buffers(s, mbSlotAttn, T, maxN))
+		kernels.Add(x, out)
+		l.mlpNorm.Forward(normed, x, T)
+		l.mlp.Forward(out, normed, s.Buf(mbSlotInter, l.mlp.BufferLen(T)), T)
+		kernels.Add(x, out)
+	}
+	m.finalNorm.Forward(x, x, T)
+	return nil
+}
