@@ -95,7 +95,7 @@ func BenchmarkMicroKernel(b *testing.B) {
 		b.Skip("no SIMD kernels on this machine")
 	}
 	r := rand.New(rand.NewPCG(3, 3))
-	const k = gemmKC
+	const k = 256
 	a := randSlice(r, gemmMR*k)
 	bp := randSlice(r, gemmNR*k)
 	c := make([]float32, gemmMR*gemmNR)

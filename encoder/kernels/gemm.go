@@ -11,9 +11,16 @@ import "sync"
 // block streams past them, and one panel (gemmKC×gemmNR floats, 16 KiB)
 // stays in L1 across the row panels of the block.
 const (
-	gemmMR = 6   // rows of the micro-kernel tile
-	gemmNR = 16  // columns of the micro-kernel tile (two AVX2 vectors)
-	gemmKC = 192 // k block
+	gemmMR    = 6   // rows of the micro-kernel tile
+	gemmNR    = 16  // columns of the micro-kernel tile (two AVX2 vectors)
+	gemmMaxKC = 512 // bound of gemmKC (sizes scratch.apad)
+)
+
+// The block sizes are variables only so that the tuning benchmark can try
+// others; packed weights depend on gemmKC, so it must not change while any
+// Dense exists.
+var (
+	gemmKC = 384 // k block: the encoder's k = 384 in one pass
 	gemmMC = 144 // row block, a multiple of gemmMR
 )
 
@@ -76,7 +83,7 @@ func packBN(dst, b []float32, ldb, n, k int) {
 
 // scratch is the per-goroutine working memory of the packed GEMM.
 type scratch struct {
-	apad [gemmMR * gemmKC]float32 // the last, partial row panel, zero-padded
+	apad [gemmMR * gemmMaxKC]float32 // the last, partial row panel, zero-padded
 	tile [gemmMR * gemmNR]float32 // a partial C tile
 	bp   []float32                // packed B of SgemmNT/SgemmNN calls
 }
