@@ -84,8 +84,8 @@ func packBN(dst, b []float32, ldb, n, k int) {
 // scratch is the per-goroutine working memory of the packed GEMM.
 type scratch struct {
 	apad [gemmMR * gemmMaxKC]float32 // the last, partial row panel, zero-padded
-	tile [gemmMR * gemmNR]float32 // a partial C tile
-	bp   []float32                // packed B of SgemmNT/SgemmNN calls
+	tile [gemmMR * gemmNR]float32    // a partial C tile
+	bp   []float32                   // packed B of SgemmNT/SgemmNN calls
 }
 
 // packBuf returns s.bp with at least n floats, growing it only when needed
