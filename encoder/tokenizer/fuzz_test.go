@@ -111,6 +111,10 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`{"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0], ["▁a", -1], ["b", -2]]},
 		"pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": true},
 		"normalizer": {"type": "Sequence", "normalizers": [{"type": "Replace", "pattern": {"String": "  "}, "content": " "}]}}`))
+	f.Add([]byte(strings.Replace(testBPEJSON, `"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}`,
+		`"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'s|'t)|\\p{L}+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false},
+			{"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}, {"type": "Digits", "individual_digits": true}, {"type": "Punctuation"}]},
+		"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Strip"}, {"type": "Prepend", "prepend": "x"}]}`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tk, err := parseTokenizerJSON(data)
 		if err != nil {
