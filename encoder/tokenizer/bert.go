@@ -135,25 +135,15 @@ func isBertWhitespace(r rune) bool {
 	return r == '\t' || r == '\n' || r == '\r' || unicode.IsSpace(r)
 }
 
-// isBertControl is the control test of BertNormalizer: every character of
-// the "Other" categories (Cc, Cf, Cs, Co, Cn) except \t, \n and \r.
+// isBertControl is the control test of BertNormalizer: the characters of
+// categories Cc, Cf and Co except \t, \n and \r. Hugging Face takes the
+// "other" test from the unicode_categories crate, which leaves out Cs and
+// Cn: unassigned code points are kept (and usually become [UNK]).
 func isBertControl(r rune) bool {
-	if r == '\t' || r == '\n' || r == '\r' {
-		return false
-	}
-	return isOther(r)
-}
-
-// isOther reports whether r is in a general category C*: control, format,
-// surrogate, private use or unassigned.
-func isOther(r rune) bool {
 	if r < 0x80 {
-		return r < 0x20 || r == 0x7f
+		return (r < 0x20 || r == 0x7f) && r != '\t' && r != '\n' && r != '\r'
 	}
-	if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs) {
-		return true
-	}
-	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co)
 }
 
 // isChineseChar reports whether r is in one of the CJK ideograph blocks

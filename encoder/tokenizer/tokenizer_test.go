@@ -70,6 +70,7 @@ func TestEncodeWordPiece(t *testing.T) {
 		{"xFoo", 0, []int32{1, 0, 2}, false},            // single_word: not inside a word
 		{"é中e", 0, []int32{1, 13, 14, 13, 2}, false},    // accents stripped, CJK isolated
 		{"a\x00\u200bb", 0, []int32{1, 7, 8, 2}, false}, // controls and format characters removed
+		{"a\u0378", 0, []int32{1, 0, 2}, false},         // but unassigned code points kept
 		{"hello world hello", 4, []int32{1, 5, 6, 2}, true},
 		{"hello world", 4, []int32{1, 5, 6, 2}, false},
 		{"hello world", 2, []int32{1, 2}, true},
