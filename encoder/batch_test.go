@@ -50,6 +50,17 @@ func TestBatchIndependence(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// Alone on the threaded model, the dense layers are split
+			// across the worker pool instead: same numbers.
+			one := make([]float32, dim)
+			for i, s := range seqs {
+				if err := m2.EmbedBatch(context.Background(), batchOf(s), one); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(one, alone[i*dim:(i+1)*dim]) {
+					t.Fatalf("sequence %d (%d tokens): the pooled GEMMs change the embedding", i, len(s))
+				}
+			}
 			rng := rand.New(rand.NewPCG(1, 2))
 			for _, size := range sizes {
 				for _, m := range []*encoder.Model{m1, m2} {

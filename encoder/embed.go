@@ -118,6 +118,16 @@ func (m *Model) forward(ctx context.Context, s *callScratch, b *Batch, hidden []
 	n := b.Len()
 	w := min(m.threads, n)
 	if w <= 1 {
+		// Too few sequences to share out: split the GEMMs instead, unless
+		// another call is running, which would then wait for the pool.
+		s.arch.Pool = nil
+		if m.workers != nil && m.workersMu.TryLock() {
+			s.arch.Pool = m.workers
+			defer func() {
+				s.arch.Pool = nil
+				m.workersMu.Unlock()
+			}()
+		}
 		return m.enc.Forward(ctx, &s.arch, b.IDs, st, hidden)
 	}
 	// Cut the batch into w runs of consecutive sequences with about equal

@@ -7,12 +7,14 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/embedpipe/embedpipe/encoder/arch"
+	"github.com/embedpipe/embedpipe/encoder/kernels"
 	"github.com/embedpipe/embedpipe/encoder/safetensors"
 	"github.com/embedpipe/embedpipe/encoder/tokenizer"
 )
@@ -76,6 +78,12 @@ type Model struct {
 	maxSeqLen int
 	maxPos    int
 	threads   int
+	// workers split the dense layers of a batch too small to share out by
+	// sequences (fewer sequences than threads); nil when threads is 1.
+	// workersMu is held by the call using them; a call that finds it taken
+	// runs on its own goroutine rather than queue behind the holder.
+	workers   *kernels.Pool
+	workersMu sync.Mutex
 
 	scratch sync.Pool // *callScratch
 	archS   sync.Pool // *arch.Scratch, for worker goroutines
@@ -170,6 +178,12 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		m.info.Arch = mt
 	}
 	m.hashFiles = hashFileList(tdir, lay.files, ck.Files())
+	if o.threads > 1 {
+		m.workers = kernels.NewPool(o.threads)
+		// The workers hold no reference to the Model, so an unreachable
+		// Model that was never closed still releases them.
+		runtime.AddCleanup(m, func(p *kernels.Pool) { p.Close() }, m.workers)
+	}
 	return m, nil
 }
 
@@ -203,6 +217,14 @@ func dtypes(ck *safetensors.Checkpoint) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, "+")
+}
+
+// Close releases the worker goroutines of a Model loaded WithThreads(n > 1).
+// The Model stays usable; later calls run with one thread per batch share.
+// Close is idempotent and returns nil.
+func (m *Model) Close() error {
+	m.workers.Close()
+	return nil
 }
 
 // Info describes the model. The returned value's maps and slices are

@@ -75,6 +75,8 @@ func NewAttention(qkv, out *kernels.Dense, heads, kvHeads, headDim int) *Attenti
 // n×n floats for the longest sequence n.
 type AttentionBuffers struct {
 	QKV, Ctx, Scores []float32
+	// Pool parallelises the projections (nil: the calling goroutine).
+	Pool *kernels.Pool
 }
 
 // Buffers takes the buffers for a batch of rows tokens whose longest
@@ -84,6 +86,7 @@ func (a *Attention) Buffers(s *Scratch, first, rows, maxN int) AttentionBuffers 
 		QKV:    s.Buf(first, rows*a.QKV.Out),
 		Ctx:    s.Buf(first+1, rows*a.Heads*a.HeadDim),
 		Scores: s.Buf(first+2, maxN*maxN),
+		Pool:   s.Pool,
 	}
 }
 
@@ -95,7 +98,7 @@ func (a *Attention) Forward(dst, x []float32, starts []int, buf AttentionBuffers
 	if rows == 0 {
 		return
 	}
-	a.QKV.Forward(buf.QKV, x, rows)
+	a.QKV.ForwardParallel(buf.Pool, buf.QKV, x, rows, nil)
 	ld := a.QKV.Out
 	hd := a.HeadDim
 	cd := a.Heads * hd
@@ -131,5 +134,5 @@ func (a *Attention) Forward(dst, x []float32, starts []int, buf AttentionBuffers
 			kernels.SgemmNN(n, hd, n, 1, sc, n, v, ld, 0, buf.Ctx[o*cd+h*hd:], cd)
 		}
 	}
-	a.Out.Forward(dst, buf.Ctx, rows)
+	a.Out.ForwardParallel(buf.Pool, dst, buf.Ctx, rows, nil)
 }

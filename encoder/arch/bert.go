@@ -206,7 +206,7 @@ func (m *bert) Forward(ctx context.Context, s *Scratch, ids []int32, starts []in
 		l.attn.Forward(tmp, x, starts, l.attn.Buffers(s, bertSlotAttn, T, maxN))
 		kernels.Add(x, tmp)
 		l.attnNorm.Forward(x, x, T)
-		l.mlp.Forward(tmp, x, s.Buf(bertSlotInter, l.mlp.BufferLen(T)), T)
+		l.mlp.ForwardPool(s.Pool, tmp, x, s.Buf(bertSlotInter, l.mlp.BufferLen(T)), T)
 		kernels.Add(x, tmp)
 		l.outNorm.Forward(x, x, T)
 	}

@@ -21,15 +21,23 @@ func (m *MLP) BufferLen(rows int) int { return rows * m.Up.Out }
 // Forward writes the block's output for rows rows of x into dst
 // (rows×Down.Out); inter is working space of BufferLen(rows) floats.
 func (m *MLP) Forward(dst, x, inter []float32, rows int) {
+	m.ForwardPool(nil, dst, x, inter, rows)
+}
+
+// ForwardPool is Forward with the projections split across the workers of
+// p (nil: the calling goroutine).
+func (m *MLP) ForwardPool(p *kernels.Pool, dst, x, inter []float32, rows int) {
 	if rows == 0 {
 		return
 	}
-	m.Up.Forward(inter, x, rows)
 	if !m.Gated {
-		m.Act(inter[:rows*m.Inter])
-		m.Down.Forward(dst, inter, rows)
+		// The activation is applied by the GEMM, block by block while the
+		// block is in cache; the result equals GEMM then activation.
+		m.Up.ForwardParallel(p, inter, x, rows, m.Act)
+		m.Down.ForwardParallel(p, dst, inter, rows, nil)
 		return
 	}
+	m.Up.ForwardParallel(p, inter, x, rows, nil)
 	// Compact each row's Act(a)⊙b in place to a rows×Inter matrix. Row r's
 	// result goes to [r·I, (r+1)·I), which for r ≥ 1 lies before its own
 	// input at [2r·I, 2(r+1)·I) and after every result already written, so
@@ -45,5 +53,5 @@ func (m *MLP) Forward(dst, x, inter []float32, rows int) {
 		m.Act(o)
 		kernels.Mul(o, b)
 	}
-	m.Down.Forward(dst, inter, rows)
+	m.Down.ForwardParallel(p, dst, inter, rows, nil)
 }

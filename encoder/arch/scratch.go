@@ -1,10 +1,18 @@
 package arch
 
+import "github.com/embedpipe/embedpipe/encoder/kernels"
+
 // Scratch holds the per-call working buffers of Encoder.Forward. A Scratch is
 // used by one call at a time; callers pool them (sync.Pool) so that steady
 // state needs no allocation: buffers only grow, and keep their size between
 // calls.
 type Scratch struct {
+	// Pool, when non-nil, lets the dense layers of a Forward call split
+	// their rows across its workers. Results are the same with or without
+	// it. A Pool runs one operation at a time, so callers set it only when
+	// no other call is using the same Pool.
+	Pool *kernels.Pool
+
 	bufs [][]float32
 }
 
