@@ -1,0 +1,249 @@
+package arch
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/embedpipe/embedpipe/encoder/kernels"
+)
+
+func init() {
+	Register("qwen3", buildQwen3)
+	Register("qwen3_moe", buildQwen3MoE)
+}
+
+// Qwen3 is a decoder used as an encoder (Qwen3-Embedding): causal attention,
+// so each token sees only itself and the tokens before it, and the embedding
+// is the last token's (the EOS the tokenizer appends). Layers are pre-norm
+// with RMSNorm; attention is grouped-query (num_key_value_heads heads of keys
+// and values, each shared by a group of query heads) with an RMSNorm over
+// every query and key head before the rotary embedding; the feed-forward
+// block is SwiGLU, or in Qwen3-MoE a routed mixture of SwiGLU experts
+// (qwen3moe.go).
+
+type qwen3Config struct {
+	hidden, layers, heads, kvHeads, headDim, inter, maxPos, vocab int
+	act                                                           string
+	eps, theta                                                    float64
+	attnBias                                                      bool
+}
+
+func parseQwen3Config(cfg *Config) (qwen3Config, error) {
+	var c qwen3Config
+	var err error
+	const big = 1 << 20
+	if c.hidden, err = cfg.Int("hidden_size", 1, big); err != nil {
+		return c, err
+	}
+	if c.layers, err = cfg.Int("num_hidden_layers", 1, 1024); err != nil {
+		return c, err
+	}
+	if c.heads, err = cfg.Int("num_attention_heads", 1, big); err != nil {
+		return c, err
+	}
+	if c.kvHeads, err = cfg.IntOr("num_key_value_heads", c.heads, 1, c.heads); err != nil {
+		return c, err
+	}
+	if c.heads%c.kvHeads != 0 {
+		return c, fmt.Errorf("%w: %s: num_attention_heads %d is not a multiple of num_key_value_heads %d", ErrConfig, cfg.Path, c.heads, c.kvHeads)
+	}
+	if c.headDim, err = cfg.IntOr("head_dim", c.hidden/c.heads, 2, big); err != nil {
+		return c, err
+	}
+	if c.headDim%2 != 0 {
+		return c, fmt.Errorf("%w: %s: head_dim %d must be even for rotary embeddings", ErrConfig, cfg.Path, c.headDim)
+	}
+	if c.inter, err = cfg.Int("intermediate_size", 1, big); err != nil {
+		return c, err
+	}
+	if c.maxPos, err = cfg.Int("max_position_embeddings", 1, big); err != nil {
+		return c, err
+	}
+	if c.vocab, err = cfg.Int("vocab_size", 1, 1<<28); err != nil {
+		return c, err
+	}
+	if c.act, err = cfg.StringOr("hidden_act", "silu"); err != nil {
+		return c, err
+	}
+	if c.eps, err = cfg.FloatOr("rms_norm_eps", 1e-6); err != nil {
+		return c, err
+	}
+	if c.attnBias, err = cfg.BoolOr("attention_bias", false); err != nil {
+		return c, err
+	}
+	if c.theta, err = ropeTheta(cfg, "", "rope_theta", 10000); err != nil {
+		return c, err
+	}
+	// Sliding-window layers (use_sliding_window) are not implemented;
+	// refuse them rather than attend over the whole prefix.
+	full, err := layerKinds(cfg, c.layers, "sliding_attention")
+	if err != nil {
+		return c, err
+	}
+	for i, f := range full {
+		if !f {
+			return c, fmt.Errorf("%w: %s: \"layer_types\": layer %d is sliding_attention (only full_attention is implemented)", ErrUnsupported, cfg.Path, i)
+		}
+	}
+	if sw, err := cfg.BoolOr("use_sliding_window", false); err != nil {
+		return c, err
+	} else if sw {
+		return c, fmt.Errorf("%w: %s: \"use_sliding_window\" is true (only full attention is implemented)", ErrUnsupported, cfg.Path)
+	}
+	return c, nil
+}
+
+// feedForward is the block after attention in a decoder layer: a dense MLP
+// or a mixture of experts.
+type feedForward interface {
+	// forward writes the block's output for rows rows of x into dst
+	// (rows×hidden), with working buffers from s at slots first and above.
+	forward(dst, x []float32, s *Scratch, first, rows int)
+}
+
+// denseFF is the SwiGLU MLP as a feedForward.
+type denseFF struct{ *MLP }
+
+func (d denseFF) forward(dst, x []float32, s *Scratch, first, rows int) {
+	d.MLP.Forward(dst, x, s.Buf(first, d.BufferLen(rows)), rows)
+}
+
+type qwen3Layer struct {
+	inNorm, postNorm *Norm
+	attn             *Attention
+	ff               feedForward
+}
+
+type qwen3 struct {
+	c         qwen3Config
+	desc      Description
+	word      *Embedding
+	layers    []qwen3Layer
+	finalNorm *Norm
+}
+
+// Scratch slots of the Qwen3 forward pass.
+const (
+	q3SlotNormed = iota
+	q3SlotOut
+	q3SlotAttn // three slots: QKV, context, scores
+	q3SlotFF   = q3SlotAttn + 3
+)
+
+func buildQwen3(cfg *Config, w Weights) (Encoder, error) {
+	c, err := parseQwen3Config(cfg)
+	if err != nil {
+		return nil, err
+	}
+	act, err := LookupActivation(cfg, "hidden_act", c.act)
+	if err != nil {
+		return nil, err
+	}
+	return buildDecoder(cfg, w, c, c.inter, func(lp string, _ int) (feedForward, error) {
+		up, err := LoadFusedDense(w, []string{lp + "mlp.gate_proj", lp + "mlp.up_proj"}, []int{c.inter, c.inter}, c.hidden, false)
+		if err != nil {
+			return nil, err
+		}
+		down, err := LoadDense(w, lp+"mlp.down_proj", c.hidden, c.inter, false)
+		if err != nil {
+			return nil, err
+		}
+		return denseFF{&MLP{Up: up, Down: down, Act: act, Gated: true, Inter: c.inter}}, nil
+	})
+}
+
+// buildDecoder loads the parts Qwen3 and Qwen3-MoE share; ff loads the
+// feed-forward block of the layer whose tensors start with lp.
+func buildDecoder(cfg *Config, w Weights, c qwen3Config, inter int, ff func(lp string, layer int) (feedForward, error)) (*qwen3, error) {
+	p, err := ResolvePrefix(w, "embed_tokens.weight", "model.")
+	if err != nil {
+		return nil, err
+	}
+	H, hd := c.hidden, c.headDim
+	m := &qwen3{c: c, desc: Description{Layers: c.layers, Heads: c.heads, KVHeads: c.kvHeads, Hidden: H,
+		Intermediate: inter, VocabSize: c.vocab, Activation: c.act}}
+	if m.word, err = LoadEmbedding(w, p+"embed_tokens.weight", c.vocab, H); err != nil {
+		return nil, err
+	}
+	rope := NewRotary(hd, c.maxPos, c.theta)
+	qd, kvd := c.heads*hd, c.kvHeads*hd
+	for l := 0; l < c.layers; l++ {
+		lp := fmt.Sprintf("%slayers.%d.", p, l)
+		var layer qwen3Layer
+		if layer.inNorm, err = LoadNorm(w, lp+"input_layernorm", RMSNorm, H, c.eps, false); err != nil {
+			return nil, err
+		}
+		qkv, err := LoadFusedDense(w, []string{lp + "self_attn.q_proj", lp + "self_attn.k_proj", lp + "self_attn.v_proj"},
+			[]int{qd, kvd, kvd}, H, c.attnBias)
+		if err != nil {
+			return nil, err
+		}
+		out, err := LoadDense(w, lp+"self_attn.o_proj", H, qd, c.attnBias)
+		if err != nil {
+			return nil, err
+		}
+		// Each layer has its own QK-norm weights over the shared angle
+		// tables.
+		r := *rope
+		if r.QNorm, err = LoadNorm(w, lp+"self_attn.q_norm", RMSNorm, hd, c.eps, false); err != nil {
+			return nil, err
+		}
+		if r.KNorm, err = LoadNorm(w, lp+"self_attn.k_norm", RMSNorm, hd, c.eps, false); err != nil {
+			return nil, err
+		}
+		layer.attn = NewAttention(qkv, out, c.heads, c.kvHeads, hd)
+		layer.attn.QK = &r
+		layer.attn.Mask = Mask{Causal: true}
+		if layer.postNorm, err = LoadNorm(w, lp+"post_attention_layernorm", RMSNorm, H, c.eps, false); err != nil {
+			return nil, err
+		}
+		if layer.ff, err = ff(lp, l); err != nil {
+			return nil, err
+		}
+		m.layers = append(m.layers, layer)
+	}
+	if m.finalNorm, err = LoadNorm(w, p+"norm", RMSNorm, H, c.eps, false); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *qwen3) Hidden() int           { return m.c.hidden }
+func (m *qwen3) MaxPositions() int     { return m.c.maxPos }
+func (m *qwen3) Describe() Description { return m.desc }
+func (m *qwen3) WordEmbedding(id int32) []float32 {
+	if id < 0 || int(id) >= m.c.vocab {
+		return nil
+	}
+	return m.word.Row(int(id))
+}
+
+func (m *qwen3) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
+	H := m.c.hidden
+	if err := CheckBatch(ids, starts, dst, H, m.c.vocab, m.c.maxPos); err != nil {
+		return err
+	}
+	T := len(ids)
+	if T == 0 {
+		return nil
+	}
+	maxN := longestSeq(starts)
+	x := dst[:T*H]
+	m.word.Gather(x, ids)
+	normed := s.Buf(q3SlotNormed, T*H)
+	out := s.Buf(q3SlotOut, T*H)
+	for li := range m.layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l := &m.layers[li]
+		l.inNorm.Forward(normed, x, T)
+		l.attn.Forward(out, normed, starts, l.attn.Buffers(s, q3SlotAttn, T, maxN))
+		kernels.Add(x, out)
+		l.postNorm.Forward(normed, x, T)
+		l.ff.forward(out, normed, s, q3SlotFF, T)
+		kernels.Add(x, out)
+	}
+	m.finalNorm.Forward(x, x, T)
+	return nil
+}
