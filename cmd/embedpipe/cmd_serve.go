@@ -2,10 +2,127 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/embedpipe/embedpipe/workers"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
-// runServe is not written yet; its owner replaces this file.
+// runServe runs the embed service and workers, with an embedded NATS server
+// with JetStream unless --nats names an existing one, until SIGTERM.
 func runServe(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var nf natsFlags
+	nf.register(fs)
+	listen := fs.String("listen", "127.0.0.1:4222", "address of the embedded NATS server")
+	store := fs.String("store", "", "JetStream store directory of the embedded server (required without --nats)")
+	model := fs.String("model", "", "model directory (required)")
+	nWorkers := fs.Int("workers", 1, "job workers to run in this process (0: service only)")
+	var allow stringList
+	fs.Var(&allow, "allow-path", "directory the workers may read and write under (repeatable; default: none, so jobs fail)")
+	threads := fs.Int("threads", 0, "encoder threads (default: all cores)")
+	batchTokens := fs.Int("batch-tokens", 8192, "token budget of one service batch")
+	maxWait := fs.Duration("max-wait", 2*time.Millisecond, "how long a service batch waits for more requests")
+	executors := fs.Int("executors", 1, "service batches encoded at once")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	natsGiven := false
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "nats" {
+			natsGiven = true
+		}
+	})
+	if *model == "" {
+		return fmt.Errorf("--model is required")
+	}
+	log, err := newLogger(*logLevel)
+	if err != nil {
+		return err
+	}
+	emb, err := loadEmbedder(*model, *threads)
+	if err != nil {
+		return err
+	}
+	if !natsGiven {
+		if *store == "" {
+			return fmt.Errorf("--store is required for the embedded NATS server")
+		}
+		host, portS, err := net.SplitHostPort(*listen)
+		if err != nil {
+			return fmt.Errorf("--listen %q: %w", *listen, err)
+		}
+		port, err := strconv.Atoi(portS)
+		if err != nil {
+			return fmt.Errorf("--listen %q: %w", *listen, err)
+		}
+		abs, err := filepath.Abs(*store)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return err
+		}
+		opts := &server.Options{Host: host, Port: port, JetStream: true, StoreDir: abs, NoSigs: true, ServerName: "embedpipe"}
+		// The embedded server accepts the same credentials the clients
+		// are given, so that "serve --user/--password" or "--token" is
+		// protected too.
+		if nf.conn.User != "" {
+			opts.Username, opts.Password = nf.conn.User, nf.conn.Password
+		} else if nf.conn.Token != "" {
+			opts.Authorization = nf.conn.Token
+		}
+		srv, err := server.NewServer(opts)
+		if err != nil {
+			return fmt.Errorf("embedded NATS server: %w", err)
+		}
+		srv.Start()
+		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+		if !srv.ReadyForConnections(10 * time.Second) {
+			return fmt.Errorf("embedded NATS server on %s did not start", *listen)
+		}
+		nf.conn.URL = srv.ClientURL()
+		log.Info("embedded NATS server with JetStream", "url", srv.ClientURL(), "store", abs)
+	}
+	nc, js, err := nf.connect("embedpipe-serve")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	svc, err := workers.StartService(nc, workers.ServiceConfig{Embedder: emb, Model: filepath.Base(*model),
+		BatchTokens: *batchTokens, MaxWait: *maxWait, Executors: *executors, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer svc.Stop()
+	log.Info("embed service ready", "subject", workers.EmbedSubject, "id", svc.Info().ID)
+	var wg sync.WaitGroup
+	if *nWorkers > 0 {
+		al, err := workers.NewAllowList(allow...)
+		if err != nil {
+			return err
+		}
+		if _, _, err := workers.EnsureLayout(ctx, js, nf.layout()); err != nil {
+			return err
+		}
+		for i := range *nWorkers {
+			w := workers.NewWorker(js, workers.WorkerConfig{ID: fmt.Sprintf("serve-%d-%d", os.Getpid(), i),
+				Runner: &workers.EmbedRunner{Embedder: emb}, Allow: al, Layout: nf.layout(), Logger: log})
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = w.Run(ctx) }()
+		}
+	}
+	fmt.Fprintf(os.Stderr, "embedpipe serve: NATS at %s, embed subject %s; SIGTERM to stop\n", workers.Redact(nf.conn.URL), workers.EmbedSubject)
+	<-ctx.Done()
+	wg.Wait()
+	log.Info("serve stopped")
+	return nil
 }

@@ -1,0 +1,192 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/embedpipe/embedpipe/schemas"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamConfig configures RunStream.
+type StreamConfig struct {
+	Embedder Embedder
+	// Model names the model in the published records.
+	Model string
+	// From is the stream of text records (schemas.Record or raw text).
+	From string
+	// To is the stream the embedded records go to.
+	To string
+	// ToSubject is the subject to publish on; default: the To stream's
+	// first subject, with wildcards replaced by "embedded".
+	ToSubject string
+	// Durable names the consumer on From; default "embedpipe-to-<To>".
+	Durable string
+	// Batch is the records per pull and encoder call; default 64.
+	Batch int
+	// Prompt is prepended to every text.
+	Prompt string
+	// AckWait of the consumer; default 30 s.
+	AckWait time.Duration
+	Logger  *slog.Logger
+}
+
+// RunStream consumes text records from one stream and publishes their
+// embeddings to another until ctx is done, at least once: a batch of source
+// messages is acked only after every embedded record of it has been stored
+// by the To stream. Each embedded record carries Nats-Msg-Id
+// "<From>:<source sequence>", so the To stream drops the duplicates that a
+// redelivery after a crash would otherwise add (within its duplicate
+// window). Malformed records are terminated with the reason and copied to
+// the dead-letter stream.
+func RunStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 64
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.Durable == "" {
+		cfg.Durable = "embedpipe-to-" + cfg.To
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("from", cfg.From, "to", cfg.To)
+	to, err := js.Stream(ctx, cfg.To)
+	if err != nil {
+		return fmt.Errorf("workers: stream %s: %w", cfg.To, err)
+	}
+	if cfg.ToSubject == "" {
+		subs := to.CachedInfo().Config.Subjects
+		if len(subs) == 0 {
+			return fmt.Errorf("workers: stream %s has no subjects: set the subject to publish on", cfg.To)
+		}
+		s := strings.ReplaceAll(subs[0], ">", "embedded")
+		cfg.ToSubject = strings.ReplaceAll(s, "*", "embedded")
+	}
+	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.From, jetstream.ConsumerConfig{
+		Durable:       cfg.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxAckPending: cfg.Batch * 2,
+		MaxDeliver:    -1,
+	})
+	if err != nil {
+		return fmt.Errorf("workers: consumer %s on %s: %w", cfg.Durable, cfg.From, err)
+	}
+	// Dead letters need the DLQ stream; create it if this server has none.
+	_, _ = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: DeadLetterStream,
+		Subjects: []string{DeadLetterSubjectPrefix + ">", maxDeliveriesAdvisory}, Storage: jetstream.FileStorage, MaxAge: 14 * 24 * time.Hour})
+	dim := cfg.Embedder.Dim()
+	vecs := make([]float32, cfg.Batch*dim)
+	msgs := make([]jetstream.Msg, 0, cfg.Batch)
+	recs := make([]schemas.Record, 0, cfg.Batch)
+	texts := make([]string, 0, cfg.Batch)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		batch, err := cons.Fetch(cfg.Batch, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Debug("fetch failed", "err", err)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		msgs, recs, texts = msgs[:0], recs[:0], texts[:0]
+		for m := range batch.Messages() {
+			r, err := schemas.DecodeRecord(m.Data())
+			if err != nil {
+				reason := truncate(err.Error(), 500)
+				dl := nats.NewMsg(DeadLetterSubjectPrefix + "stream." + cfg.From)
+				dl.Data = m.Data()
+				dl.Header.Set(HeaderError, reason)
+				dl.Header.Set(HeaderSubject, m.Subject())
+				_, _ = js.PublishMsg(ctx, dl)
+				_ = m.TermWithReason(truncate(reason, 200))
+				log.Warn("terminated malformed record", "subject", m.Subject(), "reason", reason)
+				continue
+			}
+			msgs = append(msgs, m)
+			recs = append(recs, r)
+			texts = append(texts, r.Text)
+		}
+		cancel()
+		if len(msgs) == 0 {
+			continue
+		}
+		if err := embedAndPublish(ctx, js, cfg, msgs, recs, texts, vecs[:len(texts)*dim], dim); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Warn("batch failed, handing it back", "err", err, "records", len(msgs))
+			for _, m := range msgs {
+				_ = m.NakWithDelay(time.Second)
+			}
+			continue
+		}
+		for _, m := range msgs {
+			if err := m.Ack(); err != nil {
+				log.Debug("ack failed; the record will be redelivered and deduplicated", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+func embedAndPublish(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, msgs []jetstream.Msg, recs []schemas.Record, texts []string, vecs []float32, dim int) error {
+	if _, err := cfg.Embedder.EmbedTo(ctx, vecs, texts, cfg.Prompt, 0); err != nil {
+		return err
+	}
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for i, m := range msgs {
+		seq := uint64(0)
+		if md, err := m.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		id := recs[i].ID
+		if id == "" {
+			id = strconv.FormatUint(seq, 10)
+		}
+		body, err := json.Marshal(schemas.Embedded{Schema: schemas.EmbeddedV1, ID: id,
+			Embedding: vecs[i*dim : (i+1)*dim], Model: cfg.Model, Meta: recs[i].Meta})
+		if err != nil {
+			return err
+		}
+		out := nats.NewMsg(cfg.ToSubject)
+		out.Data = body
+		out.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s:%d", cfg.From, seq))
+		f, err := js.PublishMsgAsync(out)
+		if err != nil {
+			return err
+		}
+		futs = append(futs, f)
+	}
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
+	for _, f := range futs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("publishing to %s: %w", cfg.ToSubject, err)
+		case <-timeout.C:
+			return errors.New("publishing: no acknowledgement from the To stream within 30 s")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
