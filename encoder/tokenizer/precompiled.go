@@ -36,6 +36,13 @@ const precompiledMaxKey = 5
 type precompiled struct {
 	units []uint32 // the double array
 	pool  string   // NUL-terminated replacements, valid UTF-8
+
+	// ascii caches the lookup of each one-byte key, for the fast path of
+	// Normalize over ASCII text.
+	ascii [128]struct {
+		repl   string
+		mapped bool
+	}
 }
 
 // precompiledJSON is the tokenizer.json shape of a Precompiled normalizer.
@@ -94,6 +101,9 @@ func newPrecompiled(blob []byte) (*precompiled, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
+	for c := range p.ascii {
+		p.ascii[c].repl, p.ascii[c].mapped = p.lookup(string(rune(c)))
+	}
 	return p, nil
 }
 
@@ -104,22 +114,25 @@ func dartsLabel(u uint32) uint32  { return u & (1<<31 | 0xFF) }
 func dartsOffset(u uint32) uint64 { return uint64(u>>10) << ((u & (1 << 9)) >> 6) }
 
 // validate walks every path of at most precompiledMaxKey bytes from the root
-// and checks that each unit it reads lies inside the array and that each
-// leaf value is a character boundary inside the pool. Depth-first search
-// remembers the largest remaining depth a node was explored with, so a
-// corrupt array whose paths converge costs at most units×depth×255 probes.
+// and checks that each leaf it reaches lies inside the array and points to a
+// character boundary inside the pool; a child outside the array is a
+// mismatch for lookup, so it is skipped. The walk remembers the largest
+// remaining depth each node was explored with, so a corrupt array whose
+// paths converge costs at most units×depth×255 probes.
 func (p *precompiled) validate() error {
-	seen := make(map[uint64]int)
+	seen := make([]int8, len(p.units)) // remaining depth + 1; 0: not yet
 	var walk func(pos uint64, left int) error
 	walk = func(pos uint64, left int) error {
-		if d, ok := seen[pos]; ok && d >= left {
-			return nil
+		if pos < uint64(len(seen)) {
+			if int(seen[pos]) > left {
+				return nil
+			}
+			seen[pos] = int8(left + 1)
 		}
-		seen[pos] = left
 		for c := uint64(1); c < 256; c++ {
 			child := pos ^ c
 			if child >= uint64(len(p.units)) {
-				continue // a lookup treats it as a mismatch
+				continue
 			}
 			u := p.units[child]
 			if uint64(dartsLabel(u)) != c {
@@ -197,6 +210,19 @@ func (p *precompiled) Normalize(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + len(s)/8)
 	for len(s) > 0 {
+		// Fast path: an ASCII character followed by another ASCII
+		// character (or by nothing) is a cluster of its own, unless it is
+		// the CR of a CR LF.
+		if i := p.asciiRun(s); i > 0 {
+			b.WriteString(s[:i])
+			s = s[i:]
+			continue
+		}
+		if c := s[0]; c < utf8.RuneSelf && (len(s) == 1 || (s[1] < utf8.RuneSelf && (c != '\r' || s[1] != '\n'))) {
+			b.WriteString(p.ascii[c].repl) // asciiRun stopped here, so it is mapped
+			s = s[1:]
+			continue
+		}
 		n := nextGraphemeLen(s)
 		g := s[:n]
 		s = s[n:]
@@ -221,4 +247,21 @@ func (p *precompiled) Normalize(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// asciiRun returns the length of the prefix of s made of ASCII characters
+// that are clusters of their own and that the charsmap leaves unchanged.
+func (p *precompiled) asciiRun(s string) int {
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		if c >= utf8.RuneSelf || p.ascii[c].mapped {
+			return i
+		}
+		if i+1 < len(s) && (s[i+1] >= utf8.RuneSelf || (c == '\r' && s[i+1] == '\n')) {
+			return i // may begin a longer cluster
+		}
+		i++
+	}
+	return i
 }

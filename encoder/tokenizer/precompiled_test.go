@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -323,11 +324,57 @@ func FuzzPrecompiledXLMR(f *testing.F) {
 		if !utf8.ValidString(out) {
 			t.Fatalf("Normalize(%q) = %q is not valid UTF-8", text, out)
 		}
+		if want := p.normalizeByClusters(text); out != want {
+			t.Fatalf("Normalize(%q) = %q, but cluster by cluster gives %q", text, out, want)
+		}
 		// The charsmap is idempotent on what it produces for plain ASCII.
 		if isPrintableASCII(text) && out != text {
 			t.Fatalf("Normalize(%q) = %q changed printable ASCII", text, out)
 		}
 	})
+}
+
+// normalizeByClusters is Normalize without its ASCII fast path: the plain
+// statement of the Hugging Face algorithm, to check the fast path against.
+func (p *precompiled) normalizeByClusters(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	for len(s) > 0 {
+		n := nextGraphemeLen(s)
+		g := s[:n]
+		s = s[n:]
+		if r, ok := p.lookup(g); ok && len(g) < 6 {
+			b.WriteString(r)
+			continue
+		}
+		for _, c := range g {
+			if r, ok := p.lookup(string(c)); ok {
+				b.WriteString(r)
+			} else {
+				b.WriteRune(c)
+			}
+		}
+	}
+	return b.String()
+}
+
+// TestPrecompiledFastPath compares Normalize with normalizeByClusters over
+// the reference corpus.
+func TestPrecompiledFastPath(t *testing.T) {
+	p := xlmrPrecompiled(t)
+	for i, r := range refs.Read[refs.Row](t, "tiny-xlmr.parquet") {
+		if r.Text == nil {
+			continue
+		}
+		if got, want := p.Normalize(*r.Text), p.normalizeByClusters(*r.Text); got != want {
+			t.Errorf("row %d: Normalize = %q, cluster by cluster %q", i, got, want)
+		}
+	}
+	for _, s := range []string{"a\r\nb", "\r\n", "x\r", "a\u0301", "ab\u0301\r\r\n\u0301"} {
+		if got, want := p.Normalize(s), p.normalizeByClusters(s); got != want {
+			t.Errorf("Normalize(%q) = %q, cluster by cluster %q", s, got, want)
+		}
+	}
 }
 
 func isPrintableASCII(s string) bool {

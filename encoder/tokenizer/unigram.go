@@ -3,8 +3,11 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -47,6 +50,52 @@ type unigram struct {
 	leaf  []int32
 
 	scratch sync.Pool // *unigramLattice
+	cache   unigramCache
+}
+
+// Words recur, so like Hugging Face the model remembers the ids of up to
+// unigramCacheWords short words; once full it stops adding rather than
+// evicting, which keeps lookups lock-light and memory bounded.
+const (
+	unigramCacheWords  = 1 << 14
+	unigramCacheMaxLen = 256
+	unigramCacheShards = 16
+)
+
+// unigramCache is a sharded, bounded map from word to ids. Stored slices are
+// never modified.
+type unigramCache struct {
+	seed   maphash.Seed
+	shards [unigramCacheShards]struct {
+		mu sync.RWMutex
+		m  map[string][]int32
+	}
+}
+
+func (c *unigramCache) init() {
+	c.seed = maphash.MakeSeed()
+	for i := range c.shards {
+		c.shards[i].m = make(map[string][]int32)
+	}
+}
+
+func (c *unigramCache) get(word string) ([]int32, bool) {
+	sh := &c.shards[maphash.String(c.seed, word)%unigramCacheShards]
+	sh.mu.RLock()
+	ids, ok := sh.m[word]
+	sh.mu.RUnlock()
+	return ids, ok
+}
+
+func (c *unigramCache) put(word string, ids []int32) {
+	sh := &c.shards[maphash.String(c.seed, word)%unigramCacheShards]
+	sh.mu.Lock()
+	if len(sh.m) < unigramCacheWords/unigramCacheShards {
+		// Clone both: word is a slice of the caller's text and ids of its
+		// buffer.
+		sh.m[strings.Clone(word)] = slices.Clone(ids)
+	}
+	sh.mu.Unlock()
 }
 
 type unigramEdge struct {
@@ -134,6 +183,7 @@ func newUnigram(pieces []unigramPiece, unkID int64, byteFallback bool) (*unigram
 		}
 	}
 	u.buildTrie()
+	u.cache.init()
 	u.scratch.New = func() any { return new(unigramLattice) }
 	return u, nil
 }
@@ -204,6 +254,13 @@ func (u *unigram) Tokenize(dst []int32, word string) []int32 {
 	if word == "" {
 		return dst
 	}
+	cacheable := len(word) < unigramCacheMaxLen
+	if cacheable {
+		if ids, ok := u.cache.get(word); ok {
+			return append(dst, ids...)
+		}
+	}
+	base := len(dst)
 	lat := u.scratch.Get().(*unigramLattice)
 	defer u.scratch.Put(lat)
 	spans := u.segment(lat, word)
@@ -220,6 +277,9 @@ func (u *unigram) Tokenize(dst []int32, word string) []int32 {
 			e = spans[i+1]
 		}
 		dst = u.appendUnknown(dst, word[s:e])
+	}
+	if cacheable {
+		u.cache.put(word, dst[base:])
 	}
 	return dst
 }
