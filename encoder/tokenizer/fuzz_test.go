@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -121,6 +123,30 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		for _, s := range []string{"", "hello world", "hello<mask> FOO [SEP] ab", "Ġh é 中 <|endoftext|>", "\xff▁a b"} {
+			checkEncode(t, tk, s)
+		}
+	})
+}
+
+// FuzzLoadVocabTxt feeds mutated vocab.txt and tokenizer_config.json files
+// to the fallback loader: an error or a working tokenizer, never a panic.
+func FuzzLoadVocabTxt(f *testing.F) {
+	f.Add([]byte("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##s\nworld\n"), []byte(`{"do_lower_case": true, "pad_token": "[PAD]"}`))
+	f.Add([]byte("<pad>\r\n<unk>\r\n<s>\r\n</s>\r\na\r\n"), []byte(`{"do_lower_case": false, "strip_accents": true, "cls_token": {"content": "<s>"}, "sep_token": "</s>", "unk_token": "<unk>",
+		"added_tokens_decoder": {"5": {"content": "<new>", "special": true, "lstrip": true}}}`))
+	f.Fuzz(func(t *testing.T, vocab, config []byte) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "vocab.txt"), vocab, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), config, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		tk, err := Load(dir)
+		if err != nil {
+			return
+		}
+		for _, s := range []string{"", "Hello worlds", "<s> <new> [SEP] é"} {
 			checkEncode(t, tk, s)
 		}
 	})

@@ -18,6 +18,9 @@ type wordPiece struct {
 	unk      int32 // -1 when the unknown token is not in the vocabulary
 	prefix   string
 	maxChars int
+	// longest and longestCont are the byte lengths of the longest entries
+	// of vocab and cont: the greedy search starts no further than that.
+	longest, longestCont int
 }
 
 func newWordPiece(vocab map[string]int32, unkToken, prefix string, maxChars int) (*wordPiece, error) {
@@ -43,6 +46,12 @@ func newWordPiece(vocab map[string]int32, unkToken, prefix string, maxChars int)
 	if prefix == "" {
 		m.cont = vocab
 	}
+	for tok := range vocab {
+		m.longest = max(m.longest, len(tok))
+	}
+	for tok := range m.cont {
+		m.longestCont = max(m.longestCont, len(tok))
+	}
 	if id, ok := vocab[unkToken]; ok {
 		m.unk = id
 	}
@@ -55,7 +64,17 @@ func (m *wordPiece) Tokenize(dst []int32, word string) []int32 {
 	}
 	base := len(dst)
 	for start := 0; start < len(word); {
+		longest := m.longestCont
+		if start == 0 {
+			longest = m.longest
+		}
 		end := len(word)
+		if end-start > longest {
+			end = start + longest
+			for end > start && !utf8.RuneStart(word[end]) {
+				end--
+			}
+		}
 		found := false
 		for start < end {
 			var id int32
