@@ -1,0 +1,201 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/encoder/tokenizer"
+)
+
+// Model is what the pipeline needs from an encoder; *encoder.Model satisfies
+// it. All methods must be safe for concurrent use: the pipeline calls
+// TokenizeTo from its tokenizer workers and EmbedBatch/TokenEmbeddingsBatch
+// from its encoder workers at the same time. EmbedBatch only reads b and
+// writes b.Len()×Dim() floats into dst, which the caller owns.
+type Model interface {
+	Info() encoder.Info
+	Dim() int
+	Hidden() int
+	MaxSeqLen() int
+	ContentHash() string
+	Prompt(name string) (string, error)
+	TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool)
+	EmbedBatch(ctx context.Context, b *encoder.Batch, dst []float32) error
+	TokenEmbeddingsBatch(ctx context.Context, b *encoder.Batch, dst []float32) error
+	Tokenizer() *tokenizer.Tokenizer
+}
+
+var _ Model = (*encoder.Model)(nil)
+
+// Input is one input file, optionally restricted to Parquet row groups
+// [RowGroupLo, RowGroupHi) (both 0: the whole file).
+type Input struct {
+	Path                   string
+	RowGroupLo, RowGroupHi int
+}
+
+// Output values.
+const (
+	SentenceEmbedding = "sentence_embedding"
+	TokenEmbeddings   = "token_embeddings"
+)
+
+// OnError policies for rows that cannot be embedded.
+const (
+	OnErrorFail = "fail" // stop the run with an error naming the row
+	OnErrorSkip = "skip" // leave the row out of the output, list it in Errors
+	OnErrorNull = "null" // write a null embedding, list it in Errors
+)
+
+// Config describes one run. The zero value of every field but Inputs,
+// Output and the model is a sensible default.
+type Config struct {
+	// Inputs are read in order. With one input, Output is a file; with
+	// several, Output is a directory that receives one file per input, named
+	// after the input (OutputName).
+	Inputs []Input
+	Output string
+	// Column is the text column (default "text"); OutputColumn the added
+	// embedding column (default "embedding").
+	Column, OutputColumn string
+	// Prompt is prepended to every text; PromptName names one of the model's
+	// prompts instead. Setting both is an error.
+	Prompt, PromptName string
+	// OutputValue is SentenceEmbedding (default) or TokenEmbeddings.
+	OutputValue string
+	// Precision is float32 (default), float16, int8, uint8, binary or
+	// ubinary, as sentence-transformers' quantize_embeddings.
+	Precision string
+	// Ranges are the int8/uint8 calibration ranges: Ranges[0] the per-dim
+	// minimum, Ranges[1] the maximum. When nil they are computed over every
+	// embedding of the run.
+	Ranges [2][]float32
+	// TruncateDim keeps the first N dimensions (0: all), before normalizing.
+	TruncateDim int
+	// Normalize overrides L2 normalization of the (truncated) embedding; nil
+	// keeps the model's choice. A model with a Normalize module always
+	// yields unit vectors before truncation: false cannot undo that.
+	Normalize *bool
+	// MaxLength truncates token sequences (0: the model's MaxSeqLen).
+	MaxLength int
+	// BatchSize caps sequences per encoder batch (default 64);
+	// MaxBatchTokens caps real tokens per batch (default 8192).
+	BatchSize, MaxBatchTokens int
+	// Workers is the number of concurrent encoder calls (default
+	// GOMAXPROCS/model threads, at least 1).
+	Workers int
+	// ChunkRows is the checkpoint and length-sorting window size in rows
+	// (default fileio.DefaultChunkRows).
+	ChunkRows int
+	// Resume continues from the checkpoints next to Output; false deletes
+	// them and starts over.
+	Resume bool
+	// OnError is OnErrorFail (default), OnErrorSkip or OnErrorNull.
+	OnError string
+	// ErrorsPath, when set, receives one JSON line per row that could not be
+	// embedded or was nulled (file, row group, row, error).
+	ErrorsPath string
+	// CacheDir, when set, keeps embeddings keyed by model, options and text
+	// across runs.
+	CacheDir string
+	// Progress, when non-nil, is called about once a second and at the end
+	// with the running totals. It runs on the pipeline's own goroutine and
+	// must not block.
+	Progress func(Summary)
+	// ProgressEvery overrides the progress period (default 1s).
+	ProgressEvery time.Duration
+}
+
+func (c *Config) setDefaults(m Model) error {
+	if c.Column == "" {
+		c.Column = "text"
+	}
+	if c.OutputColumn == "" {
+		c.OutputColumn = "embedding"
+	}
+	if c.OutputValue == "" {
+		c.OutputValue = SentenceEmbedding
+	}
+	if c.Precision == "" {
+		c.Precision = "float32"
+	}
+	if c.OnError == "" {
+		c.OnError = OnErrorFail
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 64
+	}
+	if c.MaxBatchTokens <= 0 {
+		c.MaxBatchTokens = 8192
+	}
+	if c.Workers <= 0 {
+		c.Workers = max(1, runtime.GOMAXPROCS(0))
+	}
+	if c.ProgressEvery <= 0 {
+		c.ProgressEvery = time.Second
+	}
+	if len(c.Inputs) == 0 || c.Output == "" {
+		return fmt.Errorf("%w: need at least one input and an output", ErrConfig)
+	}
+	switch c.OutputValue {
+	case SentenceEmbedding, TokenEmbeddings:
+	default:
+		return fmt.Errorf("%w: output value %q (want sentence_embedding or token_embeddings)", ErrConfig, c.OutputValue)
+	}
+	switch c.OnError {
+	case OnErrorFail, OnErrorSkip, OnErrorNull:
+	default:
+		return fmt.Errorf("%w: on-error %q (want fail, skip or null)", ErrConfig, c.OnError)
+	}
+	if _, err := parsePrecision(c.Precision); err != nil {
+		return err
+	}
+	if c.OutputValue == TokenEmbeddings && (c.Precision != "float32" || c.TruncateDim != 0) {
+		return fmt.Errorf("%w: token_embeddings output supports neither --precision nor --truncate-dim", ErrConfig)
+	}
+	if c.TruncateDim < 0 || c.TruncateDim > m.Dim() {
+		return fmt.Errorf("%w: truncate-dim %d outside [1, %d]", ErrConfig, c.TruncateDim, m.Dim())
+	}
+	if c.Prompt != "" && c.PromptName != "" {
+		return fmt.Errorf("%w: give a prompt or a prompt name, not both", ErrConfig)
+	}
+	if c.PromptName != "" {
+		p, err := m.Prompt(c.PromptName)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		c.Prompt, c.PromptName = p, ""
+	}
+	if c.MaxLength < 0 {
+		return fmt.Errorf("%w: max-length %d", ErrConfig, c.MaxLength)
+	}
+	if (c.Ranges[0] == nil) != (c.Ranges[1] == nil) || len(c.Ranges[0]) != len(c.Ranges[1]) {
+		return fmt.Errorf("%w: ranges need a minimum and a maximum row of the same length", ErrRanges)
+	}
+	if c.Ranges[0] != nil && len(c.Ranges[0]) != c.outDim(m) {
+		return fmt.Errorf("%w: ranges have %d dimensions, the output has %d", ErrRanges, len(c.Ranges[0]), c.outDim(m))
+	}
+	return nil
+}
+
+// outDim is the embedding width written.
+func (c *Config) outDim(m Model) int {
+	if c.TruncateDim > 0 {
+		return c.TruncateDim
+	}
+	return m.Dim()
+}
+
+// normalize reports whether embeddings are L2-normalized after truncation.
+func (c *Config) normalize(m Model) bool {
+	if c.Normalize != nil {
+		return *c.Normalize
+	}
+	// A model with a Normalize module gives unit vectors; after truncation
+	// sentence-transformers normalizes again only when asked, and embedpipe
+	// keeps unit vectors unit: renormalize when truncating such a model.
+	return m.Info().Normalize && c.TruncateDim > 0 && c.TruncateDim < m.Dim()
+}

@@ -1,0 +1,33 @@
+package pipeline
+
+import "errors"
+
+// Sentinel errors of package pipeline, wrapped with %w by the errors Run
+// returns; the io sentinels (fileio.ErrCorrupt, fileio.ErrMissingColumn, …)
+// pass through unchanged.
+var (
+	// ErrConfig reports an invalid Config (bad precision, truncate-dim larger
+	// than the model's dimension, a prompt and a prompt name together, …).
+	ErrConfig = errors.New("invalid pipeline configuration")
+	// ErrInterrupted reports a run stopped by its context (SIGINT/SIGTERM in
+	// the CLI) after the in-flight chunks were checkpointed; rerunning the
+	// same command resumes.
+	ErrInterrupted = errors.New("interrupted")
+	// ErrRow reports a row that could not be embedded while OnError is
+	// "fail"; the error names the file, row group and row.
+	ErrRow = errors.New("row cannot be embedded")
+	// ErrCheckpoint reports a checkpoint directory made by a run with other
+	// options, model or input; rerun with Resume false to start over.
+	ErrCheckpoint = errors.New("checkpoint does not match this run")
+	// ErrRanges reports an unreadable or mis-shaped calibration ranges file.
+	ErrRanges = errors.New("invalid quantization ranges")
+)
+
+// interruptedError carries the exit code the CLI uses for an interrupted run.
+type interruptedError struct{ msg string }
+
+func (e *interruptedError) Error() string { return e.msg }
+func (e *interruptedError) Unwrap() error { return ErrInterrupted }
+
+// ExitCode makes the CLI exit with 130, as a shell does after SIGINT.
+func (e *interruptedError) ExitCode() int { return 130 }

@@ -1,0 +1,122 @@
+package pipeline
+
+import (
+	"unsafe"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/bitutil"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+)
+
+// withSchema returns rec's columns under schema (same fields, other
+// metadata). The caller releases the result.
+func withSchema(rec arrow.Record, schema *arrow.Schema) arrow.Record {
+	return array.NewRecord(schema, rec.Columns(), rec.NumRows())
+}
+
+// stripMetadata returns s without schema-level metadata.
+func stripMetadata(s *arrow.Schema) *arrow.Schema {
+	return arrow.NewSchema(s.Fields(), nil)
+}
+
+// fixedList builds a fixed_size_list<elem>[width] array over n rows from the
+// raw little-endian bytes of n×width values; valid[i] false makes row i null
+// (its values are still present, as Arrow requires for fixed-size lists).
+func fixedList(elem arrow.DataType, width, n int, raw []byte, valid []bool) arrow.Array {
+	var nulls int
+	var bitmap *memory.Buffer
+	for _, v := range valid {
+		if !v {
+			nulls++
+		}
+	}
+	if nulls > 0 {
+		bm := make([]byte, bitutil.BytesForBits(int64(n)))
+		for i, v := range valid {
+			if v {
+				bitutil.SetBit(bm, i)
+			}
+		}
+		bitmap = memory.NewBufferBytes(bm)
+	}
+	child := array.NewData(elem, n*width, []*memory.Buffer{nil, memory.NewBufferBytes(raw)}, nil, 0, 0)
+	defer child.Release()
+	typ := arrow.FixedSizeListOfNonNullable(int32(width), elem)
+	data := array.NewData(typ, n, []*memory.Buffer{bitmap}, []arrow.ArrayData{child}, nulls, 0)
+	defer data.Release()
+	return array.MakeFromData(data)
+}
+
+// f32Bytes views a float32 slice as bytes without copying.
+func f32Bytes(f []float32) []byte {
+	if len(f) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), len(f)*4)
+}
+
+// embeddingType is the Arrow type of a float32 embedding column of dim.
+func embeddingType(elem arrow.DataType, dim int) arrow.DataType {
+	return arrow.FixedSizeListOfNonNullable(int32(dim), elem)
+}
+
+// keepRows returns rec restricted to the rows where keep is true, as one
+// record; when every row is kept it returns rec retained.
+func keepRows(rec arrow.Record, keep []bool) (arrow.Record, error) {
+	all := true
+	for _, k := range keep {
+		if !k {
+			all = false
+			break
+		}
+	}
+	if all {
+		rec.Retain()
+		return rec, nil
+	}
+	var runs [][2]int64
+	for i := 0; i < len(keep); {
+		if !keep[i] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(keep) && keep[j] {
+			j++
+		}
+		runs = append(runs, [2]int64{int64(i), int64(j)})
+		i = j
+	}
+	var n int64
+	for _, r := range runs {
+		n += r[1] - r[0]
+	}
+	cols := make([]arrow.Array, rec.NumCols())
+	for c := range cols {
+		if len(runs) == 0 {
+			cols[c] = array.MakeArrayOfNull(memory.DefaultAllocator, rec.Column(c).DataType(), 0)
+			continue
+		}
+		parts := make([]arrow.Array, len(runs))
+		for k, r := range runs {
+			parts[k] = array.NewSlice(rec.Column(c), r[0], r[1])
+		}
+		out, err := array.Concatenate(parts, memory.DefaultAllocator)
+		for _, p := range parts {
+			p.Release()
+		}
+		if err != nil {
+			for _, done := range cols[:c] {
+				done.Release()
+			}
+			return nil, err
+		}
+		cols[c] = out
+	}
+	out := array.NewRecord(rec.Schema(), cols, n)
+	for _, c := range cols {
+		c.Release()
+	}
+	return out, nil
+}

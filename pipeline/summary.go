@@ -1,0 +1,96 @@
+package pipeline
+
+import "time"
+
+// Summary accounts for every row of a run: RowsIn == RowsOut + Skipped.
+// Nulls and Errors (rows nulled by OnErrorNull) are among RowsOut.
+type Summary struct {
+	Files        int   `json:"files"`
+	RowsIn       int64 `json:"rows_in"`
+	RowsOut      int64 `json:"rows_out"`
+	Nulls        int64 `json:"nulls"`
+	InvalidUTF8  int64 `json:"invalid_utf8"`
+	Truncated    int64 `json:"truncated"`
+	Skipped      int64 `json:"skipped"`
+	Errors       int64 `json:"errors"`
+	Resumed      int64 `json:"resumed_rows"`
+	Embedded     int64 `json:"embedded"`
+	Deduplicated int64 `json:"deduplicated"`
+	CacheHits    int64 `json:"cache_hits"`
+	Tokens       int64 `json:"tokens"`
+	Batches      int64 `json:"batches"`
+	// PaddedTokens is what an engine padding each batch to its longest
+	// sequence would have computed; PaddingWaste = 1 - Tokens/PaddedTokens of
+	// the encoded batches.
+	PaddedTokens int64   `json:"padded_tokens"`
+	PaddingWaste float64 `json:"padding_waste"`
+	// EncodedTokens counts the tokens actually sent to the encoder (after
+	// deduplication and cache hits).
+	EncodedTokens int64   `json:"encoded_tokens"`
+	WallSeconds   float64 `json:"wall_seconds"`
+	TokensPerSec  float64 `json:"tokens_per_s"`
+	RowsPerSec    float64 `json:"rows_per_s"`
+	// TotalRows is the number of rows the inputs hold when known up front
+	// (Parquet, Arrow IPC files), for progress bars; 0 when unknown.
+	TotalRows int64 `json:"total_rows,omitempty"`
+	Outputs   []string `json:"outputs"`
+}
+
+func (s *Summary) add(o chunkStats) {
+	s.RowsIn += o.Rows
+	s.RowsOut += o.Rows - o.Skipped
+	s.Nulls += o.Nulls
+	s.InvalidUTF8 += o.InvalidUTF8
+	s.Truncated += o.Truncated
+	s.Skipped += o.Skipped
+	s.Errors += o.Errors
+	s.Embedded += o.Embedded
+	s.Deduplicated += o.Deduplicated
+	s.CacheHits += o.CacheHits
+	s.Tokens += o.Tokens
+	s.Batches += o.Batches
+	s.PaddedTokens += o.PaddedTokens
+	s.EncodedTokens += o.EncodedTokens
+}
+
+func (s *Summary) finish(start time.Time) {
+	s.WallSeconds = time.Since(start).Seconds()
+	if s.PaddedTokens > 0 {
+		s.PaddingWaste = 1 - float64(s.EncodedTokens)/float64(s.PaddedTokens)
+	}
+	if s.WallSeconds > 0 {
+		s.TokensPerSec = float64(s.Tokens) / s.WallSeconds
+		s.RowsPerSec = float64(s.RowsIn) / s.WallSeconds
+	}
+}
+
+// chunkStats are the counts of one chunk, stored with its checkpoint so a
+// resumed run reports the same totals as an uninterrupted one.
+type chunkStats struct {
+	Seq           int   `json:"seq"`
+	FirstRow      int64 `json:"first_row"`
+	Rows          int64 `json:"rows"`
+	Nulls         int64 `json:"nulls"`
+	InvalidUTF8   int64 `json:"invalid_utf8"`
+	Truncated     int64 `json:"truncated"`
+	Skipped       int64 `json:"skipped"`
+	Errors        int64 `json:"errors"`
+	Embedded      int64 `json:"embedded"`
+	Deduplicated  int64 `json:"deduplicated"`
+	CacheHits     int64 `json:"cache_hits"`
+	Tokens        int64 `json:"tokens"`
+	Batches       int64 `json:"batches"`
+	PaddedTokens  int64 `json:"padded_tokens"`
+	EncodedTokens int64 `json:"encoded_tokens"`
+	// RowErrors lists the rows of the chunk that could not be embedded.
+	RowErrors []RowError `json:"row_errors,omitempty"`
+}
+
+// RowError names one row that could not be embedded and why.
+type RowError struct {
+	File     string `json:"file"`
+	RowGroup int    `json:"row_group"`
+	Row      int64  `json:"row"`
+	Action   string `json:"action"`
+	Error    string `json:"error"`
+}
