@@ -55,7 +55,12 @@ type Info struct {
 	DType         string `json:"dtype"`
 	TokenizerKind string `json:"tokenizer_kind"`
 	Pooling       string `json:"pooling"`
-	Normalize     bool   `json:"normalize"`
+	// IncludePrompt is false when the Pooling module wants prompt tokens
+	// left out of the pooled vector. This package does not implement that:
+	// AppendTo refuses a prompt for such a model, and callers of TokenizeTo
+	// should check this flag.
+	IncludePrompt bool `json:"include_prompt"`
+	Normalize     bool `json:"normalize"`
 	// MaxSeqLen is the default truncation length (sentence_bert_config's
 	// max_seq_length capped at MaxPositions).
 	MaxSeqLen     int               `json:"max_seq_len"`
@@ -170,7 +175,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		Dim: d.Hidden * len(lay.pooling.modes), Hidden: d.Hidden,
 		Layers: d.Layers, Heads: d.Heads, Intermediate: d.Intermediate, Vocab: d.VocabSize, Activation: d.Activation,
 		Params: ck.NumParams(), DType: dtypes(ck), TokenizerKind: tok.Kind(),
-		Pooling: lay.pooling.String(), Normalize: lay.normalize,
+		Pooling: lay.pooling.String(), IncludePrompt: lay.pooling.includePrompt, Normalize: lay.normalize,
 		MaxSeqLen: maxSeq, MaxPositions: maxPos,
 		Prompts: lay.prompts, DefaultPrompt: lay.defaultPrompt, Notes: lay.notes,
 	}
@@ -282,7 +287,9 @@ func (m *Model) DefaultPrompt() string { return m.info.Prompts[m.info.DefaultPro
 // TokenizeTo appends to dst the ids the model sees for text with prompt (a
 // prompt text, not a name) prepended as sentence-transformers does, special
 // tokens included, truncated to maxLen tokens. maxLen <= 0 means MaxSeqLen();
-// larger values are capped at the position table size.
+// larger values are capped at the position table size. For a model whose
+// Info().IncludePrompt is false the prompt tokens would still be pooled;
+// AppendTo refuses that case.
 func (m *Model) TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool) {
 	if maxLen <= 0 {
 		maxLen = m.maxSeqLen

@@ -2,9 +2,11 @@ package encoder_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 
+	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/internal/refs"
 )
 
@@ -91,5 +93,25 @@ func TestPoolingModes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExcludedPromptRefused: a Pooling module with include_prompt false is
+// reported, and AppendTo refuses a prompt rather than pool its tokens.
+func TestExcludedPromptRefused(t *testing.T) {
+	src := refs.ModelDir(t, "tiny-bert")
+	m := load(t, variant(t, src, map[string]string{"1_Pooling/config.json": `{"pooling_mode": "mean", "include_prompt": false}`}))
+	if m.Info().IncludePrompt {
+		t.Fatal("Info().IncludePrompt is true")
+	}
+	var b encoder.Batch
+	if _, err := m.AppendTo(&b, "text", "query: ", 0); !errors.Is(err, encoder.ErrUnsupported) {
+		t.Fatalf("AppendTo with a prompt: %v", err)
+	}
+	if _, err := m.AppendTo(&b, "text", "", 0); err != nil || b.Len() != 1 {
+		t.Fatalf("AppendTo without a prompt: %v, %d sequences", err, b.Len())
+	}
+	if !load(t, src).Info().IncludePrompt {
+		t.Fatal("tiny-bert: IncludePrompt false")
 	}
 }
