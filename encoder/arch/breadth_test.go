@@ -87,3 +87,60 @@ func TestDecoderConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// breadthBatch returns the reference ids of the first n rows of name's refs
+// as one batch.
+func breadthBatch(t testing.TB, name string, n int) ([]int32, []int) {
+	t.Helper()
+	rows := refs.Read[refs.Row](t, name+".parquet")
+	var ids []int32
+	starts := []int{0}
+	for _, r := range rows[:n] {
+		ids = append(ids, r.InputIDs...)
+		starts = append(starts, len(ids))
+	}
+	return ids, starts
+}
+
+// TestBreadthForwardAllocs checks that a Forward call with a warmed Scratch
+// allocates nothing: all working memory is in the Scratch or pooled.
+func TestBreadthForwardAllocs(t *testing.T) {
+	for _, name := range []string{"tiny-xlmr", "tiny-mpnet", "tiny-modernbert", "tiny-qwen3", "tiny-qwen3-moe"} {
+		enc := loadEncoder(t, refs.ModelDir(t, name))
+		ids, starts := breadthBatch(t, name, 16)
+		dst := make([]float32, len(ids)*enc.Hidden())
+		s := &arch.Scratch{}
+		ctx := context.Background()
+		run := func() {
+			if err := enc.Forward(ctx, s, ids, starts, dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run()
+		// A garbage collection during the runs may empty a sync.Pool and
+		// cost one allocation; anything steady is a defect.
+		if a := testing.AllocsPerRun(20, run); a > 0.5 {
+			t.Errorf("%s: %.2f allocations per Forward", name, a)
+		}
+	}
+}
+
+// BenchmarkBreadthForward encodes the first 48 reference texts of each
+// model as one batch and reports tokens per second.
+func BenchmarkBreadthForward(b *testing.B) {
+	for _, name := range []string{"tiny-xlmr", "tiny-mpnet", "tiny-modernbert", "tiny-qwen3", "tiny-qwen3-moe"} {
+		b.Run(name, func(b *testing.B) {
+			enc := buildWith(b, name, func(w arch.Weights) arch.Weights { return w })
+			ids, starts := breadthBatch(b, name, 48)
+			dst := make([]float32, len(ids)*enc.Hidden())
+			s := &arch.Scratch{}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := enc.Forward(context.Background(), s, ids, starts, dst); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(ids))*float64(b.N)/b.Elapsed().Seconds(), "tokens/s")
+		})
+	}
+}

@@ -87,6 +87,21 @@ type ropeParams struct {
 func ropeTheta(cfg *Config, layerType, legacy string, def float64) (float64, error) {
 	const key = "rope_parameters"
 	if !cfg.Has(key) {
+		// Older configs keep scaling apart, in rope_scaling.
+		var sc struct {
+			RopeType string `json:"rope_type"`
+			Type     string `json:"type"`
+		}
+		if err := cfg.Decode("rope_scaling", &sc); err != nil {
+			return 0, err
+		}
+		t := sc.RopeType
+		if t == "" {
+			t = sc.Type
+		}
+		if t != "" && t != "default" {
+			return 0, fmt.Errorf("%w: %s: \"rope_scaling\": rope type %q (only the default RoPE is implemented)", ErrUnsupported, cfg.Path, t)
+		}
 		return cfg.FloatOr(legacy, def)
 	}
 	var rp ropeParams

@@ -40,7 +40,7 @@ func (p prefixed) Lookup(names ...string) (string, bool) {
 }
 
 // buildWith builds the encoder of a shared model directory from w(checkpoint).
-func buildWith(t *testing.T, name string, w func(arch.Weights) arch.Weights) arch.Encoder {
+func buildWith(t testing.TB, name string, w func(arch.Weights) arch.Weights) arch.Encoder {
 	t.Helper()
 	dir := refs.ModelDir(t, name)
 	cfg, err := arch.ReadConfig(filepath.Join(dir, "config.json"))
