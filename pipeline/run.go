@@ -159,7 +159,7 @@ type chunkJob struct {
 	state  []uint8 // per row: rowOK, rowNull, rowFailed
 	emb    []float32
 	tokEmb []float32
-	failed []error // per unique sequence: why it could not be embedded
+	failed []error    // per unique sequence: why it could not be embedded
 	keys   []cacheKey // per unique sequence, when a cache is used
 	stats  chunkStats
 	// pending counts the batches not yet encoded.

@@ -32,7 +32,7 @@ type Summary struct {
 	RowsPerSec    float64 `json:"rows_per_s"`
 	// TotalRows is the number of rows the inputs hold when known up front
 	// (Parquet, Arrow IPC files), for progress bars; 0 when unknown.
-	TotalRows int64 `json:"total_rows,omitempty"`
+	TotalRows int64    `json:"total_rows,omitempty"`
 	Outputs   []string `json:"outputs"`
 }
 
