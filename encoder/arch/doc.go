@@ -22,6 +22,10 @@
 //     (rotary embeddings, QK-norm), a ScoreBias adds to the scores of one head
 //     (relative position buckets), and a Mask restricts which keys a query
 //     sees (bidirectional, causal, sliding window).
+//   - Rotary is the QKTransform of rotary position embeddings, with optional
+//     per-head QK-norm; its angles are computed in float32 as transformers
+//     does. MPNet's relative position buckets are a ScoreBias shared by all
+//     layers.
 //   - MLP is the feed-forward block, plain (up, activation, down) or gated
 //     (GLU family: activation of the first half times the second half).
 //
