@@ -33,7 +33,8 @@ type unigramPiece struct {
 // unknown token scoring unigramUnkPenalty below the lowest piece; runs of
 // unknown tokens are fused into one, which is then looked up whole, split
 // into <0xXX> byte pieces when byte_fallback is set, or mapped to unk_id. A
-// unigram is immutable and safe for concurrent use.
+// unigram is safe for concurrent use: its only mutable state is the locked,
+// bounded word cache.
 type unigram struct {
 	pieces       []unigramPiece
 	ids          map[string]int32 // the last id of each piece, like Hugging Face
@@ -98,6 +99,7 @@ func (c *unigramCache) put(word string, ids []int32) {
 	sh.mu.Unlock()
 }
 
+// unigramEdge is one labelled edge of the piece trie.
 type unigramEdge struct {
 	label byte
 	child int32
@@ -107,9 +109,9 @@ type unigramEdge struct {
 // tokenization does not allocate.
 type unigramLattice struct {
 	score []float64
-	start []int32 // -1: no path reaches this position yet
+	start []int // -1: no path reaches this position yet
 	id    []int32
-	spans []int32 // backtracked (start, end, id) triples
+	spans []int // backtracked (start, end, id) triples
 }
 
 // unigramJSON is the tokenizer.json shape of a Unigram model.
@@ -267,12 +269,12 @@ func (u *unigram) Tokenize(dst []int32, word string) []int32 {
 	// spans holds the pieces last first; emit them in order, fusing runs
 	// of unknown pieces.
 	for i := len(spans) - 3; i >= 0; i -= 3 {
-		s, e, id := spans[i], spans[i+1], spans[i+2]
+		s, e, id := spans[i], spans[i+1], int32(spans[i+2])
 		if id != u.unkID {
 			dst = append(dst, id)
 			continue
 		}
-		for i >= 3 && spans[i-3+2] == u.unkID {
+		for i >= 3 && spans[i-3+2] == int(u.unkID) {
 			i -= 3
 			e = spans[i+1]
 		}
@@ -286,7 +288,7 @@ func (u *unigram) Tokenize(dst []int32, word string) []int32 {
 
 // segment finds the best segmentation of the non-empty word and returns it
 // as (start, end, id) triples, last piece first, in lat's storage.
-func (u *unigram) segment(lat *unigramLattice, word string) []int32 {
+func (u *unigram) segment(lat *unigramLattice, word string) []int {
 	n := len(word)
 	lat.score = unigramGrow(lat.score, n+1)
 	lat.start = unigramGrow(lat.start, n+1)
@@ -314,7 +316,7 @@ func (u *unigram) segment(lat *unigramLattice, word string) []int32 {
 				k := end + 1
 				cand := base + u.pieces[id].Score
 				if lat.start[k] < 0 || cand > lat.score[k] {
-					lat.score[k], lat.start[k], lat.id[k] = cand, int32(pos), id
+					lat.score[k], lat.start[k], lat.id[k] = cand, pos, id
 				}
 				if k-pos == mblen {
 					single = true
@@ -325,15 +327,15 @@ func (u *unigram) segment(lat *unigramLattice, word string) []int32 {
 			k := pos + mblen
 			cand := base + u.unkScore
 			if lat.start[k] < 0 || cand > lat.score[k] {
-				lat.score[k], lat.start[k], lat.id[k] = cand, int32(pos), u.unkID
+				lat.score[k], lat.start[k], lat.id[k] = cand, pos, u.unkID
 			}
 		}
 		pos += mblen
 	}
 	spans := lat.spans[:0]
-	for end := int32(n); end > 0; {
+	for end := n; end > 0; {
 		s := lat.start[end]
-		spans = append(spans, s, end, lat.id[end])
+		spans = append(spans, s, end, int(lat.id[end]))
 		end = s
 	}
 	lat.spans = spans

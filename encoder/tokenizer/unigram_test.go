@@ -340,9 +340,9 @@ func FuzzUnigramXLMR(f *testing.F) {
 			return
 		}
 		spans := u.segment(new(unigramLattice), word)
-		end := int32(len(word))
+		end := len(word)
 		for i := 0; i < len(spans); i += 3 {
-			s, e, id := spans[i], spans[i+1], spans[i+2]
+			s, e, id := spans[i], spans[i+1], int32(spans[i+2])
 			if e != end || s >= e {
 				t.Fatalf("span [%d,%d) does not end where the next begins (%d)", s, e, end)
 			}
