@@ -2,10 +2,185 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/io/dataset"
+	"github.com/embedpipe/embedpipe/io/fileio"
+	"github.com/embedpipe/embedpipe/pipeline"
+	"golang.org/x/term"
 )
 
-// runEmbed is not written yet; its owner replaces this file.
+// runEmbed implements "embedpipe embed": it embeds the text column of one or
+// more files with pipeline.Run and reports a summary.
 func runEmbed(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	return embedCmd(ctx, os.Stderr, args)
+}
+
+func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	model := fs.String("model", "", "model directory (required)")
+	input := fs.String("input", "", "input file, directory or glob (required): .parquet, .arrow/.feather, .arrows, .jsonl, .csv")
+	output := fs.String("output", "", "output file (one input) or directory (several inputs) (required)")
+	column := fs.String("column", "text", "text column")
+	outColumn := fs.String("output-column", "embedding", "embedding column to add")
+	batchSize := fs.Int("batch-size", 64, "maximum sequences per encoder batch")
+	maxBatchTokens := fs.Int("max-batch-tokens", 8192, "maximum real tokens per encoder batch")
+	workers := fs.Int("workers", 0, "concurrent encoder batches (default GOMAXPROCS; each gets GOMAXPROCS/workers threads)")
+	promptName := fs.String("prompt-name", "", "name of a prompt defined by the model")
+	prompt := fs.String("prompt", "", "prompt text prepended to every text")
+	outValue := fs.String("output-value", pipeline.SentenceEmbedding, "sentence_embedding or token_embeddings")
+	precision := fs.String("precision", "float32", "float32, float16, int8, uint8, binary or ubinary")
+	rangesPath := fs.String("ranges", "", "int8/uint8 calibration ranges, JSON [[min…],[max…]] (default: computed over the run)")
+	truncateDim := fs.Int("truncate-dim", 0, "keep the first N dimensions, then normalize")
+	normalize := fs.String("normalize", "", "true or false: override L2 normalization after truncation (default: the model's)")
+	maxLength := fs.Int("max-length", 0, "truncate token sequences to N (default: the model's max_seq_length)")
+	resume := fs.Bool("resume", true, "continue from the checkpoints next to the output; false starts over")
+	cacheDir := fs.String("cache", "", "embedding cache directory shared across runs")
+	onError := fs.String("on-error", pipeline.OnErrorFail, "rows that cannot be embedded: fail, skip or null")
+	errorsPath := fs.String("errors", "", "write the rows that could not be embedded here (JSON lines)")
+	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
+	quiet := fs.Bool("quiet", false, "print nothing but errors")
+	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 2048)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: embedpipe embed --model DIR --input FILE --output FILE [flags]\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if *model == "" || *input == "" || *output == "" {
+		fs.Usage()
+		return errors.New("--model, --input and --output are required")
+	}
+	files, err := dataset.Expand(*input)
+	if err != nil {
+		return err
+	}
+	if len(files) == 1 {
+		if st, err := os.Stat(*output); err == nil && st.IsDir() {
+			*output = strings.TrimRight(*output, "/") + "/" + pipeline.OutputName(files[0])
+		}
+		if _, err := dataset.FormatOf(*output); err != nil {
+			return err
+		}
+	}
+	cfg := pipeline.Config{
+		Output: *output, Column: *column, OutputColumn: *outColumn,
+		Prompt: *prompt, PromptName: *promptName, OutputValue: *outValue, Precision: *precision,
+		TruncateDim: *truncateDim, MaxLength: *maxLength, BatchSize: *batchSize, MaxBatchTokens: *maxBatchTokens,
+		Workers: *workers, ChunkRows: *chunkRows, Resume: *resume, OnError: *onError,
+		ErrorsPath: *errorsPath, CacheDir: *cacheDir,
+	}
+	for _, f := range files {
+		cfg.Inputs = append(cfg.Inputs, pipeline.Input{Path: f})
+	}
+	if *normalize != "" {
+		b, err := strconv.ParseBool(*normalize)
+		if err != nil {
+			return fmt.Errorf("--normalize %q: want true or false", *normalize)
+		}
+		cfg.Normalize = &b
+	}
+	if *rangesPath != "" {
+		if cfg.Ranges, err = pipeline.ReadRanges(*rangesPath); err != nil {
+			return err
+		}
+	}
+	procs := runtime.GOMAXPROCS(0)
+	if cfg.Workers <= 0 {
+		cfg.Workers = procs
+	}
+	m, err := encoder.Load(*model, encoder.WithThreads(max(1, procs/cfg.Workers)))
+	if err != nil {
+		return err
+	}
+	rep := newReporter(stderr, *quiet)
+	cfg.Progress, cfg.ProgressEvery = rep.progress, rep.every
+	sum, runErr := pipeline.Run(ctx, m, cfg)
+	rep.done(sum)
+	if *summaryPath != "" {
+		js, _ := json.MarshalIndent(sum, "", "  ")
+		if err := fileio.WriteFileAtomic(*summaryPath, append(js, '\n')); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	return runErr
+}
+
+// reporter shows progress: a one-line bar redrawn in place on a terminal,
+// structured slog lines otherwise, nothing with --quiet.
+type reporter struct {
+	w     io.Writer
+	quiet bool
+	tty   bool
+	every time.Duration
+	log   *slog.Logger
+	drawn bool
+}
+
+func newReporter(w io.Writer, quiet bool) *reporter {
+	r := &reporter{w: w, quiet: quiet, every: 5 * time.Second}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		r.tty, r.every = true, 200*time.Millisecond
+	}
+	r.log = slog.New(slog.NewTextHandler(w, nil))
+	return r
+}
+
+func (r *reporter) progress(s pipeline.Summary) {
+	if r.quiet {
+		return
+	}
+	if !r.tty {
+		r.log.Info("progress", "rows", s.RowsIn, "total", s.TotalRows, "tokens", s.Tokens, "tokens_per_s", int64(s.TokensPerSec), "resumed", s.Resumed)
+		return
+	}
+	const width = 30
+	bar := strings.Repeat("·", width)
+	pct := ""
+	if s.TotalRows > 0 {
+		f := min(1, float64(s.RowsIn)/float64(s.TotalRows))
+		n := int(f * width)
+		bar = strings.Repeat("█", n) + strings.Repeat("·", width-n)
+		pct = fmt.Sprintf(" %3.0f%%", 100*f)
+	}
+	fmt.Fprintf(r.w, "\r%s%s %d rows  %.0f tok/s  %.1fs ", bar, pct, s.RowsIn, s.TokensPerSec, s.WallSeconds)
+	r.drawn = true
+}
+
+func (r *reporter) done(s pipeline.Summary) {
+	if r.quiet {
+		return
+	}
+	if r.drawn {
+		fmt.Fprintln(r.w)
+	}
+	if !r.tty {
+		r.log.Info("summary", "files", s.Files, "rows_in", s.RowsIn, "rows_out", s.RowsOut, "nulls", s.Nulls,
+			"invalid_utf8", s.InvalidUTF8, "truncated", s.Truncated, "skipped", s.Skipped, "errors", s.Errors,
+			"resumed", s.Resumed, "deduplicated", s.Deduplicated, "cache_hits", s.CacheHits, "tokens", s.Tokens,
+			"padding_waste", fmt.Sprintf("%.3f", s.PaddingWaste), "wall_s", fmt.Sprintf("%.3f", s.WallSeconds),
+			"tokens_per_s", int64(s.TokensPerSec))
+		return
+	}
+	fmt.Fprintf(r.w, "rows in %d, out %d (nulls %d, invalid UTF-8 %d, truncated %d, skipped %d, errors %d, resumed %d)\n",
+		s.RowsIn, s.RowsOut, s.Nulls, s.InvalidUTF8, s.Truncated, s.Skipped, s.Errors, s.Resumed)
+	fmt.Fprintf(r.w, "tokens %d, padding waste %.1f%%, deduplicated %d, cache hits %d, %.2fs, %.0f tokens/s\n",
+		s.Tokens, 100*s.PaddingWaste, s.Deduplicated, s.CacheHits, s.WallSeconds, s.TokensPerSec)
 }
