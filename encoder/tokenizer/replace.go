@@ -110,11 +110,16 @@ const (
 	onigWord  = `\p{L}\p{M}\p{Nd}\p{Pc}`
 )
 
-// onigToGoRegexp rewrites the Oniguruma class escapes \s \S \d \D \w \W of
-// pattern into Go syntax with their Unicode meaning. Negated classes inside
-// a bracket expression have no Go spelling and are reported as errors.
+// onigToGoRegexp rewrites an Oniguruma pattern (its default Ruby-like
+// syntax, as Hugging Face compiles it) into Go syntax with the same meaning:
+// the class escapes \s \S \d \D \w \W become their Unicode sets; ^ and $
+// match at line boundaries, as they always do in Ruby syntax, so the result
+// starts with (?m); and the inline option m, which lets . match a newline in
+// Ruby syntax, becomes Go's s. Negated classes inside a bracket expression
+// have no Go spelling and are reported as errors.
 func onigToGoRegexp(pattern string) (string, error) {
 	var b strings.Builder
+	b.WriteString("(?m)")
 	inClass := false
 	for i := 0; i < len(pattern); i++ {
 		c := pattern[i]
@@ -171,6 +176,19 @@ func onigToGoRegexp(pattern string) (string, error) {
 			return "", errors.New("nested bracket expressions are not supported")
 		case c == ']' && inClass:
 			inClass = false
+			b.WriteByte(c)
+		case c == '(' && !inClass && strings.HasPrefix(pattern[i:], "(?"):
+			// Inline options such as (?m) or (?i-m:…): Ruby's m is Go's s.
+			j := i + 2
+			for j < len(pattern) && strings.IndexByte("imx-", pattern[j]) >= 0 {
+				j++
+			}
+			if j > i+2 && j < len(pattern) && (pattern[j] == ')' || pattern[j] == ':') {
+				b.WriteString("(?")
+				b.WriteString(strings.ReplaceAll(pattern[i+2:j], "m", "s"))
+				i = j - 1
+				continue
+			}
 			b.WriteByte(c)
 		default:
 			b.WriteByte(c)

@@ -26,6 +26,12 @@ func TestReplace(t *testing.T) {
 		{`[]a]`, true, "-", "]a", "--"},
 		{`[[:digit:]]`, true, "d", "a1", "ad"},
 		{`x*`, true, "-", "abc", "-a-b-c-"},
+		{`^a`, true, "b", "a\na", "b\nb"},
+		{`a$`, true, "b", "a\na", "b\nb"},
+		{`a.b`, true, "-", "a\nb axb", "a\nb -"},
+		{`(?m)a.b`, true, "-", "a\nb", "-"},
+		{`(?i:A)b`, true, "-", "ab", "-"},
+		{`(?i)Ab`, true, "-", "aB", "-"},
 	}
 	for _, c := range cases {
 		r, err := newReplace(c.pattern, c.isRegex, c.content)
@@ -66,7 +72,7 @@ func TestReplaceJSON(t *testing.T) {
 			t.Errorf("%s: got error %v, want ErrFormat", raw, err)
 		}
 	}
-	for _, re := range []string{`(?<=a)b`, `a(?=b)`, `[^\S]`, `[a-z&&[^aeiou]]`, `(`} {
+	for _, re := range []string{`(?<=a)b`, `a(?=b)`, `[^\S]`, `[a-z&&[^aeiou]]`, `(`, `(?x) a`, `a\Z`} {
 		if _, err := newReplace(re, true, ""); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("regex %q: got error %v, want ErrUnsupported", re, err)
 		}
