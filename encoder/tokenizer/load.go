@@ -133,6 +133,7 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 	if err := t.setAdded(j.AddedTokens); err != nil {
 		return nil, err
 	}
+	t.setChunkable()
 	if x, ok := t.post.(interface{ maxID() int32 }); ok && int(x.maxID()) >= t.vocabSize {
 		// The encoder indexes its embedding table with these ids.
 		return nil, formatErr(fmt.Errorf("post_processor: special token id %d is outside the vocabulary (%d ids)", x.maxID(), t.vocabSize))
@@ -336,6 +337,7 @@ func loadVocabTxt(path string, cfg tokenizerConfig) (*Tokenizer, error) {
 	if err := t.setAdded(added); err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", path, err)
 	}
+	t.setChunkable()
 	t.padID = t.guessPadID()
 	if id, ok := t.TokenToID(string(cfg.PadToken)); ok && cfg.PadToken != "" {
 		t.padID = id

@@ -2,6 +2,8 @@ package tokenizer
 
 import (
 	"sync"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Tokenizer turns text into the ids a model was trained on. It is built by
@@ -17,6 +19,8 @@ type Tokenizer struct {
 	rawAdded, normAdded *addedMatcher
 	addedByID           map[int32]string
 	addedByTok          map[string]int32
+
+	chunkable bool // see setChunkable
 
 	kind        string
 	padID       int32
@@ -83,40 +87,97 @@ func (t *Tokenizer) encodeSequence(st *scratch, text string, limit int) []int32 
 			continue
 		}
 		piece := text[r.start:r.end]
-		if t.normalizer != nil {
-			piece = t.normalizer.Normalize(piece)
+		if !t.chunkable || limit < 0 {
+			seq = t.encodePiece(st, seq, piece, r.start == 0, limit)
+			continue
 		}
-		st.norm = t.normAdded.split(st.norm[:0], piece)
-		for _, n := range st.norm {
-			if limit >= 0 && len(seq) > limit {
-				break
-			}
-			if n.id >= 0 {
-				seq = append(seq, n.id)
-				continue
-			}
-			sub := piece[n.start:n.end]
-			if t.preTok == nil {
-				seq = t.model.Tokenize(seq, sub)
-				continue
-			}
-			if sp, ok := t.preTok.(segmentPreTokenizer); ok {
-				st.words = sp.PreTokenizeSegment(st.words[:0], sub, r.start == 0 && n.start == 0)
-			} else {
-				st.words = t.preTok.PreTokenize(st.words[:0], sub)
-			}
-			for _, w := range st.words {
-				if limit >= 0 && len(seq) > limit {
-					break
-				}
-				if w != "" {
-					seq = t.model.Tokenize(seq, w)
-				}
-			}
-			clear(st.words) // do not keep the text alive from the pool
+		// A long document truncated to a few hundred ids needs only its
+		// beginning: normalise and split it a chunk at a time.
+		chunk := 16 * (limit + 1)
+		for len(piece) > 0 && len(seq) <= limit {
+			n := chunkEnd(piece, chunk)
+			seq = t.encodePiece(st, seq, piece[:n], false, limit)
+			piece = piece[n:]
 		}
 	}
 	return seq
+}
+
+// encodePiece appends the ids of a piece of text that holds no
+// non-normalised added token. atStart says whether the piece begins the
+// input.
+func (t *Tokenizer) encodePiece(st *scratch, seq []int32, piece string, atStart bool, limit int) []int32 {
+	if t.normalizer != nil {
+		piece = t.normalizer.Normalize(piece)
+	}
+	st.norm = t.normAdded.split(st.norm[:0], piece)
+	for _, n := range st.norm {
+		if limit >= 0 && len(seq) > limit {
+			break
+		}
+		if n.id >= 0 {
+			seq = append(seq, n.id)
+			continue
+		}
+		sub := piece[n.start:n.end]
+		if t.preTok == nil {
+			seq = t.model.Tokenize(seq, sub)
+			continue
+		}
+		if sp, ok := t.preTok.(segmentPreTokenizer); ok {
+			st.words = sp.PreTokenizeSegment(st.words[:0], sub, atStart && n.start == 0)
+		} else {
+			st.words = t.preTok.PreTokenize(st.words[:0], sub)
+		}
+		for _, w := range st.words {
+			if limit >= 0 && len(seq) > limit {
+				break
+			}
+			if w != "" {
+				seq = t.model.Tokenize(seq, w)
+			}
+		}
+		clear(st.words) // do not keep the text alive from the pool
+	}
+	return seq
+}
+
+// chunkEnd returns where the first chunk of s ends: at the first space at
+// or after byte size that sits between two characters that are not white
+// space, or at len(s). Such a space starts a word for the BERT and GPT-2
+// pre-tokenizers alike, and is a starter for Unicode normalisation, so the
+// chunks tokenize exactly as the whole would.
+func chunkEnd(s string, size int) int {
+	for p := max(size, 1); p < len(s)-1; p++ {
+		if s[p] != ' ' {
+			continue
+		}
+		before, _ := utf8.DecodeLastRuneInString(s[:p])
+		after, _ := utf8.DecodeRuneInString(s[p+1:])
+		if !unicode.IsSpace(before) && !unicode.IsSpace(after) {
+			return p
+		}
+	}
+	return len(s)
+}
+
+// setChunkable decides whether long pieces may be encoded a chunk at a
+// time: only for the stages whose output chunkEnd's boundaries are known
+// not to change, and when no normalised added token could straddle a
+// boundary.
+func (t *Tokenizer) setChunkable() {
+	normOK := t.normalizer == nil
+	if _, ok := t.normalizer.(*bertNormalizer); ok {
+		normOK = true
+	}
+	preOK := false
+	switch p := t.preTok.(type) {
+	case bertPreTokenizer:
+		preOK = true
+	case byteLevel:
+		preOK = p.useRegex
+	}
+	t.chunkable = normOK && preOK && t.normAdded.empty()
 }
 
 // IDToToken returns the token of id (an added token or a vocabulary entry),
