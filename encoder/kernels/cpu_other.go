@@ -9,13 +9,13 @@ func sgemm6x16AVX2(k int, a *float32, lda int, b *float32, c *float32, ldc int, 
 	panic(noasm)
 }
 
-func geluAVX2(x *float32, n int)                                     { panic(noasm) }
-func maxAVX2(x *float32, n int) float32                              { panic(noasm) }
-func expSumAVX2(x *float32, n int, shift float32) float32            { panic(noasm) }
-func scaleAVX2(x *float32, n int, s float32)                         { panic(noasm) }
-func sumAVX2(x *float32, n int) float32                              { panic(noasm) }
-func sumSqDevAVX2(x *float32, n int, mean float32) float32           { panic(noasm) }
+func geluAVX2(x *float32, n int)                                      { panic(noasm) }
+func maxAVX2(x *float32, n int) float32                               { panic(noasm) }
+func expSumAVX2(x *float32, n int, shift float32) float32             { panic(noasm) }
+func scaleAVX2(x *float32, n int, s float32)                          { panic(noasm) }
+func sumAVX2(x *float32, n int) float32                               { panic(noasm) }
+func sumSqDevAVX2(x *float32, n int, mean float32) float32            { panic(noasm) }
 func normAVX2(dst, x, gamma, beta *float32, n int, mean, inv float32) { panic(noasm) }
-func addAVX2(dst, x *float32, n int)                                 { panic(noasm) }
+func addAVX2(dst, x *float32, n int)                                  { panic(noasm) }
 
 const noasm = "kernels: no assembly kernels in this build"

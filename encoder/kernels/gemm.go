@@ -21,7 +21,7 @@ const (
 // Dense exists.
 var (
 	gemmKC = 384 // k block: the encoder's k = 384 in one pass
-	gemmMC = 144 // row block, a multiple of gemmMR
+	gemmMC = 240 // row block bound, a multiple of gemmMR
 )
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
@@ -145,8 +145,12 @@ type gemmOp struct {
 func (g *gemmOp) rows(i0, i1 int, s *scratch) {
 	n, k, lda, ldc := g.n, g.k, g.lda, g.ldc
 	npad := roundUp(n, gemmNR)
-	for ic := i0; ic < i1; ic += gemmMC {
-		mc := min(gemmMC, i1-ic)
+	// Equal row blocks of at most gemmMC rows: a short last block would
+	// stream all of B from L3 for a handful of rows.
+	nb := (i1 - i0 + gemmMC - 1) / gemmMC
+	step := roundUp((i1-i0+nb-1)/max(nb, 1), gemmMR)
+	for ic := i0; ic < i1; ic += step {
+		mc := min(step, i1-ic)
 		if g.beta != 0 && g.beta != 1 {
 			for i := ic; i < ic+mc; i++ {
 				r := g.c[i*ldc : i*ldc+n]

@@ -34,36 +34,39 @@ func TestTuneBlocks(t *testing.T) {
 	defer runtime.UnlockOSThread()
 	saveKC, saveMC := gemmKC, gemmMC
 	defer func() { gemmKC, gemmMC = saveKC, saveMC }()
-	type cfg struct{ kc, mc int }
-	cfgs := []cfg{{256, 144}, {384, 144}, {192, 144}, {256, 72}, {384, 96}, {128, 144}}
+	type cfg struct {
+		kc, mc int
+	}
+	cfgs := []cfg{{384, 240}, {384, 144}, {384, 336}, {256, 240}}
 	r := rand.New(rand.NewPCG(1, 2))
-	const m = 1024
-	for _, sh := range [][2]int{{384, 384}, {384, 1536}, {1536, 384}} {
-		k, n := sh[0], sh[1]
-		x := randSlice(r, m*k)
-		w := randSlice(r, n*k)
-		dst := make([]float32, m*n)
-		ds := make([]*Dense, len(cfgs))
-		for i, c := range cfgs {
-			gemmKC, gemmMC = c.kc, c.mc
-			ds[i] = NewDense(w, nil, n, k)
-		}
-		res := make([][]float64, len(cfgs))
-		for round := 0; round < 7; round++ {
+	for _, m := range []int{160, 500, 1024} {
+		for _, sh := range [][2]int{{384, 384}, {384, 1536}, {1536, 384}} {
+			k, n := sh[0], sh[1]
+			x := randSlice(r, m*k)
+			w := randSlice(r, n*k)
+			dst := make([]float32, m*n)
+			ds := make([]*Dense, len(cfgs))
 			for i, c := range cfgs {
 				gemmKC, gemmMC = c.kc, c.mc
-				ds[i].Forward(dst, x, m)
-				t0 := threadCPU()
-				const calls = 3
-				for j := 0; j < calls; j++ {
-					ds[i].Forward(dst, x, m)
-				}
-				res[i] = append(res[i], 2*float64(m*n*k)*calls/(threadCPU()-t0)/1e9)
+				ds[i] = NewDense(w, nil, n, k)
 			}
-		}
-		for i, c := range cfgs {
-			slices.Sort(res[i])
-			fmt.Printf("%dx%dx%d kc=%d mc=%d: median %.1f max %.1f cpuGFLOP/s\n", m, k, n, c.kc, c.mc, res[i][len(res[i])/2], res[i][len(res[i])-1])
+			res := make([][]float64, len(cfgs))
+			for round := 0; round < 7; round++ {
+				for i, c := range cfgs {
+					gemmKC, gemmMC = c.kc, c.mc
+					ds[i].Forward(dst, x, m)
+					t0 := threadCPU()
+					calls := max(3, 3*1024/m)
+					for j := 0; j < calls; j++ {
+						ds[i].Forward(dst, x, m)
+					}
+					res[i] = append(res[i], 2*float64(m*n*k)*float64(calls)/(threadCPU()-t0)/1e9)
+				}
+			}
+			for i, c := range cfgs {
+				slices.Sort(res[i])
+				fmt.Printf("%dx%dx%d kc=%d mc=%d: median %.1f max %.1f cpuGFLOP/s\n", m, k, n, c.kc, c.mc, res[i][len(res[i])/2], res[i][len(res[i])-1])
+			}
 		}
 	}
 }
