@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
@@ -30,6 +31,7 @@ type Reader struct {
 	pf     *file.Reader
 	fr     *pqarrow.FileReader
 	schema *arrow.Schema
+	fixed  map[int]*arrow.FixedSizeListType // columns read as lists, handed out as fixed-size lists
 	lo, hi int
 	rows   int64
 
@@ -61,15 +63,33 @@ func Open(path string, opts ReadOptions) (r *Reader, err error) {
 	if chunk <= 0 {
 		chunk = fileio.DefaultChunkRows
 	}
+	fixed, err := patchStoredSchema(pf.MetaData().KeyValueMetadata())
+	if err != nil {
+		pf.Close()
+		return nil, fmt.Errorf("%s: %w: stored Arrow schema: %v", path, fileio.ErrCorrupt, err)
+	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: int64(chunk)}, memory.DefaultAllocator)
 	if err != nil {
 		pf.Close()
 		return nil, fmt.Errorf("%s: %w: %v", path, fileio.ErrCorrupt, err)
 	}
-	schema, err := fr.Schema()
+	readSchema, err := fr.Schema()
 	if err != nil {
 		pf.Close()
 		return nil, fmt.Errorf("%s: %w: schema: %v", path, fileio.ErrCorrupt, err)
+	}
+	schema := readSchema
+	if len(fixed) > 0 {
+		fields := schema.Fields()
+		for i, ft := range fixed {
+			if i < len(fields) && fields[i].Type.ID() == arrow.LIST {
+				fields[i].Type = ft
+			} else {
+				delete(fixed, i)
+			}
+		}
+		md := schema.Metadata()
+		schema = arrow.NewSchema(fields, &md)
 	}
 	n := pf.NumRowGroups()
 	lo, hi := opts.RowGroupLo, opts.RowGroupHi
@@ -84,7 +104,7 @@ func Open(path string, opts ReadOptions) (r *Reader, err error) {
 	for i := 0; i < n; i++ {
 		starts[i+1] = starts[i] + pf.MetaData().RowGroup(i).NumRows()
 	}
-	return &Reader{path: path, f: f, pf: pf, fr: fr, schema: schema, lo: lo, hi: hi, rg: lo, starts: starts,
+	return &Reader{path: path, f: f, pf: pf, fr: fr, schema: schema, fixed: fixed, lo: lo, hi: hi, rg: lo, starts: starts,
 		rows: starts[hi] - starts[lo]}, nil
 }
 
@@ -117,7 +137,9 @@ func (r *Reader) Next(ctx context.Context) (c fileio.Chunk, err error) {
 		}
 		rec, err := r.rr.Read()
 		if rec != nil && rec.NumRows() > 0 {
-			rec.Retain()
+			if rec, err = r.restoreFixed(rec); err != nil {
+				return fileio.Chunk{}, fmt.Errorf("%s: row group %d, row %d: %w", r.path, r.rg, r.rgFirst+r.rgOffset, err)
+			}
 			c := fileio.Chunk{Record: rec, Seq: r.seq, RowGroup: r.rg, FirstRow: r.rgFirst + r.rgOffset}
 			r.seq++
 			r.rgOffset += rec.NumRows()
@@ -150,4 +172,36 @@ func (r *Reader) Close() error {
 		return err
 	}
 	return nil
+}
+
+// restoreFixed returns rec (retained, or rebuilt) with the fixed-size list
+// columns that were read as lists converted back.
+func (r *Reader) restoreFixed(rec arrow.Record) (arrow.Record, error) {
+	if len(r.fixed) == 0 {
+		rec.Retain()
+		return rec, nil
+	}
+	cols := make([]arrow.Array, rec.NumCols())
+	var made []arrow.Array
+	defer func() {
+		for _, a := range made {
+			a.Release()
+		}
+	}()
+	for i := range cols {
+		cols[i] = rec.Column(i)
+		if ft, ok := r.fixed[i]; ok {
+			l, ok := cols[i].(*array.List)
+			if !ok {
+				return nil, fmt.Errorf("%w: column %d is %s, want a list", fileio.ErrCorrupt, i, cols[i].DataType())
+			}
+			a, err := toFixed(l, ft)
+			if err != nil {
+				return nil, fmt.Errorf("column %q: %w", r.schema.Field(i).Name, err)
+			}
+			made = append(made, a)
+			cols[i] = a
+		}
+	}
+	return array.NewRecord(r.schema, cols, rec.NumRows()), nil
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
@@ -28,10 +30,13 @@ type WriteOptions struct {
 // Writer writes Arrow records to a Parquet file that carries the Arrow schema,
 // zstd-compressed by default. It implements fileio.Writer.
 type Writer struct {
-	af     *fileio.AtomicFile
-	fw     *pqarrow.FileWriter
-	schema *arrow.Schema
-	closed bool
+	af      *fileio.AtomicFile
+	fw      *pqarrow.FileWriter
+	schema  *arrow.Schema
+	rgRows  int
+	pending []arrow.Record // rows of the row group being gathered
+	nrows   int
+	closed  bool
 }
 
 // Create starts writing path with the given schema.
@@ -58,7 +63,7 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 		af.Abort()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &Writer{af: af, fw: fw, schema: schema}, nil
+	return &Writer{af: af, fw: fw, schema: schema, rgRows: rows}, nil
 }
 
 // Write appends rec.
@@ -69,8 +74,61 @@ func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 	if !rec.Schema().Equal(w.schema) {
 		return fmt.Errorf("%s: %w: got %s, want %s", w.af.Final(), fileio.ErrSchemaMismatch, rec.Schema(), w.schema)
 	}
-	if err := w.fw.WriteBuffered(rec); err != nil {
-		return fmt.Errorf("%s: %w", w.af.Final(), err)
+	for off := int64(0); off < rec.NumRows(); {
+		k := min(rec.NumRows()-off, int64(w.rgRows-w.nrows))
+		w.pending = append(w.pending, rec.NewSlice(off, off+k))
+		w.nrows += int(k)
+		off += k
+		if w.nrows >= w.rgRows {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// flush writes the gathered rows as one row group. Columns go through
+// WriteColumnData so that fixed-size lists can be handed over as lists (see
+// toList).
+func (w *Writer) flush() error {
+	if w.nrows == 0 {
+		return nil
+	}
+	defer func() {
+		for _, r := range w.pending {
+			r.Release()
+		}
+		w.pending, w.nrows = w.pending[:0], 0
+	}()
+	w.fw.NewRowGroup()
+	for c := 0; c < w.schema.NumFields(); c++ {
+		parts := make([]arrow.Array, len(w.pending))
+		for i, r := range w.pending {
+			parts[i] = r.Column(c)
+		}
+		col := parts[0]
+		col.Retain()
+		if len(parts) > 1 {
+			var err error
+			col.Release()
+			if col, err = array.Concatenate(parts, memory.DefaultAllocator); err != nil {
+				return fmt.Errorf("%s: %w", w.af.Final(), err)
+			}
+		}
+		if fl, ok := col.(*array.FixedSizeList); ok {
+			l, err := toList(fl)
+			col.Release()
+			if err != nil {
+				return fmt.Errorf("%s: column %q: %w", w.af.Final(), w.schema.Field(c).Name, err)
+			}
+			col = l
+		}
+		err := w.fw.WriteColumnData(col)
+		col.Release()
+		if err != nil {
+			return fmt.Errorf("%s: column %q: %w", w.af.Final(), w.schema.Field(c).Name, err)
+		}
 	}
 	return nil
 }
@@ -81,6 +139,11 @@ func (w *Writer) Commit() error {
 		return nil
 	}
 	w.closed = true
+	if err := w.flush(); err != nil {
+		w.fw.Close()
+		w.af.Abort()
+		return err
+	}
 	if err := w.fw.Close(); err != nil {
 		w.af.Abort()
 		return fmt.Errorf("%s: %w", w.af.Final(), err)
@@ -94,6 +157,10 @@ func (w *Writer) Abort() error {
 		return w.af.Abort()
 	}
 	w.closed = true
+	for _, r := range w.pending {
+		r.Release()
+	}
+	w.pending = nil
 	w.fw.Close()
 	return w.af.Abort()
 }

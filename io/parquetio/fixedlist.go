@@ -1,0 +1,187 @@
+package parquetio
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/bitutil"
+	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/metadata"
+	"github.com/embedpipe/embedpipe/io/fileio"
+)
+
+// pqarrow v17 cannot write a fixed_size_list column with a null in the
+// middle ("lists with non-zero length null components"), nor read back one
+// with any null (it expects every list to hold exactly the fixed size). A
+// fixed-size list and a list have the same Parquet layout (a 3-level LIST),
+// so the writer hands pqarrow the column as a list (a null row is a null,
+// empty list) while the stored Arrow schema still says fixed_size_list; the
+// reader swaps the stored type for a list before pqarrow sees it and turns
+// the column back into a fixed_size_list, checking every non-null row holds
+// exactly the fixed size. Other readers (pyarrow, DuckDB) read such a file
+// as they read any fixed_size_list column.
+
+const arrowSchemaKey = "ARROW:schema"
+
+// toList converts a fixed-size list array into the equivalent list array,
+// null rows becoming null empty lists.
+func toList(a *array.FixedSizeList) (arrow.Array, error) {
+	ft := a.DataType().(*arrow.FixedSizeListType)
+	size := int64(ft.Len())
+	n := a.Len()
+	offsets := make([]int32, n+1)
+	bm := make([]byte, bitutil.BytesForBits(int64(n)))
+	var pieces []arrow.Array
+	defer func() {
+		for _, p := range pieces {
+			p.Release()
+		}
+	}()
+	var total int64
+	for i := 0; i < n; {
+		if a.IsNull(i) {
+			offsets[i+1] = int32(total)
+			i++
+			continue
+		}
+		j := i
+		for j < n && a.IsValid(j) {
+			bitutil.SetBit(bm, j)
+			total += size
+			if total > 1<<31-1 {
+				return nil, fmt.Errorf("fixed-size list column too large for one row group")
+			}
+			offsets[j+1] = int32(total)
+			j++
+		}
+		lo, _ := a.ValueOffsets(i)
+		_, hi := a.ValueOffsets(j - 1)
+		pieces = append(pieces, array.NewSlice(a.ListValues(), lo, hi))
+		i = j
+	}
+	var child arrow.Array
+	switch len(pieces) {
+	case 0:
+		child = array.MakeArrayOfNull(memory.DefaultAllocator, ft.Elem(), 0)
+	case 1:
+		child = pieces[0]
+		child.Retain()
+	default:
+		var err error
+		if child, err = array.Concatenate(pieces, memory.DefaultAllocator); err != nil {
+			return nil, err
+		}
+	}
+	defer child.Release()
+	lt := arrow.ListOfField(ft.ElemField())
+	data := array.NewData(lt, n, []*memory.Buffer{memory.NewBufferBytes(bm), memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets))},
+		[]arrow.ArrayData{child.Data()}, a.NullN(), 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// toFixed converts a list array read back from a column written by toList
+// into a fixed_size_list of type ft.
+func toFixed(a *array.List, ft *arrow.FixedSizeListType) (arrow.Array, error) {
+	size := int64(ft.Len())
+	n := a.Len()
+	var pieces []arrow.Array
+	defer func() {
+		for _, p := range pieces {
+			p.Release()
+		}
+	}()
+	bm := make([]byte, bitutil.BytesForBits(int64(n)))
+	for i := 0; i < n; {
+		j := i
+		if a.IsNull(i) {
+			for j < n && a.IsNull(j) {
+				j++
+			}
+			pieces = append(pieces, array.MakeArrayOfNull(memory.DefaultAllocator, ft.Elem(), int(size)*(j-i)))
+			i = j
+			continue
+		}
+		for j < n && a.IsValid(j) {
+			lo, hi := a.ValueOffsets(j)
+			if hi-lo != size {
+				return nil, fmt.Errorf("%w: row %d of a fixed_size_list[%d] column holds %d values", fileio.ErrCorrupt, j, size, hi-lo)
+			}
+			bitutil.SetBit(bm, j)
+			j++
+		}
+		lo, _ := a.ValueOffsets(i)
+		_, hi := a.ValueOffsets(j - 1)
+		pieces = append(pieces, array.NewSlice(a.ListValues(), lo, hi))
+		i = j
+	}
+	var child arrow.Array
+	switch len(pieces) {
+	case 0:
+		child = array.MakeArrayOfNull(memory.DefaultAllocator, ft.Elem(), 0)
+	case 1:
+		child = pieces[0]
+		child.Retain()
+	default:
+		var err error
+		if child, err = array.Concatenate(pieces, memory.DefaultAllocator); err != nil {
+			return nil, err
+		}
+	}
+	defer child.Release()
+	var bitmap *memory.Buffer
+	if a.NullN() > 0 {
+		bitmap = memory.NewBufferBytes(bm)
+	}
+	data := array.NewData(ft, n, []*memory.Buffer{bitmap}, []arrow.ArrayData{child.Data()}, a.NullN(), 0)
+	defer data.Release()
+	return array.MakeFromData(data), nil
+}
+
+// patchStoredSchema replaces, in the file's stored Arrow schema, every
+// top-level fixed_size_list field by a list, and returns the original types
+// by field index.
+func patchStoredSchema(md metadata.KeyValueMetadata) (map[int]*arrow.FixedSizeListType, error) {
+	for _, kv := range md {
+		if kv.Key != arrowSchemaKey || kv.Value == nil {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(*kv.Value)
+		if err != nil {
+			if raw, err = base64.RawStdEncoding.DecodeString(*kv.Value); err != nil {
+				return nil, err
+			}
+		}
+		r, err := ipc.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, err
+		}
+		s := r.Schema()
+		r.Release()
+		fixed := map[int]*arrow.FixedSizeListType{}
+		fields := s.Fields()
+		for i, f := range fields {
+			if ft, ok := f.Type.(*arrow.FixedSizeListType); ok {
+				fixed[i] = ft
+				fields[i].Type = arrow.ListOfField(ft.ElemField())
+			}
+		}
+		if len(fixed) == 0 {
+			return nil, nil
+		}
+		md := s.Metadata()
+		var buf bytes.Buffer
+		w := ipc.NewWriter(&buf, ipc.WithSchema(arrow.NewSchema(fields, &md)))
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+		v := base64.StdEncoding.EncodeToString(buf.Bytes())
+		kv.Value = &v
+		return fixed, nil
+	}
+	return nil, nil
+}
