@@ -101,7 +101,7 @@ func BenchmarkMicroKernel(b *testing.B) {
 	c := make([]float32, gemmMR*gemmNR)
 	cpu0 := processCPU()
 	for b.Loop() {
-		sgemm6x16AVX2(k, &a[0], k, &bp[0], &c[0], gemmNR, 1, 1)
+		sgemm6x16AVX2(k, &a[0], k, &bp[0], &c[0], gemmNR, 1, 1, nil)
 	}
 	reportGFLOPS(b, 2*gemmMR*gemmNR*k, 1, cpu0)
 }

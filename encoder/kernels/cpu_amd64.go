@@ -11,10 +11,11 @@ var hasAVX2FMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasAVX
 // sgemm6x16AVX2 computes the 6×16 tile C = alpha·A·B (acc == 0) or
 // C += alpha·A·B (acc != 0), where A is six rows of k floats with row stride
 // lda and B is a packed panel of k rows of 16 floats. It is the micro-kernel
-// of the packed GEMM in gemm.go; see gemmOp.rows for its contract.
+// of the packed GEMM in gemm.go; see gemmOp.rows for its contract. A non-nil
+// pf is prefetched towards L2 (k×64 bytes from it): the next B panel.
 //
 //go:noescape
-func sgemm6x16AVX2(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, acc int)
+func sgemm6x16AVX2(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, acc int, pf *float32)
 
 // The elementwise and row kernels of simd_amd64.s. Each works on n
 // consecutive floats (any n >= 0, the last n%8 with masked loads and

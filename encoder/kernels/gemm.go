@@ -20,6 +20,7 @@ const (
 // others; packed weights depend on gemmKC, so it must not change while any
 // Dense exists.
 var (
+	gemmPrefetchB = true
 	gemmKC = 384 // k block: the encoder's k = 384 in one pass
 	gemmMC = 240 // row block bound, a multiple of gemmMR
 )
@@ -180,17 +181,24 @@ func (g *gemmOp) rows(i0, i1 int, s *scratch) {
 			for jr := 0; jr < n; jr += gemmNR {
 				pan := &blk[jr*kc]
 				w := min(gemmNR, n-jr)
+				// The first row panel also prefetches the next B panel, so
+				// that it comes from L2 rather than L3 when its turn comes.
+				var next *float32
+				if gemmPrefetchB && jr+gemmNR < n {
+					next = &blk[(jr+gemmNR)*kc]
+				}
 				for ir := 0; ir < full; ir += gemmMR {
 					ap := &g.a[(ic+ir)*lda+pc]
 					if w == gemmNR {
-						sgemm6x16AVX2(kc, ap, lda, pan, &g.c[(ic+ir)*ldc+jr], ldc, g.alpha, acc)
+						sgemm6x16AVX2(kc, ap, lda, pan, &g.c[(ic+ir)*ldc+jr], ldc, g.alpha, acc, next)
 					} else {
-						sgemm6x16AVX2(kc, ap, lda, pan, &s.tile[0], gemmNR, g.alpha, 0)
+						sgemm6x16AVX2(kc, ap, lda, pan, &s.tile[0], gemmNR, g.alpha, 0, next)
 						mergeTile(g.c[(ic+ir)*ldc+jr:], ldc, &s.tile, gemmMR, w, acc)
 					}
+					next = nil
 				}
 				if full < mc {
-					sgemm6x16AVX2(kc, &s.apad[0], kc, pan, &s.tile[0], gemmNR, g.alpha, 0)
+					sgemm6x16AVX2(kc, &s.apad[0], kc, pan, &s.tile[0], gemmNR, g.alpha, 0, next)
 					mergeTile(g.c[(ic+full)*ldc+jr:], ldc, &s.tile, mc-full, w, acc)
 				}
 			}

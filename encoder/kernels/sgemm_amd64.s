@@ -45,8 +45,8 @@
 	VMOVUPS HI, 32(DX); \
 	ADDQ    R8, DX
 
-// func sgemm6x16AVX2(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, acc int)
-TEXT ·sgemm6x16AVX2(SB), NOSPLIT, $0-64
+// func sgemm6x16AVX2(k int, a *float32, lda int, b *float32, c *float32, ldc int, alpha float32, acc int, pf *float32)
+TEXT ·sgemm6x16AVX2(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), R9
@@ -76,6 +76,28 @@ TEXT ·sgemm6x16AVX2(SB), NOSPLIT, $0-64
 	ANDQ $3, CX
 	TESTQ BX, BX
 	JZ   tail
+	MOVQ pf+64(FP), R12
+	TESTQ R12, R12
+	JZ   loop4
+
+	// The same loop, also pulling the next B panel (R12, as long as this
+	// one) towards L2, one 64-byte row per k step, while this one is used.
+loop4pf:
+	PREFETCHT1 (R12)
+	STEP6x16(0, 0)
+	PREFETCHT1 64(R12)
+	STEP6x16(4, 64)
+	PREFETCHT1 128(R12)
+	STEP6x16(8, 128)
+	PREFETCHT1 192(R12)
+	STEP6x16(12, 192)
+	ADDQ $16, SI
+	ADDQ $16, R11
+	ADDQ $256, DI
+	ADDQ $256, R12
+	DECQ BX
+	JNZ  loop4pf
+	JMP  tail
 
 loop4:
 	STEP6x16(0, 0)

@@ -32,12 +32,13 @@ func TestTuneBlocks(t *testing.T) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	saveKC, saveMC := gemmKC, gemmMC
-	defer func() { gemmKC, gemmMC = saveKC, saveMC }()
+	saveKC, saveMC, savePF := gemmKC, gemmMC, gemmPrefetchB
+	defer func() { gemmKC, gemmMC, gemmPrefetchB = saveKC, saveMC, savePF }()
 	type cfg struct {
 		kc, mc int
+		pf     bool
 	}
-	cfgs := []cfg{{384, 240}, {384, 144}, {384, 336}, {256, 240}}
+	cfgs := []cfg{{384, 240, true}, {384, 240, false}}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, m := range []int{160, 500, 1024} {
 		for _, sh := range [][2]int{{384, 384}, {384, 1536}, {1536, 384}} {
@@ -53,7 +54,7 @@ func TestTuneBlocks(t *testing.T) {
 			res := make([][]float64, len(cfgs))
 			for round := 0; round < 7; round++ {
 				for i, c := range cfgs {
-					gemmKC, gemmMC = c.kc, c.mc
+					gemmKC, gemmMC, gemmPrefetchB = c.kc, c.mc, c.pf
 					ds[i].Forward(dst, x, m)
 					t0 := threadCPU()
 					calls := max(3, 3*1024/m)
@@ -65,8 +66,43 @@ func TestTuneBlocks(t *testing.T) {
 			}
 			for i, c := range cfgs {
 				slices.Sort(res[i])
-				fmt.Printf("%dx%dx%d kc=%d mc=%d: median %.1f max %.1f cpuGFLOP/s\n", m, k, n, c.kc, c.mc, res[i][len(res[i])/2], res[i][len(res[i])-1])
+				fmt.Printf("%dx%dx%d kc=%d mc=%d pf=%v: median %.1f max %.1f cpuGFLOP/s\n", m, k, n, c.kc, c.mc, c.pf, res[i][len(res[i])/2], res[i][len(res[i])-1])
 			}
 		}
+	}
+}
+
+// TestTuneKernelOperands measures the micro-kernel by thread CPU time with
+// A in L1 and with A streaming from L2 (240 rows in place, as the packed
+// GEMM reads it), B in L1 in both. EMBEDPIPE_TUNE=1 only; asserts nothing.
+func TestTuneKernelOperands(t *testing.T) {
+	if os.Getenv("EMBEDPIPE_TUNE") != "1" || !hasAVX2FMA {
+		t.Skip("set EMBEDPIPE_TUNE=1 to run the kernel operand tuning")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	r := rand.New(rand.NewPCG(1, 2))
+	const k, rows = 384, 240
+	a := randSlice(r, rows*k)
+	b := randSlice(r, gemmNR*k)
+	c := make([]float32, rows*gemmNR)
+	for _, mode := range []string{"A in L1", "A from L2", "A in L1", "A from L2"} {
+		var res []float64
+		for round := 0; round < 9; round++ {
+			t0 := threadCPU()
+			const reps = 2000
+			for j := 0; j < reps; j++ {
+				for ir := 0; ir < rows; ir += gemmMR {
+					ao := ir * k
+					if mode == "A in L1" {
+						ao = 0
+					}
+					sgemm6x16AVX2(k, &a[ao], k, &b[0], &c[ir*gemmNR], gemmNR, 1, 0, nil)
+				}
+			}
+			res = append(res, 2*float64(rows*gemmNR*k)*reps/(threadCPU()-t0)/1e9)
+		}
+		slices.Sort(res)
+		fmt.Printf("%s: median %.1f max %.1f cpuGFLOP/s\n", mode, res[len(res)/2], res[len(res)-1])
 	}
 }
