@@ -21,8 +21,8 @@ const (
 // Dense exists.
 var (
 	gemmPrefetchB = true
-	gemmKC = 384 // k block: the encoder's k = 384 in one pass
-	gemmMC = 240 // row block bound, a multiple of gemmMR
+	gemmKC        = 384 // k block: the encoder's k = 384 in one pass
+	gemmMC        = 240 // row block bound, a multiple of gemmMR
 )
 
 func roundUp(x, m int) int { return (x + m - 1) / m * m }
