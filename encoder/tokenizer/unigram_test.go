@@ -365,3 +365,47 @@ func FuzzUnigramXLMR(f *testing.F) {
 		}
 	})
 }
+
+// TestUnigramConcurrent tokenizes the same words from several goroutines, so
+// that the race detector sees the shared cache and scratch pool, and checks
+// that cached and fresh results agree.
+func TestUnigramConcurrent(t *testing.T) {
+	p := loadXLMRPipeline(t, refs.ModelDir(t, "tiny-xlmr"))
+	rows := refs.Read[refs.Row](t, "tiny-xlmr.parquet")
+	var words []string
+	for _, r := range rows[:min(len(rows), 300)] {
+		if r.Text != nil {
+			words = p.pre.PreTokenize(words, p.norms[0].Normalize(*r.Text))
+		}
+	}
+	fresh, err := newUnigram(p.model.pieces, int64(p.model.unkID), p.model.byteFallback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([][]int32, len(words))
+	for i, w := range words {
+		want[i] = fresh.Tokenize(nil, w)
+	}
+	const workers = 4
+	errs := make(chan error, workers)
+	for g := 0; g < workers; g++ {
+		go func() {
+			var ids []int32
+			for round := 0; round < 2; round++ {
+				for i, w := range words {
+					ids = p.model.Tokenize(ids[:0], w)
+					if !slices.Equal(ids, want[i]) {
+						errs <- fmt.Errorf("word %q: got %v, want %v", w, ids, want[i])
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < workers; g++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
