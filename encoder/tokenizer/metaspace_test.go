@@ -130,3 +130,24 @@ func FuzzMetaspace(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMetaspaceJSON decodes arbitrary component JSON: it is rejected with
+// ErrFormat or yields a pre-tokenizer that handles any text.
+func FuzzMetaspaceJSON(f *testing.F) {
+	f.Add([]byte(`{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false}`), "a b")
+	f.Add([]byte(`{"type":"Metaspace","replacement":"x","add_prefix_space":false}`), "axb")
+	f.Fuzz(func(t *testing.T, raw []byte, text string) {
+		p, err := newMetaspaceFromJSON(raw)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("error %v is not ErrFormat", err)
+			}
+			return
+		}
+		for _, w := range p.PreTokenize(nil, text) {
+			if w == "" {
+				t.Fatal("empty word")
+			}
+		}
+	})
+}

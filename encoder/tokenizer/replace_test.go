@@ -96,3 +96,20 @@ func FuzzReplaceRegex(f *testing.F) {
 		_ = r.Normalize(text)
 	})
 }
+
+// FuzzReplaceJSON decodes arbitrary component JSON: it is rejected with
+// ErrFormat or ErrUnsupported, or yields a normalizer that handles any text.
+func FuzzReplaceJSON(f *testing.F) {
+	f.Add([]byte(`{"type":"Replace","pattern":{"Regex":" {2,}"},"content":" "}`), "a  b")
+	f.Add([]byte(`{"type":"Replace","pattern":{"String":"''"},"content":"\""}`), "''x''")
+	f.Fuzz(func(t *testing.T, raw []byte, text string) {
+		n, err := newReplaceFromJSON(raw)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("error %v is neither ErrFormat nor ErrUnsupported", err)
+			}
+			return
+		}
+		_ = n.Normalize(text)
+	})
+}
