@@ -153,6 +153,9 @@ func TestEmbedBatchErrors(t *testing.T) {
 // TestSteadyStateAllocs checks that EmbedBatch allocates nothing once its
 // pooled scratch has grown.
 func TestSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
 	m := load(t, refs.ModelDir(t, "tiny-bert"))
 	b := batchOf([]int32{101, 2023, 2003, 102}, []int32{101, 7592, 1010, 2088, 999, 102})
 	out := make([]float32, 2*m.Dim())
@@ -164,5 +167,30 @@ func TestSteadyStateAllocs(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Errorf("EmbedBatch: %v allocations per call in steady state", allocs)
+	}
+}
+
+// TestSteadyStateAllocsThreaded checks the threaded paths: a batch split by
+// sequences across the workers, and a lone sequence whose GEMMs are split.
+func TestSteadyStateAllocsThreaded(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are meaningless under -race")
+	}
+	m := load(t, refs.ModelDir(t, "tiny-bert"), encoder.WithThreads(2))
+	defer m.Close()
+	ctx := context.Background()
+	for name, b := range map[string]*encoder.Batch{
+		"split by sequences": batchOf([]int32{101, 2023, 2003, 102}, []int32{101, 7592, 1010, 2088, 999, 102}, []int32{101, 102}),
+		"split GEMMs":        batchOf([]int32{101, 7592, 1010, 2088, 999, 102}),
+	} {
+		out := make([]float32, b.Len()*m.Dim())
+		allocs := testing.AllocsPerRun(50, func() {
+			if err := m.EmbedBatch(ctx, b, out); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > 0 {
+			t.Errorf("%s: %v allocations per call in steady state", name, allocs)
+		}
 	}
 }

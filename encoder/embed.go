@@ -3,7 +3,6 @@ package encoder
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/embedpipe/embedpipe/encoder/arch"
 )
@@ -15,12 +14,20 @@ type callScratch struct {
 	acc    []float64
 	batch  Batch
 	parts  []part
+
+	// The state of a batch split across workers, valid during forward.
+	m        *Model
+	ctx      context.Context
+	b        *Batch
+	out      []float32
+	runParts func(lo, hi int)
 }
 
-// part is the share of a batch one worker goroutine encodes.
+// part is the share of a batch one worker encodes.
 type part struct {
 	lo, hi int   // sequence range
 	starts []int // rebased starts of the range
+	arch   arch.Scratch
 	err    error
 }
 
@@ -110,25 +117,26 @@ func (m *Model) TokenEmbeddingsBatch(ctx context.Context, b *Batch, dst []float3
 	return m.forward(ctx, s, b, dst[:len(b.IDs)*m.info.Hidden])
 }
 
-// forward runs the encoder over b into hidden, split over up to m.threads
-// goroutines by whole sequences. Splitting cannot change the numbers since
-// no sequence sees another.
+// forward runs the encoder over b into hidden. With worker threads it cuts
+// the batch into runs of whole sequences, one per worker, or, with fewer
+// sequences than workers, splits the GEMMs instead. Neither can change the
+// numbers: no sequence sees another, and GEMM rows are independent. The
+// workers serve one call at a time; a call that finds them busy runs on its
+// own goroutine rather than wait, so concurrent callers still overlap.
 func (m *Model) forward(ctx context.Context, s *callScratch, b *Batch, hidden []float32) error {
 	st := b.starts()
 	n := b.Len()
+	s.arch.Pool = nil
+	if m.workers == nil || !m.workersMu.TryLock() {
+		return m.enc.Forward(ctx, &s.arch, b.IDs, st, hidden)
+	}
+	defer m.workersMu.Unlock()
 	w := min(m.threads, n)
 	if w <= 1 {
-		// Too few sequences to share out: split the GEMMs instead, unless
-		// another call is running, which would then wait for the pool.
+		s.arch.Pool = m.workers
+		err := m.enc.Forward(ctx, &s.arch, b.IDs, st, hidden)
 		s.arch.Pool = nil
-		if m.workers != nil && m.workersMu.TryLock() {
-			s.arch.Pool = m.workers
-			defer func() {
-				s.arch.Pool = nil
-				m.workersMu.Unlock()
-			}()
-		}
-		return m.enc.Forward(ctx, &s.arch, b.IDs, st, hidden)
+		return err
 	}
 	// Cut the batch into w runs of consecutive sequences with about equal
 	// token counts: the cost of the dense layers is linear in tokens.
@@ -155,15 +163,13 @@ func (m *Model) forward(ctx context.Context, s *callScratch, b *Batch, hidden []
 		}
 		p.err = nil
 	}
-	h := m.info.Hidden
-	var wg sync.WaitGroup
-	for k := 1; k < w; k++ {
-		wg.Add(1)
-		go m.runPart(ctx, &wg, b, &parts[k], st, hidden, h)
+	s.m, s.ctx, s.b, s.out = m, ctx, b, hidden
+	if s.runParts == nil {
+		// A method value allocates; made once per scratch, it is reused.
+		s.runParts = s.encodeParts
 	}
-	p := &parts[0]
-	p.err = m.enc.Forward(ctx, &s.arch, b.IDs[:st[p.hi]], p.starts, hidden[:st[p.hi]*h])
-	wg.Wait()
+	m.workers.For(w, 1, s.runParts)
+	s.m, s.ctx, s.b, s.out = nil, nil, nil, nil
 	for k := range parts {
 		if parts[k].err != nil {
 			return parts[k].err
@@ -172,15 +178,16 @@ func (m *Model) forward(ctx context.Context, s *callScratch, b *Batch, hidden []
 	return nil
 }
 
-func (m *Model) runPart(ctx context.Context, wg *sync.WaitGroup, b *Batch, p *part, st []int, hidden []float32, h int) {
-	defer wg.Done()
-	as, ok := m.archS.Get().(*arch.Scratch)
-	if !ok {
-		as = &arch.Scratch{}
+// encodeParts encodes parts lo..hi-1 of the batch set up by forward; it
+// runs on the workers of the Model's pool.
+func (s *callScratch) encodeParts(lo, hi int) {
+	h := s.m.info.Hidden
+	st := s.b.starts()
+	for k := lo; k < hi; k++ {
+		p := &s.parts[k]
+		a, z := st[p.lo], st[p.hi]
+		p.err = s.m.enc.Forward(s.ctx, &p.arch, s.b.IDs[a:z], p.starts, s.out[a*h:z*h])
 	}
-	lo, hi := st[p.lo], st[p.hi]
-	p.err = m.enc.Forward(ctx, as, b.IDs[lo:hi], p.starts, hidden[lo*h:hi*h])
-	m.archS.Put(as)
 }
 
 // embedChunkTokens bounds the tokens Embed encodes per batch, which bounds
