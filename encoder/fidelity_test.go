@@ -57,7 +57,8 @@ func (s *stats) add(row int, got, want []float32) {
 
 func (s *stats) check(t *testing.T, what string, bound float64) {
 	t.Helper()
-	t.Logf("%s: %d vectors, worst cosine %.9f (row %d), worst max abs diff %.3g (row %d)", what, s.n, s.worstCos, s.cosRow, s.worstAbs, s.absRow)
+	t.Logf("%s: %d vectors, worst cosine %.12f (1-cos %.2g, row %d), worst max abs diff %.3g (row %d)",
+		what, s.n, s.worstCos, 1-s.worstCos, s.cosRow, s.worstAbs, s.absRow)
 	if s.worstCos < minCosine || s.worstAbs > bound {
 		t.Errorf("%s: worst cosine %.9f (bound %v), max abs diff %.3g (bound %.0e)", what, s.worstCos, minCosine, s.worstAbs, bound)
 	}
