@@ -37,8 +37,8 @@
 // Adding an architecture is one file, say xlmr.go:
 //
 //  1. Declare a config struct and parse it from the Config with its typed
-//     getters (Config.Int, Config.Float, Config.String…); they return errors
-//     that name config.json and the key.
+//     getters (Config.Int, IntOr, FloatOr, StringOr, BoolOr, Decode); they
+//     return errors that name config.json and the key.
 //  2. Load the parameters with LoadDense, LoadFusedDense, LoadNorm and
 //     Weights.Float32 (shapes are checked; errors name the tensor). Use
 //     ResolvePrefix to accept checkpoints with and without the model prefix
@@ -46,7 +46,10 @@
 //  3. Implement Encoder: Forward takes the concatenated ids, the sequence
 //     starts, a Scratch for per-call buffers (take them with Scratch.Buf so a
 //     pooled Scratch makes steady state allocation-free) and the destination
-//     of len(ids)×Hidden() floats.
+//     of len(ids)×Hidden() floats. Validate with CheckBatch first. Pass
+//     Scratch.Pool to the dense layers (ForwardParallel, MLP.ForwardPool,
+//     Attention.Buffers does it for attention) so WithThreads can split
+//     them. WordEmbedding exposes the static input embedding table.
 //  4. Register the Builder in an init function: Register("xlm-roberta", …).
 //  5. Add a fidelity test against the shared refs.
 //
