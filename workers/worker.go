@@ -208,6 +208,7 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 	defer func() { stopHB(); hbDone.Wait() }()
 
 	start := time.Now()
+	log.Info("task started", "input", task.Input.Path, "row_groups", fmt.Sprintf("[%d,%d)", task.RowGroupLo, task.RowGroupHi))
 	input, err := w.cfg.Allow.ReadPath(task.Input.Path)
 	if err != nil {
 		w.fail(ctx, kv, msg, task, deliveries, err, log)
@@ -239,7 +240,11 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		_ = msg.NakWithDelay(w.cfg.Layout.AckWait / 2)
 		return
 	}
-	if err := msg.DoubleAck(ctx); err != nil {
+	// The part and its result are durable: let the ack through even when
+	// ctx was cancelled meanwhile (SIGTERM), or the work would be redone.
+	ackCtx, cancelAck := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelAck()
+	if err := msg.DoubleAck(ackCtx); err != nil {
 		// The server will redeliver; the redo is idempotent.
 		log.Warn("ack failed", "err", err)
 		return
