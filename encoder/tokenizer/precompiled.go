@@ -207,6 +207,9 @@ func (p *precompiled) Normalize(s string) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
+	if p.asciiRun(s) == len(s) {
+		return s // nothing to rewrite: spare the copy
+	}
 	var b strings.Builder
 	b.Grow(len(s) + len(s)/8)
 	for len(s) > 0 {
@@ -227,8 +230,9 @@ func (p *precompiled) Normalize(s string) string {
 		g := s[:n]
 		s = s[n:]
 		// Whole-cluster lookup with the shortest matching key, even when that
-		// key covers only part of the cluster, is what SentencePiece and
-		// Hugging Face do; the ids of XLM-R, mBART and Marian depend on it.
+		// key covers only part of the cluster, is what Hugging Face
+		// (spm_precompiled) does rather than SentencePiece's longest match;
+		// reference ids depend on it (tiny-xlmr row 1465, "e" + U+0300).
 		if len(g) < 6 {
 			if r, ok := p.lookup(g); ok {
 				b.WriteString(r)
