@@ -232,7 +232,8 @@ func (p *precompiled) Normalize(s string) string {
 		// Whole-cluster lookup with the shortest matching key, even when that
 		// key covers only part of the cluster, is what Hugging Face
 		// (spm_precompiled) does rather than SentencePiece's longest match;
-		// reference ids depend on it (tiny-xlmr row 1465, "e" + U+0300).
+		// reference ids depend on the whole-cluster lookup (tiny-xlmr row
+		// 1465, where "e" + U+0300 becomes "è").
 		if len(g) < 6 {
 			if r, ok := p.lookup(g); ok {
 				b.WriteString(r)
