@@ -149,13 +149,14 @@ func TestPrecompiledSemantics(t *testing.T) {
 func TestPrecompiledXLMR(t *testing.T) {
 	p := xlmrPrecompiled(t)
 	for in, want := range map[string]string{
-		"ｈｅｌｌｏ":  "hello",
-		"ﬁ":      "fi",
-		"①":      "1",
-		"Ⅻ":      "XII",
-		"\u00a0": " ",
-		"\r\n":   " ",
-		"abc":    "abc",
+		"ｈｅｌｌｏ":   "hello",
+		"ﬁ":       "fi",
+		"①":       "1",
+		"Ⅻ":       "XII",
+		"\u00a0":  " ",
+		"\r\n":    " ",
+		"abc":     "abc",
+		"e\u0300": "\u00e8",
 	} {
 		if got := p.Normalize(in); got != want {
 			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
