@@ -248,9 +248,9 @@ func (o Options) validate(kind string) error {
 		return invalid(kind, "options.pooling %q (want mean, cls, max or lasttoken)", o.Pooling)
 	}
 	switch o.Precision {
-	case "", "float32", "float16":
+	case "", "float32", "float16", "int8", "uint8", "binary", "ubinary":
 	default:
-		return invalid(kind, "options.precision %q (want float32 or float16)", o.Precision)
+		return invalid(kind, "options.precision %q (want float32, float16, int8, uint8, binary or ubinary)", o.Precision)
 	}
 	if o.PromptName != "" && o.Prompt != "" {
 		return invalid(kind, "options: set only one of prompt_name and prompt")

@@ -105,7 +105,7 @@ func connectJS(tb testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
 }
 
 type partRow struct {
-	Row       int64     `parquet:"row"`
+	Row       int64     `parquet:"id"`
 	Embedding []float32 `parquet:"embedding,list"`
 }
 
@@ -193,4 +193,10 @@ func (w tlogWriter) Write(p []byte) (int, error) {
 
 func testLogger(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tlogWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// tinyModel returns the bundled tiny-bert model, loaded once.
+func tinyModel(tb testing.TB) *encoder.Model {
+	tinyBERT(tb)
+	return model
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/parquet-go/parquet-go"
@@ -53,85 +51,6 @@ type PartInfo struct {
 // ErrPermanent are not worth retrying.
 type TaskRunner interface {
 	RunTask(ctx context.Context, t schemas.Task, input, outDir string) (PartInfo, error)
-}
-
-// EmbedRunner is the TaskRunner that embeds with an Embedder and writes a
-// Parquet part with two columns: "row" (int64, the row's index in its input
-// file) and the output column (list<float>, default "embedding").
-type EmbedRunner struct {
-	Embedder  Embedder
-	BatchSize int // texts per EmbedTo call; 0 means 32
-}
-
-// RunTask implements TaskRunner.
-func (r *EmbedRunner) RunTask(ctx context.Context, t schemas.Task, input, outDir string) (PartInfo, error) {
-	o := t.Options
-	if o.Pooling != "" {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: pooling %q overrides the model's pooling, which workers do not support", ErrPermanent, t.JobID, t.Index, o.Pooling)
-	}
-	if o.Precision != "" && o.Precision != "float32" {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: precision %q is not supported by workers (float32 only)", ErrPermanent, t.JobID, t.Index, o.Precision)
-	}
-	if o.Normalize != nil && !*o.Normalize {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: normalize=false is not supported by workers", ErrPermanent, t.JobID, t.Index)
-	}
-	dim := r.Embedder.Dim()
-	outDim := dim
-	if o.TruncateDim > 0 {
-		if o.TruncateDim > dim {
-			return PartInfo{}, fmt.Errorf("%w: task %s/%d: truncate_dim %d exceeds the model's %d dimensions", ErrPermanent, t.JobID, t.Index, o.TruncateDim, dim)
-		}
-		outDim = o.TruncateDim
-	}
-	prompt := o.Prompt
-	if o.PromptName != "" {
-		p, err := r.Embedder.Prompt(o.PromptName)
-		if err != nil {
-			return PartInfo{}, fmt.Errorf("%w: task %s/%d: %v", ErrPermanent, t.JobID, t.Index, err)
-		}
-		prompt = p
-	}
-	texts, first, err := ReadTexts(input, schemas.FormatOf(t.Input), t.Column, t.RowGroupLo, t.RowGroupHi)
-	if err != nil {
-		return PartInfo{}, err
-	}
-	if t.Rows > 0 && int64(len(texts)) != t.Rows {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %s has %d rows in row groups [%d,%d), the plan said %d (file changed since submit?)",
-			ErrPermanent, t.JobID, t.Index, input, len(texts), t.RowGroupLo, t.RowGroupHi, t.Rows)
-	}
-	bs := r.BatchSize
-	if t.Options.BatchSize > 0 {
-		bs = t.Options.BatchSize
-	}
-	if bs <= 0 {
-		bs = 32
-	}
-	vecs := make([]float32, len(texts)*dim)
-	var tokens int64
-	for lo := 0; lo < len(texts); lo += bs {
-		if err := ctx.Err(); err != nil {
-			return PartInfo{}, err
-		}
-		hi := min(lo+bs, len(texts))
-		n, err := r.Embedder.EmbedTo(ctx, vecs[lo*dim:hi*dim], texts[lo:hi], prompt, o.MaxLength)
-		if err != nil {
-			return PartInfo{}, fmt.Errorf("workers: task %s/%d: embedding rows %d..%d of %s: %w", t.JobID, t.Index, first+int64(lo), first+int64(hi), input, err)
-		}
-		tokens += int64(n)
-	}
-	if outDim < dim {
-		vecs = truncateRenorm(vecs, len(texts), dim, outDim)
-	}
-	col := t.Output.Column
-	if col == "" {
-		col = "embedding"
-	}
-	info, err := WritePart(filepath.Join(outDir, t.Part), col, first, vecs, outDim)
-	if err != nil {
-		return PartInfo{}, err
-	}
-	info.Tokens = tokens
-	return info, nil
 }
 
 // truncateRenorm keeps the first k of dim values of each of n vectors
@@ -324,70 +243,9 @@ func readJSONLTexts(path, column string) ([]string, error) {
 	return texts, nil
 }
 
-// partType returns the row type of a part: {row int64; <col> []float32}.
-func partType(col string) reflect.Type {
-	return reflect.StructOf([]reflect.StructField{
-		{Name: "Row", Type: reflect.TypeFor[int64](), Tag: `parquet:"row"`},
-		{Name: "Embedding", Type: reflect.TypeFor[[]float32](), Tag: reflect.StructTag(`parquet:"` + col + `,list"`)},
-	})
-}
-
-// WritePart writes n = len(vecs)/dim rows numbered first, first+1, … as a
-// Parquet part at path, atomically: into a hidden temporary file in the same
-// directory, synced, then renamed over path, and the directory synced.
-func WritePart(path, col string, first int64, vecs []float32, dim int) (PartInfo, error) {
-	n := 0
-	if dim > 0 {
-		n = len(vecs) / dim
-	}
-	dir, name := filepath.Dir(path), filepath.Base(path)
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dir, "."+name+".tmp-"+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-	if err != nil {
-		return PartInfo{}, fmt.Errorf("workers: writing part %s: %w", path, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	h := sha256.New()
-	cw := &countWriter{w: io.MultiWriter(f, h)}
-	rt := partType(col)
-	schema := parquet.SchemaOf(reflect.New(rt).Elem().Interface())
-	w := parquet.NewWriter(cw, schema, parquet.Compression(&parquet.Zstd), parquet.CreatedBy("embedpipe", "1", ""))
-	row := reflect.New(rt).Elem()
-	for i := 0; i < n; i++ {
-		row.Field(0).SetInt(first + int64(i))
-		row.Field(1).Set(reflect.ValueOf(vecs[i*dim : (i+1)*dim : (i+1)*dim]))
-		if err := w.Write(row.Interface()); err != nil {
-			return PartInfo{}, fmt.Errorf("workers: writing part %s row %d: %w", path, i, err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		return PartInfo{}, fmt.Errorf("workers: writing part %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		return PartInfo{}, fmt.Errorf("workers: syncing part %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return PartInfo{}, fmt.Errorf("workers: closing part %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return PartInfo{}, fmt.Errorf("workers: renaming part %s: %w", path, err)
-	}
-	ok = true
-	if err := syncDir(dir); err != nil {
-		return PartInfo{}, err
-	}
-	return PartInfo{Name: name, Rows: int64(n), Bytes: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// writeFileAtomic writes data to path the way WritePart writes a part.
+// writeFileAtomic writes data to path atomically: into a hidden temporary
+// file in the same directory, synced, then renamed over path, and the
+// directory synced.
 func writeFileAtomic(path string, data []byte) error {
 	dir, name := filepath.Dir(path), filepath.Base(path)
 	var rnd [6]byte
@@ -424,15 +282,4 @@ func syncDir(dir string) error {
 		return fmt.Errorf("workers: syncing directory %s: %w", dir, err)
 	}
 	return nil
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

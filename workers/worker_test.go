@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func TestJobInProcess(t *testing.T) {
 	if _, err := Submit(ctx, js, job, lay, 100); !errors.Is(err, ErrJobExists) {
 		t.Fatalf("resubmit: %v", err)
 	}
-	startWorkers(t, js, 2, WorkerConfig{Runner: &EmbedRunner{Embedder: emb}, Allow: allow, Layout: lay, Logger: testLogger(t)})
+	startWorkers(t, js, 2, WorkerConfig{Runner: &PipelineRunner{Model: tinyModel(t)}, Allow: allow, Layout: lay, Logger: testLogger(t)})
 	if err := waitJob(t, js, "job1", 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +69,25 @@ func TestJobInProcess(t *testing.T) {
 	if err != nil || st.Done != 6 || st.Rows != 600 || len(rs) != 6 || st.State != schemas.StateCompleted {
 		t.Fatalf("progress %+v %v", st, err)
 	}
+	// Other formats: one task per file.
+	var jl strings.Builder
+	for i, tx := range texts[:50] {
+		b, _ := json.Marshal(map[string]any{"id": i, "text": tx})
+		jl.Write(append(b, '\n'))
+	}
+	jpath := filepath.Join(root, "in.jsonl")
+	if err := os.WriteFile(jpath, []byte(jl.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jout := filepath.Join(root, "jout")
+	jjob := schemas.Job{ID: "jsonl", Inputs: []schemas.Input{{Path: jpath}}, Column: "text", Output: schemas.Output{Dir: jout}}
+	if st, err := Submit(ctx, js, jjob, lay, 100); err != nil || st.Tasks != 1 || st.TotalRows != 50 {
+		t.Fatalf("jsonl submit: %+v %v", st, err)
+	}
+	if err := waitJob(t, js, "jsonl", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	checkOutput(t, jout, texts[:50], emb)
 }
 
 func TestPoisonAndMalformedTasks(t *testing.T) {
@@ -94,7 +114,7 @@ func TestPoisonAndMalformedTasks(t *testing.T) {
 	if _, err := js.Publish(ctx, TaskSubjectPrefix+"junk.0", []byte(`{"schema":"embedpipe.task/v1","job_id":`)); err != nil {
 		t.Fatal(err)
 	}
-	startWorkers(t, js, 1, WorkerConfig{Runner: &EmbedRunner{Embedder: tinyBERT(t)}, Allow: allow, Layout: lay})
+	startWorkers(t, js, 1, WorkerConfig{Runner: &PipelineRunner{Model: tinyModel(t)}, Allow: allow, Layout: lay})
 	err := waitJob(t, js, "poison", 60*time.Second)
 	if !errors.Is(err, ErrJobFailed) || !strings.Contains(err.Error(), "gone.parquet") {
 		t.Fatalf("job error %v, want ErrJobFailed naming gone.parquet", err)

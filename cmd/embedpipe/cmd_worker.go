@@ -100,7 +100,7 @@ func runWorker(ctx context.Context, args []string) error {
 	fs.Var(&allow, "allow-path", "directory a task may read inputs from and write outputs under (repeatable; required)")
 	concurrency := fs.Int("concurrency", 1, "tasks held at once (pull credits)")
 	threads := fs.Int("threads", 0, "encoder threads (default: all cores)")
-	batch := fs.Int("batch-size", 32, "texts per encoder call")
+	batch := fs.Int("batch-size", 0, "sequences per encoder batch (default: the pipeline's)")
 	id := fs.String("id", "", "worker id in results and logs (default host-pid)")
 	pin := fs.Bool("pin-model", false, "refuse tasks pinned to another model content hash")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -130,7 +130,7 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.EmbedRunner{Embedder: emb, BatchSize: *batch},
+	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb.M, BatchSize: *batch},
 		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log}
 	if *pin {
 		cfg.ModelHash = emb.ContentHash()

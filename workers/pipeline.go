@@ -1,0 +1,96 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/embedpipe/embedpipe/io/fileio"
+	"github.com/embedpipe/embedpipe/pipeline"
+	"github.com/embedpipe/embedpipe/schemas"
+)
+
+// PipelineRunner is the TaskRunner of the workers: it runs the task through
+// pipeline.Run (one input restricted to the task's row groups, the part as
+// the output file), so that a part holds the input's columns plus the
+// embedding column, with every output option the embed command has. The
+// pipeline's checkpoints live next to the part, so a task redelivered after
+// its worker was killed resumes from the chunks already embedded.
+type PipelineRunner struct {
+	Model pipeline.Model
+	// BatchSize and MaxBatchTokens bound an encoder batch (0: the
+	// pipeline's defaults).
+	BatchSize, MaxBatchTokens int
+	// Workers is the number of concurrent encoder calls of one task (0:
+	// the pipeline's default).
+	Workers int
+}
+
+// permanentPipeline reports the pipeline errors that no retry can fix.
+func permanentPipeline(err error) bool {
+	for _, e := range []error{pipeline.ErrConfig, pipeline.ErrRow, pipeline.ErrRanges, fileio.ErrCorrupt,
+		fileio.ErrMissingColumn, fileio.ErrColumnType, fileio.ErrRowGroupRange, fileio.ErrUnsupportedFormat} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// RunTask implements TaskRunner.
+func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, outDir string) (PartInfo, error) {
+	o := t.Options
+	if o.Pooling != "" {
+		return PartInfo{}, fmt.Errorf("%w: task %s/%d: pooling %q would override the model's pooling, which embedpipe does not support", ErrPermanent, t.JobID, t.Index, o.Pooling)
+	}
+	out := filepath.Join(outDir, t.Part)
+	cfg := pipeline.Config{
+		Inputs:       []pipeline.Input{{Path: input, RowGroupLo: t.RowGroupLo, RowGroupHi: t.RowGroupHi}},
+		Output:       out,
+		Column:       t.Column,
+		OutputColumn: t.Output.Column,
+		Prompt:       o.Prompt,
+		PromptName:   o.PromptName,
+		Precision:    o.Precision,
+		TruncateDim:  o.TruncateDim,
+		Normalize:    o.Normalize,
+		MaxLength:    o.MaxLength,
+		BatchSize:    r.BatchSize,
+		Workers:      r.Workers,
+		Resume:       true,
+		OnError:      pipeline.OnErrorFail,
+	}
+	if o.BatchSize > 0 {
+		cfg.BatchSize = o.BatchSize
+	}
+	cfg.MaxBatchTokens = r.MaxBatchTokens
+	sum, err := pipeline.Run(ctx, r.Model, cfg)
+	if errors.Is(err, pipeline.ErrCheckpoint) {
+		// Checkpoints of another run (another model or options) under the
+		// same part name: start the task over.
+		cfg.Resume = false
+		sum, err = pipeline.Run(ctx, r.Model, cfg)
+	}
+	if err != nil {
+		if permanentPipeline(err) {
+			return PartInfo{}, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
+		}
+		return PartInfo{}, fmt.Errorf("workers: task %s/%d: %w", t.JobID, t.Index, err)
+	}
+	if t.Rows > 0 && sum.RowsIn != t.Rows {
+		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %s has %d rows in row groups [%d,%d), the plan said %d (file changed since submit?)",
+			ErrPermanent, t.JobID, t.Index, input, sum.RowsIn, t.RowGroupLo, t.RowGroupHi, t.Rows)
+	}
+	if sum.RowsOut != sum.RowsIn {
+		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %d rows in, %d out", ErrPermanent, t.JobID, t.Index, sum.RowsIn, sum.RowsOut)
+	}
+	shaSum, size, rows, err := checkPart(out)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	if rows != sum.RowsOut {
+		return PartInfo{}, fmt.Errorf("workers: task %s/%d: part %s holds %d rows, the pipeline wrote %d", t.JobID, t.Index, out, rows, sum.RowsOut)
+	}
+	return PartInfo{Name: t.Part, Rows: rows, Tokens: sum.Tokens, Bytes: size, SHA256: shaSum}, nil
+}
