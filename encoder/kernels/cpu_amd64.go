@@ -44,3 +44,9 @@ func normAVX2(dst, x, gamma, beta *float32, n int, mean, inv float32)
 
 //go:noescape
 func addAVX2(dst, x *float32, n int)
+
+//go:noescape
+func siluAVX2(x *float32, n int)
+
+//go:noescape
+func geluTanhAVX2(x *float32, n int)

@@ -19,3 +19,6 @@ func normAVX2(dst, x, gamma, beta *float32, n int, mean, inv float32) { panic(no
 func addAVX2(dst, x *float32, n int)                                  { panic(noasm) }
 
 const noasm = "kernels: no assembly kernels in this build"
+
+func siluAVX2(x *float32, n int)     { panic(noasm) }
+func geluTanhAVX2(x *float32, n int) { panic(noasm) }

@@ -216,8 +216,15 @@ func GELU(x []float32) {
 
 // GELUTanh applies the tanh approximation of GELU (gelu_new,
 // gelu_pytorch_tanh) in place.
+//
+// The SIMD path uses 0.5·x·(1 + tanh(u)) = x / (1 + exp(−2u)) with the
+// vector exp; it is within a few parts in 10⁷ of the float64 reference.
 func GELUTanh(x []float32) {
-	geluTanhRef(x)
+	if !hasAVX2FMA || len(x) == 0 {
+		geluTanhRef(x)
+		return
+	}
+	geluTanhAVX2(&x[0], len(x))
 }
 
 // ReLU applies max(x, 0) in place.
@@ -226,6 +233,13 @@ func ReLU(x []float32) {
 }
 
 // SiLU applies x·sigmoid(x) in place.
+//
+// The SIMD path computes x / (1 + exp(−x)) with the vector exp; it is within
+// a few parts in 10⁷ of the float64 reference.
 func SiLU(x []float32) {
-	siluRef(x)
+	if !hasAVX2FMA || len(x) == 0 {
+		siluRef(x)
+		return
+	}
+	siluAVX2(&x[0], len(x))
 }

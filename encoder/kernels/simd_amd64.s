@@ -38,6 +38,9 @@
 #define C_b6 vconst<>+864(SB)
 #define C_half vconst<>+896(SB)
 #define C_neginf vconst<>+928(SB)
+#define C_negtwoc vconst<>+960(SB)
+#define C_gk3 vconst<>+992(SB)
+#define C_negone vconst<>+1024(SB)
 
 DATA vconst<>+0(SB)/4, $0x42b0c0a5
 DATA vconst<>+4(SB)/4, $0x42b0c0a5
@@ -279,7 +282,31 @@ DATA vconst<>+944(SB)/4, $0xff800000
 DATA vconst<>+948(SB)/4, $0xff800000
 DATA vconst<>+952(SB)/4, $0xff800000
 DATA vconst<>+956(SB)/4, $0xff800000
-GLOBL vconst<>(SB), RODATA|NOPTR, $960
+DATA vconst<>+960(SB)/4, $0xbfcc422a
+DATA vconst<>+964(SB)/4, $0xbfcc422a
+DATA vconst<>+968(SB)/4, $0xbfcc422a
+DATA vconst<>+972(SB)/4, $0xbfcc422a
+DATA vconst<>+976(SB)/4, $0xbfcc422a
+DATA vconst<>+980(SB)/4, $0xbfcc422a
+DATA vconst<>+984(SB)/4, $0xbfcc422a
+DATA vconst<>+988(SB)/4, $0xbfcc422a
+DATA vconst<>+992(SB)/4, $0x3d372713
+DATA vconst<>+996(SB)/4, $0x3d372713
+DATA vconst<>+1000(SB)/4, $0x3d372713
+DATA vconst<>+1004(SB)/4, $0x3d372713
+DATA vconst<>+1008(SB)/4, $0x3d372713
+DATA vconst<>+1012(SB)/4, $0x3d372713
+DATA vconst<>+1016(SB)/4, $0x3d372713
+DATA vconst<>+1020(SB)/4, $0x3d372713
+DATA vconst<>+1024(SB)/4, $0xbf800000
+DATA vconst<>+1028(SB)/4, $0xbf800000
+DATA vconst<>+1032(SB)/4, $0xbf800000
+DATA vconst<>+1036(SB)/4, $0xbf800000
+DATA vconst<>+1040(SB)/4, $0xbf800000
+DATA vconst<>+1044(SB)/4, $0xbf800000
+DATA vconst<>+1048(SB)/4, $0xbf800000
+DATA vconst<>+1052(SB)/4, $0xbf800000
+GLOBL vconst<>(SB), RODATA|NOPTR, $1056
 
 DATA tailmask<>+0(SB)/4, $0xffffffff
 DATA tailmask<>+4(SB)/4, $0xffffffff
@@ -682,5 +709,77 @@ add_tail:
 	VMASKMOVPS Y0, Y15, (DI)
 
 add_done:
+	VZEROUPPER
+	RET
+
+// SIGMUL sets Y0 = Y0 / (1 + exp(Y1)): x·sigmoid(-Y1). Y1…Y5 are clobbered.
+#define SIGMUL \
+	EXP(Y1, Y2, Y3, Y4, Y5); \
+	VADDPS C_one, Y1, Y1; \
+	VDIVPS Y1, Y0, Y0
+
+// func siluAVX2(x *float32, n int)
+TEXT ·siluAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+
+silu_loop:
+	CMPQ    CX, $8
+	JLT     silu_tail
+	VMOVUPS (SI), Y0
+	VMULPS  C_negone, Y0, Y1
+	SIGMUL
+	VMOVUPS Y0, (SI)
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     silu_loop
+
+silu_tail:
+	TESTQ      CX, CX
+	JZ         silu_done
+	TAILMASK
+	VMASKMOVPS (SI), Y15, Y0
+	VMULPS     C_negone, Y0, Y1
+	SIGMUL
+	VMASKMOVPS Y0, Y15, (SI)
+
+silu_done:
+	VZEROUPPER
+	RET
+
+// GELUTANHARG sets Y1 = -2·sqrt(2/π)·(x + 0.044715·x³) for x in Y0, so that
+// 0.5·x·(1 + tanh(u)) = x / (1 + exp(Y1)). Y6 is clobbered.
+#define GELUTANHARG \
+	VMULPS      Y0, Y0, Y6; \
+	VMULPS      C_gk3, Y6, Y6; \
+	VFMADD213PS Y0, Y0, Y6; \
+	VMULPS      C_negtwoc, Y6, Y1
+
+// func geluTanhAVX2(x *float32, n int)
+TEXT ·geluTanhAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+
+gt_loop:
+	CMPQ    CX, $8
+	JLT     gt_tail
+	VMOVUPS (SI), Y0
+	GELUTANHARG
+	SIGMUL
+	VMOVUPS Y0, (SI)
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     gt_loop
+
+gt_tail:
+	TESTQ      CX, CX
+	JZ         gt_done
+	TAILMASK
+	VMASKMOVPS (SI), Y15, Y0
+	GELUTANHARG
+	SIGMUL
+	VMASKMOVPS Y0, Y15, (SI)
+
+gt_done:
 	VZEROUPPER
 	RET

@@ -202,3 +202,43 @@ func TestElementwiseAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestSigmoidActivationsDifferential(t *testing.T) {
+	withFast(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(15, 16))
+		acts := []struct {
+			name      string
+			fast, ref func([]float32)
+		}{{"SiLU", SiLU, siluRef}, {"GELUTanh", GELUTanh, geluTanhRef}}
+		for _, a := range acts {
+			for _, n := range append(oddSizes, 4096) {
+				full, x := guarded(r, n)
+				for i := range x {
+					x[i] = float32((r.Float64()*2 - 1) * 20)
+				}
+				if n > 4 {
+					x[0], x[1], x[2], x[3] = 0, 200, -200, 1e-20
+				}
+				in := append([]float32(nil), x...)
+				want := append([]float32(nil), x...)
+				a.ref(want)
+				a.fast(x)
+				checkGuards(t, full, a.name)
+				for i := range x {
+					// float32 rounding of the exp argument (~|x|, or ~|x|³ for
+					// GELUTanh, in the tails) costs about |argument|·6e-8 relative;
+					// the float64 reference itself cancels in 1+tanh far in the
+					// negative tail (it returns 0 for GELUTanh(-8)), hence the floor.
+					arg := math.Abs(float64(in[i]))
+					if a.name == "GELUTanh" {
+						arg = 1.6 * math.Abs(arg+0.044715*arg*arg*arg)
+					}
+					tol := 2e-7*math.Abs(float64(want[i]))*(2+arg) + 1e-15
+					if !near(float64(x[i]), float64(want[i]), tol) {
+						t.Fatalf("%s n=%d: f(%v) = %v, want %v", a.name, n, in[i], x[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}
