@@ -279,3 +279,11 @@ func TestSubmitWaitFailsWithReason(t *testing.T) {
 		t.Fatalf("submit --wait gave no reason:\n%s", out)
 	}
 }
+
+// runBin runs the embedpipe binary to its end and returns its combined
+// output.
+func runBin(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(embedpipeBin(t), args...).CombinedOutput()
+	return string(out), err
+}

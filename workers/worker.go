@@ -97,6 +97,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		if err == nil {
 			break
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
 		w.log.Warn("waiting for JetStream", "err", err)
 		select {
 		case <-ctx.Done():
