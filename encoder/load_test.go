@@ -126,11 +126,13 @@ func TestLoadErrors(t *testing.T) {
 		{"bad default prompt", map[string]string{"config_sentence_transformers.json": `{"prompts": {"q": "x"}, "default_prompt_name": "query"}`},
 			encoder.ErrConfig, []string{"default_prompt_name"}},
 		{"broken json", map[string]string{"sentence_bert_config.json": `{"max_seq_length": `}, encoder.ErrConfig, []string{"sentence_bert_config.json"}},
+		{"broken tokenizer", map[string]string{"tokenizer.json": `{"model": `}, nil, []string{"tokenizer.json"}},
+		{"broken weights", map[string]string{"model.safetensors": "\x08\x00\x00\x00\x00\x00\x00\x00{}"}, encoder.ErrWeights, []string{"model.safetensors"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := encoder.Load(variant(t, src, c.edits))
-			if !errors.Is(err, c.want) {
+			if err == nil || c.want != nil && !errors.Is(err, c.want) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 			for _, s := range c.says {

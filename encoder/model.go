@@ -130,13 +130,15 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if !slices.Contains(arch.Supported(), mt) {
 		return nil, fmt.Errorf("%w: %s: model_type %q (supported: %s)", ErrUnsupported, cfg.Path, mt, strings.Join(arch.Supported(), ", "))
 	}
+	// checkFiles saw the tokenizer and checkpoint files, so errors from
+	// here on are about their content and keep their packages' sentinels.
 	tok, err := tokenizer.Load(tdir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrModelDir, err)
+		return nil, err
 	}
 	ck, err := safetensors.Open(tdir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrModelDir, err)
+		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
 	}
 	// Every tensor is converted to a float32 copy, so the mapped files can
 	// be released as soon as the encoder is built.
