@@ -36,7 +36,9 @@
 // splits the rows of one product across the pool's participants (the
 // calling goroutine is one of them) and applies an elementwise activation
 // (GELU, ReLU…) to each finished block while it is still in cache; a nil
-// pool runs on the calling goroutine. Pool.For runs a function over index
+// pool runs on the calling goroutine. Dense.ForwardAdd(pool, dst, x, rows)
+// adds the layer's output to dst (a residual connection) without a
+// temporary or a separate Add pass. Pool.For runs a function over index
 // ranges, for work the caller splits itself. A Pool runs one operation at a
 // time; code that already runs in parallel (one goroutine per group of
 // sequences) passes a nil pool instead.

@@ -243,6 +243,7 @@ func TestGemmAllocs(t *testing.T) {
 	cases := map[string]func(){
 		"Dense.Forward":         func() { d.Forward(c, a, 64) },
 		"Dense.ForwardParallel": func() { d.ForwardParallel(p, c, a, 64, GELU) },
+		"Dense.ForwardAdd":      func() { d.ForwardAdd(p, c, a, 64) },
 		"SgemmNT":               func() { SgemmNT(20, 20, 32, 1, a, 384, w, 384, 0, c, 20) },
 		"SgemmNN":               func() { SgemmNN(20, 32, 20, 1, a, 20, w, 384, 0, c, 384) },
 	}
@@ -252,4 +253,39 @@ func TestGemmAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocations per call, want 0", name, n)
 		}
 	}
+}
+
+func TestDenseForwardAdd(t *testing.T) {
+	withFast(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(21, 22))
+		p := NewPool(2)
+		defer p.Close()
+		for _, out := range []int{1, 33, 384} {
+			for _, in := range []int{7, 383, 1536} {
+				for _, rows := range []int{1, 17, 500} {
+					_, w := guarded(r, out*in)
+					_, bias := guarded(r, out)
+					d := NewDense(w, bias, out, in)
+					_, x := guarded(r, rows*in)
+					full, dst := guarded(r, rows*out)
+					want := append([]float32(nil), dst...)
+					y := make([]float32, rows*out)
+					sgemmNTRef(rows, out, in, 1, x, in, w, in, 0, y, out)
+					addBiasRowsRef(y, bias, rows, out)
+					addRef(want, y)
+					for _, pool := range []*Pool{nil, p} {
+						got := append([]float32(nil), dst...)
+						d.ForwardAdd(pool, got, x, rows)
+						for i := range want {
+							if !closeGemm(got[i], want[i], float32(in)*3+float32(math.Abs(float64(want[i])))) {
+								t.Fatalf("out=%d in=%d rows=%d: [%d] = %v, want %v", out, in, rows, i, got[i], want[i])
+							}
+						}
+					}
+					d.ForwardAdd(nil, dst, x, rows)
+					checkGuards(t, full, "dst")
+				}
+			}
+		}
+	})
 }

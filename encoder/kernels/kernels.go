@@ -67,6 +67,28 @@ func (d *Dense) ForwardParallel(p *Pool, dst, x []float32, rows int, act func([]
 	p.gemm(&g, rows)
 }
 
+// ForwardAdd adds rows×Out results of x (rows×In) · Wᵀ + b to dst, split
+// across the participants of p like ForwardParallel (nil p: the calling
+// goroutine). It is the residual connection of a transformer block fused
+// into the projection: no temporary and no separate Add pass.
+func (d *Dense) ForwardAdd(p *Pool, dst, x []float32, rows int) {
+	if rows < 0 || len(x) < rows*d.In || len(dst) < rows*d.Out {
+		panic("kernels: Dense.ForwardAdd buffer too small")
+	}
+	if rows == 0 || d.Out == 0 {
+		return
+	}
+	if d.packed == nil || !hasAVX2FMA {
+		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, 1, dst, d.Out)
+		if d.Bias != nil {
+			AddBiasRows(dst, d.Bias, rows, d.Out)
+		}
+		return
+	}
+	g := gemmOp{n: d.Out, k: d.In, alpha: 1, a: x, lda: d.In, bp: d.packed, beta: 1, c: dst, ldc: d.Out, bias: d.Bias}
+	p.gemm(&g, rows)
+}
+
 // SgemmNT computes C[m×n] = alpha·A[m×k]·B[n×k]ᵀ + beta·C, with row strides
 // lda, ldb and ldc. With beta == 0, C is overwritten and its old contents
 // (even NaN) are ignored.
