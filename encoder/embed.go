@@ -194,9 +194,11 @@ func (s *callScratch) encodeParts(lo, hi int) {
 // its working memory whatever the number of texts.
 const embedChunkTokens = 16384
 
-// Embed tokenizes texts with prompt (a prompt text; see Prompt) prepended,
-// truncated at MaxSeqLen(), and writes their embeddings into dst
-// (len(texts)×Dim()).
+// Embed tokenizes texts with prompt (a prompt text, not a name: see Prompt;
+// pass DefaultPrompt() for the model's default, which Embed does not apply
+// by itself) prepended, truncated at MaxSeqLen(), and writes their
+// embeddings into dst (len(texts)×Dim()). It batches the texts itself, at
+// most about 16k tokens per forward pass.
 func (m *Model) Embed(ctx context.Context, texts []string, prompt string, dst []float32) error {
 	dim := m.info.Dim
 	if len(dst) < len(texts)*dim {
