@@ -88,7 +88,7 @@ type Config struct {
 	// GOMAXPROCS/model threads, at least 1).
 	Workers int
 	// ChunkRows is the checkpoint and length-sorting window size in rows
-	// (default fileio.DefaultChunkRows).
+	// (default DefaultChunkRows).
 	ChunkRows int
 	// Resume continues from the checkpoints next to Output; false deletes
 	// them and starts over.

@@ -81,7 +81,7 @@ func (fr *fileRun) merge(ctx context.Context, out string, nChunks int) error {
 				lo[i], hi[i] = float32(math.Inf(1)), float32(math.Inf(-1))
 			}
 			seen := false
-			err := readParts(ctx, fr.ckDir, nChunks, func(_ int, rec arrow.Record) error {
+			err := readParts(ctx, fr.ckDir, 0, nChunks, func(_ int, rec arrow.Record) error {
 				col := rec.Column(int(rec.NumCols()) - 1).(*array.FixedSizeList)
 				vals := col.ListValues().(*array.Float32).Float32Values()
 				for r := 0; r < col.Len(); r++ {
@@ -108,12 +108,12 @@ func (fr *fileRun) merge(ctx context.Context, out string, nChunks int) error {
 		rg = newRanges(lo, hi)
 	}
 	schema := fr.finalSchema(p)
-	w, err := dataset.Create(out, schema)
+	w, err := dataset.CreateWith(out, schema, dataset.WriteOptions{NoDictionary: []string{fr.cfg.Column}})
 	if err != nil {
 		return err
 	}
 	defer w.Abort()
-	err = readParts(ctx, fr.ckDir, nChunks, func(seq int, rec arrow.Record) error {
+	err = readParts(ctx, fr.ckDir, 0, nChunks, func(seq int, rec arrow.Record) error {
 		cols := slices.Clone(rec.Columns())
 		last := len(cols) - 1
 		if fr.cfg.OutputValue == SentenceEmbedding && p != pFloat32 {

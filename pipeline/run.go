@@ -23,6 +23,12 @@ import (
 	"github.com/embedpipe/embedpipe/io/fileio"
 )
 
+// DefaultChunkRows is the chunk size Run uses when Config.ChunkRows is 0:
+// small enough that tokenizing the first chunk and writing the last one (the
+// pipeline's fill and drain, when encoders wait) take little time, large
+// enough for length sorting to keep batches homogeneous.
+const DefaultChunkRows = 512
+
 // OutputName returns the file name Run gives, in an output directory, to the
 // output of input path: the input's base name, with .parquet replacing .csv
 // (CSV cannot hold embeddings).
@@ -205,7 +211,7 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	}
 	chunkRows := cfg.ChunkRows
 	if chunkRows <= 0 {
-		chunkRows = fileio.DefaultChunkRows
+		chunkRows = DefaultChunkRows
 	}
 	abs, _ := filepath.Abs(in.Path)
 	man := manifest{Version: 1, Input: abs, InputSize: st.Size(), InputMTime: st.ModTime().UnixNano(),
@@ -244,7 +250,16 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	for _, s := range done {
 		prog.addChunk(s, true)
 	}
-	nChunks, interrupted, err := fr.stages(ctx, r, done)
+	// The output is written while chunks finish, in order, unless int8/uint8
+	// ranges must first be computed over the whole run.
+	var sink *orderedSink
+	if p, _ := parsePrecision(cfg.Precision); !p.needsRanges() || cfg.Ranges[0] != nil {
+		if sink, err = fr.newOrderedSink(out, done); err != nil {
+			return sum, nil, err
+		}
+		defer sink.abort()
+	}
+	nChunks, interrupted, err := fr.stages(ctx, r, done, sink)
 	for _, s := range done {
 		sum.add(s)
 		sum.Resumed += s.Rows
@@ -267,7 +282,12 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 			return sum, rowErrs, fmt.Errorf("%w: chunk %d of %s has no checkpoint", ErrCheckpoint, seq, in.Path)
 		}
 	}
-	if err := fr.merge(ctx, out, nChunks); err != nil {
+	if sink != nil {
+		err = sink.finish(ctx, nChunks)
+	} else {
+		err = fr.merge(ctx, out, nChunks)
+	}
+	if err != nil {
 		return sum, rowErrs, err
 	}
 	if err := os.RemoveAll(ckDir); err != nil {
@@ -311,7 +331,7 @@ func (fr *fileRun) tokensColumn() string { return fr.cfg.OutputColumn + "_tokens
 
 // stages runs reader → tokenizer workers → encoder workers → part writer
 // and returns the number of chunks of the input.
-func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chunkStats) (nChunks int, interrupted bool, err error) {
+func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chunkStats, sink *orderedSink) (nChunks int, interrupted bool, err error) {
 	// Work already read is finished even after ctx is done, so the run
 	// context is detached from ctx; it is cancelled only on errors.
 	runCtx, cancel := context.WithCancelCause(context.Background())
@@ -426,13 +446,36 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 	go func() { // part writer: stops when writeCh closes
 		defer writeWG.Done()
 		for job := range writeCh {
+			var out arrow.Record
 			if runCtx.Err() == nil {
-				if err := fr.writeChunk(runCtx, job); err != nil {
+				var err error
+				if out, err = fr.writeChunk(runCtx, job); err != nil {
 					fail(err)
 				}
 			}
 			job.c.Record.Release()
-			<-sem
+			if out == nil || sink == nil {
+				if out != nil {
+					out.Release()
+				}
+				<-sem
+				continue
+			}
+			// The sink keeps chunks that finish out of order until their
+			// turn; each keeps its semaphore slot until written, which
+			// bounds that buffer.
+			n, err := sink.add(runCtx, job.stats.Seq, out)
+			if err != nil {
+				fail(err)
+			}
+			for ; n > 0; n-- {
+				<-sem
+			}
+		}
+		if sink != nil {
+			for n := sink.drop(); n > 0; n-- {
+				<-sem
+			}
 		}
 	}()
 
@@ -638,8 +681,9 @@ func normalizeTo(v []float32) {
 	}
 }
 
-// writeChunk builds the chunk's output record and writes its checkpoint.
-func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) error {
+// writeChunk builds the chunk's output record, writes its checkpoint and
+// returns the record, which the caller releases.
+func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record, error) {
 	rec := job.c.Record
 	n := int(rec.NumRows())
 	st := &job.stats
@@ -655,7 +699,7 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) error {
 		if ferr := job.failed[u]; ferr != nil {
 			row := job.c.FirstRow + int64(i)
 			if fr.cfg.OnError == OnErrorFail {
-				return fmt.Errorf("%s: row group %d, row %d: %w: %v (use --on-error skip or null to go on)", fr.in.Path, job.c.RowGroup, row, ErrRow, ferr)
+				return nil, fmt.Errorf("%s: row group %d, row %d: %w: %v (use --on-error skip or null to go on)", fr.in.Path, job.c.RowGroup, row, ErrRow, ferr)
 			}
 			st.RowErrors = append(st.RowErrors, RowError{File: fr.in.Path, RowGroup: job.c.RowGroup, Row: row, Action: fr.cfg.OnError, Error: ferr.Error()})
 			if fr.cfg.OnError == OnErrorSkip {
@@ -671,7 +715,7 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) error {
 	}
 	kept, err := keepRows(rec, keep)
 	if err != nil {
-		return fmt.Errorf("%s: row group %d: %w", fr.in.Path, job.c.RowGroup, err)
+		return nil, fmt.Errorf("%s: row group %d: %w", fr.in.Path, job.c.RowGroup, err)
 	}
 	defer kept.Release()
 	var extra []arrow.Array
@@ -698,13 +742,13 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) error {
 	for _, a := range extra {
 		a.Release()
 	}
-	defer out.Release()
 	if err := writePart(ctx, fr.ckDir, out, *st); err != nil {
-		return err
+		out.Release()
+		return nil, err
 	}
 	fr.mu.Lock()
 	fr.written[st.Seq] = *st
 	fr.mu.Unlock()
 	fr.prog.addChunk(*st, false)
-	return nil
+	return out, nil
 }

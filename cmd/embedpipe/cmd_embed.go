@@ -52,7 +52,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	errorsPath := fs.String("errors", "", "write the rows that could not be embedded here (JSON lines)")
 	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
-	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 2048)")
+	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: embedpipe embed --model DIR --input FILE --output FILE [flags]\n\n")
 		fs.PrintDefaults()

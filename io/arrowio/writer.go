@@ -15,6 +15,8 @@ type WriteOptions struct {
 	Stream bool
 	// Zstd compresses record batch bodies with zstd.
 	Zstd bool
+	// NoSync skips fsync on Commit (see fileio.AtomicFile.NoSync).
+	NoSync bool
 }
 
 // Writer writes an Arrow IPC file or stream atomically. It implements
@@ -33,6 +35,7 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 	if err != nil {
 		return nil, err
 	}
+	af.NoSync = opts.NoSync
 	o := []ipc.Option{ipc.WithSchema(schema)}
 	if opts.Zstd {
 		o = append(o, ipc.WithZstd())

@@ -81,15 +81,27 @@ func Open(path string, opts ReadOptions) (fileio.Reader, error) {
 	return nil, fmt.Errorf("%s: %w", path, fileio.ErrUnsupportedFormat)
 }
 
+// WriteOptions tune Create.
+type WriteOptions struct {
+	// NoDictionary names Parquet columns written without dictionary
+	// encoding.
+	NoDictionary []string
+}
+
 // Create starts writing path with the writer its extension names.
 func Create(path string, schema *arrow.Schema) (fileio.Writer, error) {
+	return CreateWith(path, schema, WriteOptions{})
+}
+
+// CreateWith is Create with options.
+func CreateWith(path string, schema *arrow.Schema, opts WriteOptions) (fileio.Writer, error) {
 	f, err := FormatOf(path)
 	if err != nil {
 		return nil, err
 	}
 	switch f {
 	case Parquet:
-		return parquetio.Create(path, schema, parquetio.WriteOptions{})
+		return parquetio.Create(path, schema, parquetio.WriteOptions{NoDictionary: opts.NoDictionary})
 	case ArrowFile, ArrowStream:
 		return arrowio.Create(path, schema, arrowio.WriteOptions{Stream: f == ArrowStream})
 	case JSONL:

@@ -12,8 +12,12 @@ import (
 // previous complete file) or the complete new file, never a partial one.
 type AtomicFile struct {
 	*os.File
-	final string
-	done  bool
+	// NoSync skips the fsyncs in Commit: the rename is still atomic for a
+	// process crash (kill -9), but an OS crash may leave an empty or partial
+	// file at the final path. For checkpoints that are validated on reuse.
+	NoSync bool
+	final  string
+	done   bool
 }
 
 // CreateAtomic creates the temporary file for final path.
@@ -39,6 +43,17 @@ func (a *AtomicFile) Commit() error {
 	}
 	a.done = true
 	tmp := a.File.Name()
+	if a.NoSync {
+		if err := a.File.Close(); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("closing %s: %w", a.final, err)
+		}
+		if err := os.Rename(tmp, a.final); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("renaming into %s: %w", a.final, err)
+		}
+		return nil
+	}
 	if err := a.File.Sync(); err != nil {
 		a.File.Close()
 		os.Remove(tmp)
@@ -78,12 +93,23 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// WriteFileAtomic writes data to path atomically.
+// WriteFileAtomic writes data to path atomically and durably.
 func WriteFileAtomic(path string, data []byte) error {
+	return writeFileAtomic(path, data, false)
+}
+
+// WriteFileAtomicNoSync writes data to path atomically without fsync (see
+// AtomicFile.NoSync).
+func WriteFileAtomicNoSync(path string, data []byte) error {
+	return writeFileAtomic(path, data, true)
+}
+
+func writeFileAtomic(path string, data []byte, noSync bool) error {
 	f, err := CreateAtomic(path)
 	if err != nil {
 		return err
 	}
+	f.NoSync = noSync
 	if _, err := f.Write(data); err != nil {
 		f.Abort()
 		return fmt.Errorf("writing %s: %w", path, err)

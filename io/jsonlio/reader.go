@@ -184,14 +184,8 @@ func (r *Reader) decode(l line) (err error) {
 			err = fmt.Errorf("%s: line %d: %w: %v", r.path, l.no, fileio.ErrCorrupt, p)
 		}
 	}()
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(l.data, &keys); err != nil || keys == nil {
-		return fmt.Errorf("%s: line %d: %w: not a JSON object: %v", r.path, l.no, fileio.ErrCorrupt, err)
-	}
-	for k := range keys {
-		if !r.names[k] {
-			return fmt.Errorf("%s: line %d: %w: key %q is not in the schema inferred from the first %d lines", r.path, l.no, fileio.ErrCorrupt, k, InferLines)
-		}
+	if k, ok := unknownKey(l.data, r.names); ok {
+		return fmt.Errorf("%s: line %d: %w: key %q is not in the schema inferred from the first %d lines", r.path, l.no, fileio.ErrCorrupt, k, InferLines)
 	}
 	if err := r.b.UnmarshalJSON(l.data); err != nil {
 		return fmt.Errorf("%s: line %d: %w: %v", r.path, l.no, fileio.ErrCorrupt, err)
@@ -211,4 +205,53 @@ func (r *Reader) Close() error {
 		return err
 	}
 	return nil
+}
+
+// unknownKey scans the top-level keys of a JSON object line and returns the
+// first one not in names. It only looks at structure (strings and nesting
+// depth); malformed JSON is left for the decoder to report.
+func unknownKey(line []byte, names map[string]bool) (string, bool) {
+	depth := 0
+	expectKey := false
+	for i := 0; i < len(line); i++ {
+		switch c := line[i]; c {
+		case '{', '[':
+			depth++
+			expectKey = c == '{' && depth == 1
+		case '}', ']':
+			depth--
+		case ',':
+			expectKey = depth == 1
+		case '"':
+			j := i + 1
+			escaped := false
+			for ; j < len(line); j++ {
+				if line[j] == '\\' {
+					escaped = true
+					j++
+					continue
+				}
+				if line[j] == '"' {
+					break
+				}
+			}
+			if j >= len(line) {
+				return "", false
+			}
+			if depth == 1 && expectKey {
+				key := string(line[i+1 : j])
+				if escaped {
+					if err := json.Unmarshal(line[i:j+1], &key); err != nil {
+						return "", false
+					}
+				}
+				if !names[key] {
+					return key, true
+				}
+				expectKey = false
+			}
+			i = j
+		}
+	}
+	return "", false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -25,7 +26,17 @@ type WriteOptions struct {
 	RowGroupRows int
 	// Compression defaults to zstd.
 	Compression *compress.Compression
+	// CompressionLevel is the codec's level; 0 means DefaultZstdLevel for
+	// zstd and the codec's default otherwise.
+	CompressionLevel int
+	// NoDictionary names columns written without dictionary encoding (free
+	// text that rarely repeats); fixed-size list columns never use it.
+	NoDictionary []string
 }
+
+// DefaultZstdLevel favours speed: embeddings barely compress, and the
+// writer must not slow the pipeline down.
+const DefaultZstdLevel = 1
 
 // Writer writes Arrow records to a Parquet file that carries the Arrow schema,
 // zstd-compressed by default. It implements fileio.Writer.
@@ -49,15 +60,33 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 	if opts.Compression != nil {
 		codec = *opts.Compression
 	}
+	level := opts.CompressionLevel
+	if level == 0 && codec == compress.Codecs.Zstd {
+		level = DefaultZstdLevel
+	}
 	af, err := fileio.CreateAtomic(path)
 	if err != nil {
 		return nil, err
 	}
-	props := parquet.NewWriterProperties(
+	popts := []parquet.WriterProperty{
 		parquet.WithCompression(codec),
 		parquet.WithMaxRowGroupLength(int64(rows)),
 		parquet.WithCreatedBy("embedpipe"),
-	)
+	}
+	if level != 0 {
+		popts = append(popts, parquet.WithCompressionLevel(level))
+	}
+	// Dictionary encoding of embedding floats costs time and saves nothing:
+	// switch it off for the leaves of fixed-size list columns.
+	if sc, err := pqarrow.ToParquet(schema, nil, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())); err == nil {
+		for i := 0; i < sc.NumColumns(); i++ {
+			path := sc.Column(i).ColumnPath()
+			if f, ok := schema.FieldsByName(path[0]); ok && len(f) > 0 && (f[0].Type.ID() == arrow.FIXED_SIZE_LIST || slices.Contains(opts.NoDictionary, path[0])) {
+				popts = append(popts, parquet.WithDictionaryFor(path.String(), false))
+			}
+		}
+	}
+	props := parquet.NewWriterProperties(popts...)
 	fw, err := pqarrow.NewFileWriter(schema, writeOnly{af}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		af.Abort()
