@@ -42,10 +42,13 @@ type Info struct {
 	ModelType string `json:"model_type"`
 	// Dim is the width of the pooled embedding; Hidden that of the token
 	// embeddings. They differ when several pooling modes are concatenated.
-	Dim          int    `json:"dim"`
-	Hidden       int    `json:"hidden"`
-	Layers       int    `json:"layers"`
-	Heads        int    `json:"heads"`
+	Dim    int `json:"dim"`
+	Hidden int `json:"hidden"`
+	Layers int `json:"layers"`
+	Heads  int `json:"heads"`
+	// KVHeads is the number of key/value heads: fewer than Heads for
+	// grouped-query attention.
+	KVHeads      int    `json:"kv_heads"`
 	Intermediate int    `json:"intermediate"`
 	Vocab        int    `json:"vocab"`
 	Activation   string `json:"activation"`
@@ -175,7 +178,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	m.info = Info{
 		Dir: dir, Arch: cfg.Architecture(), ModelType: mt,
 		Dim: d.Hidden * len(lay.pooling.modes), Hidden: d.Hidden,
-		Layers: d.Layers, Heads: d.Heads, Intermediate: d.Intermediate, Vocab: d.VocabSize, Activation: d.Activation,
+		Layers: d.Layers, Heads: d.Heads, KVHeads: d.KVHeads, Intermediate: d.Intermediate, Vocab: d.VocabSize, Activation: d.Activation,
 		Params: ck.NumParams(), DType: dtypes(ck), TokenizerKind: tok.Kind(),
 		Pooling: lay.pooling.String(), IncludePrompt: lay.pooling.includePrompt, Normalize: lay.normalize,
 		MaxSeqLen: maxSeq, MaxPositions: maxPos,

@@ -71,7 +71,11 @@ func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
 	row("embedding dim", "%d", info.Dim)
 	row("hidden size", "%d", info.Hidden)
 	row("layers", "%d", info.Layers)
-	row("attention heads", "%d", info.Heads)
+	if info.KVHeads > 0 && info.KVHeads != info.Heads {
+		row("attention heads", "%d (%d key/value heads)", info.Heads, info.KVHeads)
+	} else {
+		row("attention heads", "%d", info.Heads)
+	}
 	row("intermediate size", "%d (%s)", info.Intermediate, info.Activation)
 	row("vocabulary", "%d", info.Vocab)
 	row("parameters", "%s (%.1fM)", groupDigits(info.Params), float64(info.Params)/1e6)
