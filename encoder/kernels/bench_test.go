@@ -105,3 +105,56 @@ func BenchmarkMicroKernel(b *testing.B) {
 	}
 	reportGFLOPS(b, 2*gemmMR*gemmNR*k, 1, cpu0)
 }
+
+// reportElems reports throughput in elements (floats processed) per second.
+func reportElems(b *testing.B, elems float64) {
+	b.ReportMetric(elems*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+}
+
+// BenchmarkElementwise runs the row and elementwise kernels on the
+// encoder's shapes (4096 tokens, hidden 384, FFN 1536; attention rows of 20
+// and 128 scores), SIMD path and reference.
+func BenchmarkElementwise(b *testing.B) {
+	r := rand.New(rand.NewPCG(4, 4))
+	const tokens, hidden, inter = 4096, 384, 1536
+	x := randSlice(r, tokens*inter)
+	orig := append([]float32(nil), x...)
+	res := randSlice(r, tokens*hidden)
+	gamma := randSlice(r, hidden)
+	beta := randSlice(r, hidden)
+	saved := hasAVX2FMA
+	defer func() { hasAVX2FMA = saved }()
+	for _, fast := range []bool{true, false} {
+		if fast && !saved {
+			continue
+		}
+		hasAVX2FMA = fast
+		name := "simd"
+		if !fast {
+			name = "ref"
+		}
+		run := func(kernel string, elems int, f func()) {
+			b.Run(kernel+"/"+name, func(b *testing.B) {
+				hasAVX2FMA = fast
+				b.ReportAllocs()
+				for b.Loop() {
+					f()
+				}
+				reportElems(b, float64(elems))
+			})
+		}
+		h := x[:tokens*hidden]
+		run("GELU/4096x1536", tokens*inter, func() { copy(x, orig); GELU(x) })
+		run("LayerNorm/4096x384", tokens*hidden, func() { LayerNorm(res, h, gamma, beta, tokens, hidden, 1e-12) })
+		run("Add/4096x384", tokens*hidden, func() { Add(res, h) })
+		for _, n := range []int{20, 128} {
+			rows := tokens * hidden / n / 8
+			run(fmt.Sprintf("Softmax/rows=%d", n), rows*n, func() {
+				copy(x[:rows*n], orig[:rows*n])
+				for i := 0; i < rows; i++ {
+					Softmax(x[i*n : i*n+n])
+				}
+			})
+		}
+	}
+}
