@@ -150,3 +150,18 @@ func jobKey(job string) string             { return job + ".job" }
 func statusKey(job string) string          { return job + ".status" }
 func taskKey(job string, index int) string { return fmt.Sprintf("%s.task.%d", job, index) }
 func finalKey(job string) string           { return job + ".final" }
+
+// lookupLayout finds the worker consumer and the jobs bucket without
+// creating anything (and without the stream info request, which needs its
+// own permission).
+func lookupLayout(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, jetstream.KeyValue, error) {
+	cons, err := js.Consumer(ctx, TaskStream, WorkerConsumer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("workers: consumer %s on %s: %w", WorkerConsumer, TaskStream, err)
+	}
+	kv, err := js.KeyValue(ctx, JobsBucket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("workers: bucket %s: %w", JobsBucket, err)
+	}
+	return cons, kv, nil
+}

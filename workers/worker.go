@@ -47,6 +47,10 @@ type WorkerConfig struct {
 	// Logger receives progress and errors; nil discards them. No secret
 	// reaches it.
 	Logger *slog.Logger
+	// NoCreate makes the worker look the stream, consumer and bucket up
+	// instead of creating them, so that it can run with the narrow
+	// permissions listed in the package documentation.
+	NoCreate bool
 }
 
 // Worker pulls tasks from the shared durable consumer and runs them. At most
@@ -93,7 +97,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	var kv jetstream.KeyValue
 	for {
 		var err error
-		cons, kv, err = EnsureLayout(ctx, w.js, w.cfg.Layout)
+		if w.cfg.NoCreate {
+			cons, kv, err = lookupLayout(ctx, w.js)
+		} else {
+			cons, kv, err = EnsureLayout(ctx, w.js, w.cfg.Layout)
+		}
 		if err == nil {
 			break
 		}

@@ -103,6 +103,7 @@ func runWorker(ctx context.Context, args []string) error {
 	batch := fs.Int("batch-size", 0, "sequences per encoder batch (default: the pipeline's)")
 	id := fs.String("id", "", "worker id in results and logs (default host-pid)")
 	pin := fs.Bool("pin-model", false, "refuse tasks pinned to another model content hash")
+	create := fs.Bool("create-layout", true, "create the streams, consumer and bucket if missing (false: look them up, for narrow permissions)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -131,7 +132,7 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	defer nc.Close()
 	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb.M, BatchSize: *batch},
-		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log}
+		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log, NoCreate: !*create}
 	if *pin {
 		cfg.ModelHash = emb.ContentHash()
 	}
