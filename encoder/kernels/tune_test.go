@@ -106,3 +106,41 @@ func TestTuneKernelOperands(t *testing.T) {
 		fmt.Printf("%s: median %.1f max %.1f cpuGFLOP/s\n", mode, res[len(res)/2], res[len(res)-1])
 	}
 }
+
+// TestTuneColdWeights runs Dense on rows×384×1536 with 16 different weight
+// matrices in turn (38 MiB packed, more than L3), as the encoder's layers
+// do, with and without the next-panel prefetch. EMBEDPIPE_TUNE=1 only.
+func TestTuneColdWeights(t *testing.T) {
+	if os.Getenv("EMBEDPIPE_TUNE") != "1" || !hasAVX2FMA {
+		t.Skip("set EMBEDPIPE_TUNE=1 to run the cold-weights tuning")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	savePF := gemmPrefetchB
+	defer func() { gemmPrefetchB = savePF }()
+	r := rand.New(rand.NewPCG(1, 2))
+	const k, n, layers = 384, 1536, 16
+	ds := make([]*Dense, layers)
+	for i := range ds {
+		ds[i] = NewDense(randSlice(r, n*k), nil, n, k)
+	}
+	for _, m := range []int{64, 128, 368, 1024} {
+		x := randSlice(r, m*k)
+		dst := make([]float32, m*n)
+		res := map[bool][]float64{}
+		for round := 0; round < 5; round++ {
+			for _, pf := range []bool{true, false} {
+				gemmPrefetchB = pf
+				t0 := threadCPU()
+				for _, d := range ds {
+					d.Forward(dst, x, m)
+				}
+				res[pf] = append(res[pf], 2*float64(m*n*k)*layers/(threadCPU()-t0)/1e9)
+			}
+		}
+		for _, pf := range []bool{true, false} {
+			slices.Sort(res[pf])
+			fmt.Printf("cold %dx%dx%d pf=%v: median %.1f cpuGFLOP/s\n", m, k, n, pf, res[pf][len(res[pf])/2])
+		}
+	}
+}
