@@ -227,3 +227,26 @@ func TestMaxSeqLenCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDoLowerCase: sentence_bert_config.json's do_lower_case lower-cases
+// the text before a cased tokenizer sees it.
+func TestDoLowerCase(t *testing.T) {
+	src := refs.ModelDir(t, "tiny-bert")
+	cased, err := os.ReadFile(filepath.Join(refs.Shared(t), "refs", "tokenizers", "bert-cased-variant.tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := load(t, variant(t, src, map[string]string{"tokenizer.json": string(cased)}))
+	lower := load(t, variant(t, src, map[string]string{"tokenizer.json": string(cased),
+		"sentence_bert_config.json": `{"max_seq_length": 128, "do_lower_case": true}`}))
+	const text = "Paris Is The Capital"
+	a, _ := plain.TokenizeTo(nil, text, "", 0)
+	b, _ := plain.TokenizeTo(nil, strings.ToLower(text), "", 0)
+	c, _ := lower.TokenizeTo(nil, text, "", 0)
+	if slices.Equal(a, b) {
+		t.Fatalf("the cased tokenizer gives the same ids for both cases: %v", a)
+	}
+	if !slices.Equal(c, b) {
+		t.Fatalf("do_lower_case: ids %v, want those of the lower-cased text %v", c, b)
+	}
+}
