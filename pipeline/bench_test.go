@@ -111,8 +111,10 @@ func BenchmarkPeakRSS(b *testing.B) {
 	rows := int(gb * (1 << 30) / payload)
 	dir := b.TempDir()
 	big := filepath.Join(dir, "big.parquet")
+	quarter := filepath.Join(dir, "quarter.parquet")
 	small := filepath.Join(dir, "small.parquet")
 	genPayload(b, big, rows, payload)
+	genPayload(b, quarter, rows/4, payload)
 	genPayload(b, small, rows/100, payload)
 	bin := buildEmbedpipe(&testing.T{})
 	if binPath == "" {
@@ -120,7 +122,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 	}
 	model := filepath.Join(repoRoot(), "testdata", "tiny-bert")
 	for it := 0; it < b.N; it++ {
-		for _, in := range []string{small, big} {
+		for _, in := range []string{small, quarter, big} {
 			st, _ := os.Stat(in)
 			out := filepath.Join(dir, "out-"+filepath.Base(in))
 			cmd := exec.Command(bin, "embed", "--model", model, "--input", in, "--output", out, "--quiet", "--resume=false")

@@ -151,3 +151,40 @@ func (c *cache) Close() error {
 
 // cacheKeyOf returns the cache key of unique sequence u of job.
 func (fr *fileRun) cacheKeyOf(job *chunkJob, u int32) cacheKey { return job.keys[u] }
+
+// memoBytes bounds the in-run memo of embeddings by text.
+const memoBytes = 64 << 20
+
+// memo remembers embeddings by text within one run, so that a text repeated
+// in another chunk is not embedded again. It stops growing at memoBytes
+// (first come, first kept): the bound keeps memory independent of input
+// size, at the price of re-embedding repeats first seen after it is full.
+type memo struct {
+	mu  sync.Mutex
+	m   map[cacheKey][]float32
+	max int
+}
+
+func newMemo(dim int) *memo {
+	return &memo{m: map[cacheKey][]float32{}, max: memoBytes / (4*dim + 64)}
+}
+
+func (mm *memo) get(dst []float32, k cacheKey) bool {
+	mm.mu.Lock()
+	v, ok := mm.m[k]
+	mm.mu.Unlock()
+	if ok {
+		copy(dst, v)
+	}
+	return ok
+}
+
+func (mm *memo) put(k cacheKey, v []float32) {
+	mm.mu.Lock()
+	if len(mm.m) < mm.max {
+		if _, ok := mm.m[k]; !ok {
+			mm.m[k] = append([]float32(nil), v...)
+		}
+	}
+	mm.mu.Unlock()
+}

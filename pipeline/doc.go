@@ -27,8 +27,8 @@
 //
 // # Stages and ownership
 //
-// Each input file is read in chunks (fileio.DefaultChunkRows rows, never
-// spanning two Parquet row groups). A chunk is also the length-sorting
+// Each input file is read in chunks (DefaultChunkRows rows, never spanning
+// two Parquet row groups). A chunk is also the length-sorting
 // window: its texts are tokenized, identical texts are embedded once, cached
 // texts are served from Config.CacheDir, and the rest are sorted by length
 // and cut into batches of at most BatchSize sequences and MaxBatchTokens

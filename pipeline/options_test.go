@@ -285,3 +285,26 @@ func TestSeveralInputsAndTokenEmbeddings(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDedupAcrossChunks checks that a text repeated in later chunks is
+// embedded once per run.
+func TestDedupAcrossChunks(t *testing.T) {
+	m := loadTinyBert(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.parquet")
+	var texts []*string
+	for i := 0; i < 200; i++ {
+		texts = append(texts, sp([]string{"red", "green", "blue", "red green"}[i%4]))
+	}
+	writeTexts(t, in, arrow.BinaryTypes.String, texts, 100)
+	sum, err := Run(context.Background(), m, Config{Inputs: []Input{{Path: in}}, Output: filepath.Join(dir, "o.parquet"), ChunkRows: 5, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Chunks in flight together (4 here) can each miss the memo for the same
+	// text; after them every repeat is served from it. Without the memo the
+	// 40 chunks would embed 160 texts.
+	if sum.Embedded > 16 || sum.Embedded+sum.Deduplicated != 200 {
+		t.Fatalf("summary %+v: want at most 16 texts embedded and the rest deduplicated", sum)
+	}
+}

@@ -198,6 +198,7 @@ type fileRun struct {
 	schema  *arrow.Schema // of the parts
 	prompt  string
 	cache   *cache
+	memo    *memo
 	prog    *progress
 	mu      sync.Mutex
 	written map[int]chunkStats
@@ -240,6 +241,9 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	fr := &fileRun{m: m, cfg: cfg, in: in, col: col, outDim: cfg.outDim(m), norm: cfg.normalize(m),
 		ckDir: ckDir, prompt: cfg.Prompt, prog: prog, written: map[int]chunkStats{}}
 	fr.schema = fr.partSchema(stripMetadata(r.Schema()))
+	if cfg.OutputValue == SentenceEmbedding {
+		fr.memo = newMemo(fr.outDim)
+	}
 	if cfg.CacheDir != "" && cfg.OutputValue == SentenceEmbedding {
 		fr.cache, err = openCache(cfg.CacheDir, m.ContentHash(), optionsKey(cfg, m), fr.outDim)
 		if err != nil {
@@ -549,7 +553,7 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 		if dedup {
 			uniq[strings.Clone(s)] = u
 		}
-		if fr.cache != nil {
+		if fr.cache != nil || fr.memo != nil {
 			job.keys = append(job.keys, textKey(s))
 		}
 		job.seqOf[i] = u
@@ -571,8 +575,15 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 			job.failed[u] = errors.New("the text gives no tokens")
 			continue
 		}
+		if fr.memo != nil && fr.memo.get(job.emb[u*fr.outDim:(u+1)*fr.outDim], job.keys[u]) {
+			st.Deduplicated++
+			continue
+		}
 		if fr.cache != nil && fr.cache.get(job.emb[u*fr.outDim:(u+1)*fr.outDim], fr.cacheKeyOf(job, int32(u))) {
 			st.CacheHits++
+			if fr.memo != nil {
+				fr.memo.put(job.keys[u], job.emb[u*fr.outDim:(u+1)*fr.outDim])
+			}
 			continue
 		}
 		todo = append(todo, int32(u))
@@ -660,6 +671,9 @@ func (fr *fileRun) encodeSeqs(ctx context.Context, ew *encodeScratch, job *chunk
 		}
 		if fr.cache != nil {
 			fr.cache.put(fr.cacheKeyOf(job, u), out)
+		}
+		if fr.memo != nil {
+			fr.memo.put(job.keys[u], out)
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/embedpipe/embedpipe/io/fileio"
@@ -54,7 +55,12 @@ func Open(path string, opts ReadOptions) (r *Reader, err error) {
 	if err != nil {
 		return nil, err
 	}
-	pf, err := file.NewParquetReader(f)
+	// A buffered stream reads pages as they are decoded instead of whole
+	// column chunks, so memory does not scale with row-group size.
+	props := parquet.NewReaderProperties(memory.DefaultAllocator)
+	props.BufferedStreamEnabled = true
+	props.BufferSize = 1 << 20
+	pf, err := file.NewParquetReader(f, file.WithReadProps(props))
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w: %v", path, fileio.ErrCorrupt, err)

@@ -8,17 +8,20 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/apache/arrow/go/v17/parquet"
 	"github.com/apache/arrow/go/v17/parquet/compress"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 	"github.com/embedpipe/embedpipe/io/fileio"
 )
 
-// DefaultRowGroupRows is the row-group size the Writer uses when the caller
-// does not choose one. A row group is buffered in memory until complete, so
-// this bounds the writer's memory.
-const DefaultRowGroupRows = 8192
+// DefaultRowGroupRows and DefaultRowGroupBytes bound a row group: it ends
+// at whichever comes first. A row group is buffered in memory until
+// complete, so together they bound the writer's memory whatever the width
+// of the rows.
+const (
+	DefaultRowGroupRows  = 8192
+	DefaultRowGroupBytes = 32 << 20
+)
 
 // WriteOptions tune a Writer.
 type WriteOptions struct {
@@ -45,8 +48,10 @@ type Writer struct {
 	fw      *pqarrow.FileWriter
 	schema  *arrow.Schema
 	rgRows  int
+	rgBytes int64
 	pending []arrow.Record // rows of the row group being gathered
 	nrows   int
+	nbytes  int64
 	closed  bool
 }
 
@@ -92,7 +97,7 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 		af.Abort()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &Writer{af: af, fw: fw, schema: schema, rgRows: rows}, nil
+	return &Writer{af: af, fw: fw, schema: schema, rgRows: rows, rgBytes: DefaultRowGroupBytes}, nil
 }
 
 // Write appends rec.
@@ -105,10 +110,12 @@ func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 	}
 	for off := int64(0); off < rec.NumRows(); {
 		k := min(rec.NumRows()-off, int64(w.rgRows-w.nrows))
-		w.pending = append(w.pending, rec.NewSlice(off, off+k))
+		sl := rec.NewSlice(off, off+k)
+		w.pending = append(w.pending, sl)
 		w.nrows += int(k)
+		w.nbytes += recordBytes(sl)
 		off += k
-		if w.nrows >= w.rgRows {
+		if w.nrows >= w.rgRows || w.nbytes >= w.rgBytes {
 			if err := w.flush(); err != nil {
 				return err
 			}
@@ -128,33 +135,31 @@ func (w *Writer) flush() error {
 		for _, r := range w.pending {
 			r.Release()
 		}
-		w.pending, w.nrows = w.pending[:0], 0
+		w.pending, w.nrows, w.nbytes = w.pending[:0], 0, 0
 	}()
 	w.fw.NewRowGroup()
 	for c := 0; c < w.schema.NumFields(); c++ {
 		parts := make([]arrow.Array, len(w.pending))
+		typ := w.schema.Field(c).Type
 		for i, r := range w.pending {
 			parts[i] = r.Column(c)
-		}
-		col := parts[0]
-		col.Retain()
-		if len(parts) > 1 {
-			var err error
-			col.Release()
-			if col, err = array.Concatenate(parts, memory.DefaultAllocator); err != nil {
-				return fmt.Errorf("%s: %w", w.af.Final(), err)
+			parts[i].Retain()
+			if fl, ok := parts[i].(*array.FixedSizeList); ok {
+				l, err := toList(fl)
+				fl.Release()
+				if err != nil {
+					releaseAll(parts[:i])
+					return fmt.Errorf("%s: column %q: %w", w.af.Final(), w.schema.Field(c).Name, err)
+				}
+				parts[i], typ = l, l.DataType()
 			}
 		}
-		if fl, ok := col.(*array.FixedSizeList); ok {
-			l, err := toList(fl)
-			col.Release()
-			if err != nil {
-				return fmt.Errorf("%s: column %q: %w", w.af.Final(), w.schema.Field(c).Name, err)
-			}
-			col = l
-		}
-		err := w.fw.WriteColumnData(col)
-		col.Release()
+		// The pieces go in as one chunked column: no copy into a single
+		// array.
+		ch := arrow.NewChunked(typ, parts)
+		releaseAll(parts)
+		err := w.fw.WriteColumnChunked(ch, 0, int64(w.nrows))
+		ch.Release()
 		if err != nil {
 			return fmt.Errorf("%s: column %q: %w", w.af.Final(), w.schema.Field(c).Name, err)
 		}
@@ -199,3 +204,31 @@ func (w *Writer) Abort() error {
 type writeOnly struct{ w io.Writer }
 
 func (w writeOnly) Write(p []byte) (int, error) { return w.w.Write(p) }
+
+func releaseAll(as []arrow.Array) {
+	for _, a := range as {
+		a.Release()
+	}
+}
+
+// recordBytes estimates the memory rec references: the sizes of the
+// buffers of every column, children included. Slices count their whole
+// buffers, which errs on the side of smaller row groups.
+func recordBytes(rec arrow.Record) int64 {
+	var n int64
+	var walk func(d arrow.ArrayData)
+	walk = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			walk(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		walk(c.Data())
+	}
+	return n
+}
