@@ -94,9 +94,26 @@ func (a *Attention) Buffers(s *Scratch, first, rows, maxN int) AttentionBuffers 
 // tokens of x into dst (rows×Out.Out). Sequences are x rows
 // starts[i]..starts[i+1]; no token attends across a sequence boundary.
 func (a *Attention) Forward(dst, x []float32, starts []int, buf AttentionBuffers) {
+	if rows := a.context(x, starts, buf); rows > 0 {
+		a.Out.ForwardParallel(buf.Pool, dst, buf.Ctx, rows, nil)
+	}
+}
+
+// ForwardAdd is Forward adding the output to dst instead of overwriting it:
+// the residual connection fused into the output projection. dst may alias
+// x, since x is consumed by the QKV projection before dst is written.
+func (a *Attention) ForwardAdd(dst, x []float32, starts []int, buf AttentionBuffers) {
+	if rows := a.context(x, starts, buf); rows > 0 {
+		a.Out.ForwardAdd(buf.Pool, dst, buf.Ctx, rows)
+	}
+}
+
+// context computes the attention context (before the output projection)
+// of x into buf.Ctx and returns the number of rows.
+func (a *Attention) context(x []float32, starts []int, buf AttentionBuffers) int {
 	rows := starts[len(starts)-1]
 	if rows == 0 {
-		return
+		return 0
 	}
 	a.QKV.ForwardParallel(buf.Pool, buf.QKV, x, rows, nil)
 	ld := a.QKV.Out
@@ -134,5 +151,5 @@ func (a *Attention) Forward(dst, x []float32, starts []int, buf AttentionBuffers
 			kernels.SgemmNN(n, hd, n, 1, sc, n, v, ld, 0, buf.Ctx[o*cd+h*hd:], cd)
 		}
 	}
-	a.Out.ForwardParallel(buf.Pool, dst, buf.Ctx, rows, nil)
+	return rows
 }

@@ -80,9 +80,8 @@ type bert struct {
 
 // Scratch slots of the BERT forward pass.
 const (
-	bertSlotAttnOut = iota
-	bertSlotInter
-	bertSlotAttn // three slots: QKV, context, scores
+	bertSlotInter = iota
+	bertSlotAttn  // three slots: QKV, context, scores
 )
 
 func buildBERT(cfg *Config, w Weights) (Encoder, error) {
@@ -197,17 +196,16 @@ func (m *bert) Forward(ctx context.Context, s *Scratch, ids []int32, starts []in
 		}
 	}
 	m.embLN.Forward(x, x, T)
-	tmp := s.Buf(bertSlotAttnOut, T*H)
 	for li := range m.layers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		l := &m.layers[li]
-		l.attn.Forward(tmp, x, starts, l.attn.Buffers(s, bertSlotAttn, T, maxN))
-		kernels.Add(x, tmp)
+		// Post-norm residual blocks, x = LN(x + f(x)), with the residual
+		// sums fused into the output projections.
+		l.attn.ForwardAdd(x, x, starts, l.attn.Buffers(s, bertSlotAttn, T, maxN))
 		l.attnNorm.Forward(x, x, T)
-		l.mlp.ForwardPool(s.Pool, tmp, x, s.Buf(bertSlotInter, l.mlp.BufferLen(T)), T)
-		kernels.Add(x, tmp)
+		l.mlp.ForwardAddPool(s.Pool, x, x, s.Buf(bertSlotInter, l.mlp.BufferLen(T)), T)
 		l.outNorm.Forward(x, x, T)
 	}
 	return nil

@@ -202,3 +202,39 @@ func TestGatedMLP(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardAddAliases checks the fused residual forms against the plain
+// ones followed by an addition, with dst aliasing x as the layers use them.
+func TestForwardAddAliases(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	const hidden, inter = 24, 40
+	starts := []int{0, 5, 6, 17}
+	T := starts[len(starts)-1]
+	x := randVec(r, T*hidden, 1)
+	a := arch.NewAttention(randDense(r, 3*hidden, hidden), randDense(r, hidden, hidden), 4, 4, hidden/4)
+	for _, gated := range []bool{false, true} {
+		up := randDense(r, inter, hidden)
+		if gated {
+			up = randDense(r, 2*inter, hidden)
+		}
+		m := &arch.MLP{Up: up, Down: randDense(r, hidden, inter), Act: kernels.GELU, Gated: gated, Inter: inter}
+		var s arch.Scratch
+		plain := make([]float32, T*hidden)
+		a.Forward(plain, x, starts, a.Buffers(&s, 0, T, 11))
+		fused := append([]float32(nil), x...)
+		a.ForwardAdd(fused, fused, starts, a.Buffers(&s, 0, T, 11))
+		for i := range plain {
+			if d := math.Abs(float64(fused[i]) - float64(x[i]+plain[i])); d > 1e-5 {
+				t.Fatalf("attention ForwardAdd [%d]: %v, want %v", i, fused[i], x[i]+plain[i])
+			}
+		}
+		m.ForwardPool(nil, plain, x, make([]float32, m.BufferLen(T)), T)
+		fused = append(fused[:0], x...)
+		m.ForwardAddPool(nil, fused, fused, make([]float32, m.BufferLen(T)), T)
+		for i := range plain {
+			if d := math.Abs(float64(fused[i]) - float64(x[i]+plain[i])); d > 1e-5 {
+				t.Fatalf("MLP (gated %v) ForwardAddPool [%d]: %v, want %v", gated, i, fused[i], x[i]+plain[i])
+			}
+		}
+	}
+}

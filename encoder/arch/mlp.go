@@ -27,15 +27,31 @@ func (m *MLP) Forward(dst, x, inter []float32, rows int) {
 // ForwardPool is Forward with the projections split across the workers of
 // p (nil: the calling goroutine).
 func (m *MLP) ForwardPool(p *kernels.Pool, dst, x, inter []float32, rows int) {
+	if m.hidden(p, x, inter, rows) {
+		m.Down.ForwardParallel(p, dst, inter, rows, nil)
+	}
+}
+
+// ForwardAddPool is ForwardPool adding the block's output to dst: the
+// residual connection fused into the down projection. dst may alias x,
+// which the up projection has consumed before dst is written.
+func (m *MLP) ForwardAddPool(p *kernels.Pool, dst, x, inter []float32, rows int) {
+	if m.hidden(p, x, inter, rows) {
+		m.Down.ForwardAdd(p, dst, inter, rows)
+	}
+}
+
+// hidden computes the activated rows×Inter hidden layer of x into inter;
+// it reports false when there is nothing to do.
+func (m *MLP) hidden(p *kernels.Pool, x, inter []float32, rows int) bool {
 	if rows == 0 {
-		return
+		return false
 	}
 	if !m.Gated {
 		// The activation is applied by the GEMM, block by block while the
 		// block is in cache; the result equals GEMM then activation.
 		m.Up.ForwardParallel(p, inter, x, rows, m.Act)
-		m.Down.ForwardParallel(p, dst, inter, rows, nil)
-		return
+		return true
 	}
 	m.Up.ForwardParallel(p, inter, x, rows, nil)
 	// Compact each row's Act(a)⊙b in place to a rows×Inter matrix. Row r's
@@ -53,5 +69,5 @@ func (m *MLP) ForwardPool(p *kernels.Pool, dst, x, inter []float32, rows int) {
 		m.Act(o)
 		kernels.Mul(o, b)
 	}
-	m.Down.ForwardParallel(p, dst, inter, rows, nil)
+	return true
 }
