@@ -118,6 +118,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	credits := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if !w.cfg.NoCreate {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = Reap(ctx, w.js, kv, w.log) }()
+	}
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		select {
