@@ -34,47 +34,11 @@ func BenchmarkCorpus(b *testing.B) {
 	const batchSize, maxTokens = 64, 8192
 
 	b.Run("encoder-only", func(b *testing.B) {
-		var seqs [][]int32
-		tokens := 0
-		for _, s := range texts {
-			ids, _ := m.TokenizeTo(nil, s, "", 0)
-			seqs = append(seqs, ids)
-			tokens += len(ids)
-		}
-		slices.SortStableFunc(seqs, func(a, b []int32) int { return len(b) - len(a) })
-		var batches []*encoder.Batch
-		for lo := 0; lo < len(seqs); {
-			bt := &encoder.Batch{}
-			n := 0
-			for lo < len(seqs) && bt.Len() < batchSize && (bt.Len() == 0 || n+len(seqs[lo]) <= maxTokens) {
-				bt.Add(seqs[lo])
-				n += len(seqs[lo])
-				lo++
-			}
-			batches = append(batches, bt)
-		}
+		pass, tokens := encoderOnlyPass(b, m, texts, workers, batchSize, maxTokens)
 		b.ResetTimer()
 		start := time.Now()
 		for it := 0; it < b.N; it++ {
-			ch := make(chan *encoder.Batch)
-			var wg sync.WaitGroup
-			for w := 0; w < workers; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					dst := make([]float32, batchSize*m.Dim())
-					for bt := range ch {
-						if err := m.EmbedBatch(context.Background(), bt, dst); err != nil {
-							b.Error(err)
-						}
-					}
-				}()
-			}
-			for _, bt := range batches {
-				ch <- bt
-			}
-			close(ch)
-			wg.Wait()
+			pass()
 		}
 		b.ReportMetric(float64(tokens*b.N)/time.Since(start).Seconds(), "tokens/s")
 	})
@@ -94,6 +58,79 @@ func BenchmarkCorpus(b *testing.B) {
 		}
 		b.ReportMetric(float64(tokens)/time.Since(start).Seconds(), "tokens/s")
 	})
+
+	// ratio alternates the two, pass by pass, and reports the ratio of the
+	// median times: on a shared machine the load drifts, and alternating
+	// exposes both to the same drift.
+	b.Run("ratio", func(b *testing.B) {
+		pass, _ := encoderOnlyPass(b, m, texts, workers, batchSize, maxTokens)
+		dir := b.TempDir()
+		var enc, e2e []float64
+		for it := 0; it < b.N*7; it++ {
+			t0 := time.Now()
+			pass()
+			enc = append(enc, time.Since(t0).Seconds())
+			t0 = time.Now()
+			if _, err := Run(context.Background(), m, Config{Inputs: []Input{{Path: in}}, Output: filepath.Join(dir, "o.parquet"),
+				BatchSize: batchSize, MaxBatchTokens: maxTokens, Workers: workers}); err != nil {
+				b.Fatal(err)
+			}
+			e2e = append(e2e, time.Since(t0).Seconds())
+		}
+		slices.Sort(enc)
+		slices.Sort(e2e)
+		b.ReportMetric(enc[len(enc)/2]/e2e[len(e2e)/2], "e2e/encoder")
+		b.ReportMetric(enc[len(enc)/2]*1000, "encoder-ms")
+		b.ReportMetric(e2e[len(e2e)/2]*1000, "e2e-ms")
+	})
+}
+
+// encoderOnlyPass tokenizes and length-sorts texts, cuts them into batches
+// as the pipeline does, and returns a function that encodes every batch on
+// workers goroutines, with the number of tokens.
+func encoderOnlyPass(b *testing.B, m *encoder.Model, texts []string, workers, batchSize, maxTokens int) (func(), int) {
+	{
+		var seqs [][]int32
+		tokens := 0
+		for _, s := range texts {
+			ids, _ := m.TokenizeTo(nil, s, "", 0)
+			seqs = append(seqs, ids)
+			tokens += len(ids)
+		}
+		slices.SortStableFunc(seqs, func(a, b []int32) int { return len(b) - len(a) })
+		var batches []*encoder.Batch
+		for lo := 0; lo < len(seqs); {
+			bt := &encoder.Batch{}
+			n := 0
+			for lo < len(seqs) && bt.Len() < batchSize && (bt.Len() == 0 || n+len(seqs[lo]) <= maxTokens) {
+				bt.Add(seqs[lo])
+				n += len(seqs[lo])
+				lo++
+			}
+			batches = append(batches, bt)
+		}
+		return func() {
+			ch := make(chan *encoder.Batch)
+			var wg sync.WaitGroup
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					dst := make([]float32, batchSize*m.Dim())
+					for bt := range ch {
+						if err := m.EmbedBatch(context.Background(), bt, dst); err != nil {
+							b.Error(err)
+						}
+					}
+				}()
+			}
+			for _, bt := range batches {
+				ch <- bt
+			}
+			close(ch)
+			wg.Wait()
+		}, tokens
+	}
 }
 
 // BenchmarkPeakRSS embeds a generated Parquet file of EMBEDPIPE_BENCH_GB

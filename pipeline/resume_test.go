@@ -122,8 +122,8 @@ func TestSIGKILLResume(t *testing.T) {
 
 	out := filepath.Join(dir, "out.parquet")
 	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	kills := 0
-	for attempt := 0; attempt < 40 && kills < 8; attempt++ {
+	kills, midKills := 0, 0
+	for attempt := 0; attempt < 60 && (kills < 8 || midKills < 4); attempt++ {
 		cmd := exec.Command(bin, args(out)...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -146,13 +146,17 @@ func TestSIGKILLResume(t *testing.T) {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() {
 			kills++
-			t.Logf("kill %d at %v", kills, delay)
+			parts, _ := filepath.Glob(filepath.Join(checkpointDir(out), "part-*.arrow"))
+			if len(parts) > 0 {
+				midKills++
+			}
+			t.Logf("kill %d at %v: %d chunks checkpointed", kills, delay, len(parts))
 		} else if err == nil {
 			os.Remove(out) // it finished first
 		}
 	}
-	if kills < 3 {
-		t.Fatalf("only %d runs were killed mid-flight", kills)
+	if midKills < 4 {
+		t.Fatalf("only %d of %d kills hit a run with checkpoints", midKills, kills)
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Fatal("an output file exists although the last run was killed")

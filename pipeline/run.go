@@ -101,9 +101,6 @@ func Run(ctx context.Context, m Model, cfg Config) (Summary, error) {
 			err = werr
 		}
 	}
-	if cfg.Progress != nil {
-		cfg.Progress(sum)
-	}
 	return sum, err
 }
 

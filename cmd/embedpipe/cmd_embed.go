@@ -76,7 +76,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 		if st, err := os.Stat(*output); err == nil && st.IsDir() {
 			*output = strings.TrimRight(*output, "/") + "/" + pipeline.OutputName(files[0])
 		}
-		if _, err := dataset.FormatOf(*output); err != nil {
+		if err := dataset.Writable(*output); err != nil {
 			return err
 		}
 	}
@@ -113,7 +113,9 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	rep := newReporter(stderr, *quiet)
 	cfg.Progress, cfg.ProgressEvery = rep.progress, rep.every
 	sum, runErr := pipeline.Run(ctx, m, cfg)
-	rep.done(sum)
+	if runErr == nil || errors.Is(runErr, pipeline.ErrInterrupted) {
+		rep.done(sum)
+	}
 	if *summaryPath != "" {
 		js, _ := json.MarshalIndent(sum, "", "  ")
 		if err := fileio.WriteFileAtomic(*summaryPath, append(js, '\n')); err != nil && runErr == nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/pipeline"
 )
 
@@ -42,6 +43,9 @@ func tokenizeCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	if *model == "" || *input == "" || *output == "" {
 		fs.Usage()
 		return errors.New("--model, --input and --output are required")
+	}
+	if err := dataset.Writable(*output); err != nil {
+		return err
 	}
 	m, err := encoder.Load(*model)
 	if err != nil {

@@ -88,6 +88,19 @@ type WriteOptions struct {
 	NoDictionary []string
 }
 
+// Writable reports, without touching the file system, whether Create can
+// write path's format.
+func Writable(path string) error {
+	f, err := FormatOf(path)
+	if err != nil {
+		return err
+	}
+	if f == CSV {
+		return fmt.Errorf("%s: %w: cannot write csv (write .parquet, .arrow, .arrows or .jsonl)", path, fileio.ErrUnsupportedFormat)
+	}
+	return nil
+}
+
 // Create starts writing path with the writer its extension names.
 func Create(path string, schema *arrow.Schema) (fileio.Writer, error) {
 	return CreateWith(path, schema, WriteOptions{})
