@@ -5,6 +5,7 @@
 #   * shared/peers/ort/bench.sh (ONNX Runtime, float32) on the same model and inputs;
 #   * shared/peers/gemm/peak.sh (OpenBLAS sgemm) on the encoder's GEMM shapes.
 # All three run with the same thread count and batch size, one after the other.
+# The first run also installs the peers (npm, apt) and builds their model.
 # Progress goes to stderr; stdout gets the three JSON results, the per-shape GEMM
 # ratios, and as its last line exactly
 #   ratio_vs_ort=R1 gemm_vs_openblas=R2
@@ -51,13 +52,20 @@ fi
 log "building embedpipe"
 (cd "$ROOT" && go build -o "$CACHE/embedpipe" ./cmd/embedpipe) >&2
 
-log "embedpipe bench (threads $THREADS, batch $BATCH, reps $REPS)"
-OURS="$("$CACHE/embedpipe" bench --model "$MODEL" --input "$INPUT" --threads "$THREADS" --batch-size "$BATCH" --reps "$REPS" --json)"
-echo "$OURS"
+# Order: ORT, then embedpipe (its encoder passes, then its kernel probe), then
+# OpenBLAS, so that each pair being compared runs back to back. On a machine
+# shared with other work the figures still move with its load, which is
+# printed before and after.
+loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true; }
+echo "load_before=$(loadavg | tr ' ' ',')"
 
 log "ONNX Runtime peer (threads $THREADS, batch $BATCH, reps $REPS)"
 ORT="$("$SHARED/peers/ort/bench.sh" --threads "$THREADS" --batch "$BATCH" --reps "$REPS" | tail -n 1)"
 echo "$ORT"
+
+log "embedpipe bench (threads $THREADS, batch $BATCH, reps $REPS)"
+OURS="$("$CACHE/embedpipe" bench --model "$MODEL" --input "$INPUT" --threads "$THREADS" --batch-size "$BATCH" --reps "$REPS" --json)"
+echo "$OURS"
 
 log "OpenBLAS sgemm peer (threads $THREADS)"
 GEMM="$("$SHARED/peers/gemm/peak.sh" "$THREADS" 4096 384 384 4096 384 1536 4096 1536 384 | grep -v '"corename"' || true)"
@@ -65,6 +73,7 @@ if [ -z "$GEMM" ]; then # peak.sh without shape arguments prints its default lis
   GEMM="$("$SHARED/peers/gemm/peak.sh" "$THREADS" | grep '"encoder_' || true)"
 fi
 echo "$GEMM"
+echo "load_after=$(loadavg | tr ' ' ',')"
 
 OURS="$OURS" ORT="$ORT" GEMM="$GEMM" "$PY" - <<'PYEOF'
 import json, math, os, sys
