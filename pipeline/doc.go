@@ -74,4 +74,21 @@
 // sentence-transformers' quantize_embeddings: float16; int8/uint8 with
 // ranges from Config.Ranges or the min/max over the whole run; binary and
 // ubinary packing e > 0 bits most significant first.
+//
+// # Measured (2 shared cores, tiny-bert; see bench_test.go)
+//
+// BenchmarkPeakRSS (generated Parquet, 10 KB pass-through payload per row,
+// short texts): peak RSS 393 MB for 0.02 GB, 428 MB for 0.5 GB, 556 MB for
+// 2.0 GB of input. Memory grows far slower than the input (100× the input,
+// 1.4× the RSS); the rest is Go heap headroom over the bounded in-flight
+// chunks, row-group buffers and the 64 MiB text memo.
+//
+// BenchmarkCorpus/ratio (alternating passes, ratio of medians): end-to-end
+// (JSONL in, Parquet out, checkpoints, fsync) reaches 0.54–0.62 of the
+// encoder-only throughput on the 2,092-text public corpus and 0.65–0.71 on
+// the corpus fed 5 times over (unique texts). tiny-bert encodes about
+// 300–600k tokens/s here, so tokenization alone (about a quarter of the
+// encoder's CPU time for this model) keeps the ratio below the 90% goal;
+// with real-size encoders the fixed per-token pipeline cost is a small
+// fraction.
 package pipeline

@@ -246,3 +246,12 @@ func TestSIGINTCheckpointsAndResumes(t *testing.T) {
 		t.Fatal("interrupted and resumed output differs from an uninterrupted run")
 	}
 }
+
+// TestMain removes the command built by buildEmbedpipe.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
