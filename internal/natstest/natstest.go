@@ -103,3 +103,56 @@ func (s *Server) Restart(down time.Duration) {
 	time.Sleep(down)
 	s.start()
 }
+
+// StartCluster starts n servers on loopback that form a JetStream cluster
+// named "embedpipe", each with its own store, and waits until JetStream has
+// a meta leader. The servers are shut down when the test ends.
+func StartCluster(tb testing.TB, n int) []*Server {
+	tb.Helper()
+	cports := make([]int, n)
+	routes := ""
+	for i := range n {
+		cports[i] = freePort(tb)
+		if i > 0 {
+			routes += ","
+		}
+		routes += "nats://127.0.0.1:" + strconv.Itoa(cports[i])
+	}
+	var out []*Server
+	for i := range n {
+		out = append(out, Start(tb, "", func(o *server.Options) {
+			o.ServerName = "n" + strconv.Itoa(i+1)
+			o.Cluster = server.ClusterOpts{Name: "embedpipe", Host: "127.0.0.1", Port: cports[i]}
+			o.Routes = server.RoutesFromStr(routes)
+		}))
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		leader := false
+		for _, s := range out {
+			if s.srv != nil && s.srv.JetStreamIsLeader() {
+				leader = true
+			}
+		}
+		if leader {
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("natstest: the cluster elected no JetStream meta leader")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return out
+}
+
+// ClusterURL returns the comma-separated client URLs of servers.
+func ClusterURL(servers []*Server) string {
+	u := ""
+	for i, s := range servers {
+		if i > 0 {
+			u += ","
+		}
+		u += s.URL()
+	}
+	return u
+}
