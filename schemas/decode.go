@@ -192,6 +192,8 @@ func FormatOf(in Input) string {
 		return FormatJSONL
 	case ".arrow", ".arrows", ".ipc", ".feather":
 		return FormatArrow
+	case ".csv":
+		return FormatCSV
 	}
 	return ""
 }
@@ -214,9 +216,9 @@ func (in Input) validate(kind, field string) error {
 		return err
 	}
 	switch in.Format {
-	case "", FormatParquet, FormatJSONL, FormatArrow:
+	case "", FormatParquet, FormatJSONL, FormatArrow, FormatCSV:
 	default:
-		return invalid(kind, "%s.format %q (want parquet, jsonl or arrow)", field, in.Format)
+		return invalid(kind, "%s.format %q (want parquet, jsonl, arrow or csv)", field, in.Format)
 	}
 	if FormatOf(in) == "" {
 		return invalid(kind, "%s: cannot tell the format of %q: set format", field, in.Path)

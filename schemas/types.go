@@ -26,6 +26,7 @@ const (
 	FormatParquet = "parquet"
 	FormatJSONL   = "jsonl"
 	FormatArrow   = "arrow"
+	FormatCSV     = "csv"
 )
 
 // Job is a user's request to embed one text column of one or more files.

@@ -26,7 +26,8 @@ func PartName(i int) string { return fmt.Sprintf("part-%05d.parquet", i) }
 // until a task holds at least rowsPerTask rows (so that many workers share
 // one big file), and one task per input of another format. It reads only
 // the inputs' metadata (and counts JSONL rows). It returns the tasks and the
-// total number of rows.
+// total number of rows known before the tasks run (Arrow and CSV inputs
+// count as 0 until then).
 func Plan(job schemas.Job, rowsPerTask int64) ([]schemas.Task, int64, error) {
 	if rowsPerTask <= 0 {
 		rowsPerTask = DefaultRowsPerTask
@@ -67,6 +68,10 @@ func Plan(job schemas.Job, rowsPerTask int64) ([]schemas.Task, int64, error) {
 				return nil, 0, err
 			}
 			add(in, 0, 0, int64(len(texts)))
+		case schemas.FormatArrow, schemas.FormatCSV:
+			// The pipeline reads these whole; the row count is known
+			// only once the task has run.
+			add(in, 0, 0, 0)
 		default:
 			return nil, 0, fmt.Errorf("%w: %s: format %q is not supported by workers", ErrBadInput, in.Path, in.Format)
 		}

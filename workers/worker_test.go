@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,6 +89,27 @@ func TestJobInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkOutput(t, jout, texts[:50], emb)
+	var csv strings.Builder
+	csv.WriteString("id,text\n")
+	for i, tx := range texts[50:80] {
+		csv.WriteString(fmt.Sprintf("%d,%q\n", i+50, strings.ReplaceAll(tx, "\"", "")))
+	}
+	cpath := filepath.Join(root, "in.csv")
+	if err := os.WriteFile(cpath, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cout := filepath.Join(root, "cout")
+	cjob := schemas.Job{ID: "csv", Inputs: []schemas.Input{{Path: cpath}}, Column: "text", Output: schemas.Output{Dir: cout}}
+	if st, err := Submit(ctx, js, cjob, lay, 100); err != nil || st.Tasks != 1 {
+		t.Fatalf("csv submit: %+v %v", st, err)
+	}
+	if err := waitJob(t, js, "csv", 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var cm Manifest
+	if b, err := os.ReadFile(filepath.Join(cout, "manifest.json")); err != nil || json.Unmarshal(b, &cm) != nil || cm.Rows != 30 {
+		t.Fatalf("csv manifest: %v %+v", err, cm)
+	}
 }
 
 func TestPoisonAndMalformedTasks(t *testing.T) {
