@@ -288,6 +288,10 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	} else {
 		err = fr.merge(ctx, out, nChunks)
 	}
+	if err != nil && ctx.Err() != nil {
+		return sum, rowErrs, &interruptedError{fmt.Sprintf("interrupted while writing %s: every chunk of %s is checkpointed in %s; rerun the same command to resume (--resume=false starts over)",
+			out, in.Path, ckDir)}
+	}
 	if err != nil {
 		return sum, rowErrs, err
 	}
