@@ -63,11 +63,11 @@ func Plan(job schemas.Job, rowsPerTask int64) ([]schemas.Task, int64, error) {
 				}
 			}
 		case schemas.FormatJSONL:
-			texts, err := readJSONLTexts(in.Path, job.Column)
+			rows, err := countJSONLRows(in.Path, job.Column)
 			if err != nil {
 				return nil, 0, err
 			}
-			add(in, 0, 0, int64(len(texts)))
+			add(in, 0, 0, rows)
 		case schemas.FormatArrow, schemas.FormatCSV:
 			// The pipeline reads these whole; the row count is known
 			// only once the task has run.

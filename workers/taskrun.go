@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -74,22 +73,6 @@ func truncateRenorm(v []float32, n, dim, k int) []float32 {
 	return v[:n*k]
 }
 
-// ReadTexts reads the text column of an input file: for Parquet, the row
-// groups [rgLo, rgHi); for JSONL, every line (rgLo and rgHi are ignored). It
-// returns the texts and the index of the first one in the file. A null or
-// missing text is read as "". Malformed input gives an error wrapping
-// ErrBadInput and ErrPermanent that names the file and the row.
-func ReadTexts(path, format, column string, rgLo, rgHi int) ([]string, int64, error) {
-	switch format {
-	case schemas.FormatParquet:
-		return readParquetTexts(path, column, rgLo, rgHi)
-	case schemas.FormatJSONL:
-		texts, err := readJSONLTexts(path, column)
-		return texts, 0, err
-	}
-	return nil, 0, fmt.Errorf("%w: %w: %s: format %q is not supported by workers", ErrPermanent, ErrBadInput, path, format)
-}
-
 func badInput(path, format string, args ...any) error {
 	return fmt.Errorf("%w: %w: %s: %s", ErrPermanent, ErrBadInput, path, fmt.Sprintf(format, args...))
 }
@@ -145,74 +128,15 @@ func textLeaf(path string, pf *parquet.File, column string) (parquet.LeafColumn,
 	return leaf, nil
 }
 
-func readParquetTexts(path, column string, lo, hi int) (texts []string, first int64, err error) {
-	f, pf, err := openParquet(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer f.Close()
-	leaf, err := textLeaf(path, pf, column)
-	if err != nil {
-		return nil, 0, err
-	}
-	rgs := pf.RowGroups()
-	if lo < 0 || hi > len(rgs) || lo > hi {
-		return nil, 0, badInput(path, "row groups [%d,%d) out of the file's %d", lo, hi, len(rgs))
-	}
-	for i := 0; i < lo; i++ {
-		first += rgs[i].NumRows()
-	}
-	buf := make([]parquet.Value, 256)
-	for i := lo; i < hi; i++ {
-		want := rgs[i].NumRows()
-		got := int64(0)
-		pages := rgs[i].ColumnChunks()[leaf.ColumnIndex].Pages()
-		for {
-			p, err := pages.ReadPage()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				pages.Close()
-				return nil, 0, badInput(path, "row group %d, column %q: %v", i, column, err)
-			}
-			vr := p.Values()
-			for {
-				n, err := vr.ReadValues(buf)
-				for _, v := range buf[:n] {
-					if v.IsNull() {
-						texts = append(texts, "")
-					} else {
-						texts = append(texts, string(v.ByteArray()))
-					}
-					got++
-				}
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					parquet.Release(p)
-					pages.Close()
-					return nil, 0, badInput(path, "row group %d, column %q, row %d: %v", i, column, first+int64(len(texts)), err)
-				}
-			}
-			parquet.Release(p)
-		}
-		pages.Close()
-		if got != want {
-			return nil, 0, badInput(path, "row group %d: %d values of column %q for %d rows", i, got, column, want)
-		}
-	}
-	return texts, first, nil
-}
-
-func readJSONLTexts(path, column string) ([]string, error) {
+// countJSONLRows counts the rows of a JSONL file, checking that each line
+// is a JSON object whose column, when present, is a string or null.
+func countJSONLRows(path, column string) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("workers: input %w", err)
+		return 0, fmt.Errorf("workers: input %w", err)
 	}
 	defer f.Close()
-	var texts []string
+	var rows int64
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), schemas.MaxMessageBytes)
 	line := 0
@@ -224,23 +148,22 @@ func readJSONLTexts(path, column string) ([]string, error) {
 		}
 		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(b, &obj); err != nil {
-			return nil, badInput(path, "line %d: %v", line, err)
+			return 0, badInput(path, "line %d: %v", line, err)
 		}
+		rows++
 		raw, ok := obj[column]
 		if !ok || string(raw) == "null" {
-			texts = append(texts, "")
 			continue
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, badInput(path, "line %d: field %q is not a string", line, column)
+			return 0, badInput(path, "line %d: field %q is not a string", line, column)
 		}
-		texts = append(texts, s)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, badInput(path, "after line %d: %v", line, err)
+		return 0, badInput(path, "after line %d: %v", line, err)
 	}
-	return texts, nil
+	return rows, nil
 }
 
 // writeFileAtomic writes data to path atomically: into a hidden temporary
