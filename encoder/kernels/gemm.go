@@ -46,15 +46,25 @@ func packBT(dst, b []float32, ldb, n, k int) {
 		blk := dst[pc*npad : pc*npad+kc*npad]
 		for jr := 0; jr < npad; jr += gemmNR {
 			pan := blk[jr*kc : (jr+gemmNR)*kc]
-			for j := 0; j < gemmNR; j++ {
-				if jr+j >= n {
-					for p := 0; p < kc; p++ {
-						pan[p*gemmNR+j] = 0
-					}
-					continue
+			w := min(gemmNR, n-jr)
+			if w < gemmNR {
+				clear(pan)
+			}
+			// Four columns at a time: one bounds check per four stores
+			// (attention scores pack a new K for every sequence and head).
+			j := 0
+			for ; j+4 <= w; j += 4 {
+				s0 := b[(jr+j)*ldb+pc:][:kc]
+				s1 := b[(jr+j+1)*ldb+pc:][:kc]
+				s2 := b[(jr+j+2)*ldb+pc:][:kc]
+				s3 := b[(jr+j+3)*ldb+pc:][:kc]
+				for p := range s0 {
+					d := pan[p*gemmNR+j : p*gemmNR+j+4 : p*gemmNR+j+4]
+					d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 				}
-				src := b[(jr+j)*ldb+pc:]
-				src = src[:kc]
+			}
+			for ; j < w; j++ {
+				src := b[(jr+j)*ldb+pc:][:kc]
 				for p, v := range src {
 					pan[p*gemmNR+j] = v
 				}
