@@ -153,7 +153,7 @@ func (c *cache) Close() error {
 func (fr *fileRun) cacheKeyOf(job *chunkJob, u int32) cacheKey { return job.keys[u] }
 
 // memoBytes bounds the in-run memo of embeddings by text.
-const memoBytes = 64 << 20
+const memoBytes = 16 << 20
 
 // memo remembers embeddings by text within one run, so that a text repeated
 // in another chunk is not embedded again. It stops growing at memoBytes
@@ -166,7 +166,9 @@ type memo struct {
 }
 
 func newMemo(dim int) *memo {
-	return &memo{m: map[cacheKey][]float32{}, max: memoBytes / (4*dim + 64)}
+	// Per entry: the floats, the key, the slice header and the map's own
+	// overhead (about 48 bytes per slot).
+	return &memo{m: map[cacheKey][]float32{}, max: memoBytes / (4*dim + 96)}
 }
 
 func (mm *memo) get(dst []float32, k cacheKey) bool {

@@ -78,10 +78,11 @@
 // # Measured (2 shared cores, tiny-bert; see bench_test.go)
 //
 // BenchmarkPeakRSS (generated Parquet, 10 KB pass-through payload per row,
-// short texts): peak RSS 393 MB for 0.02 GB, 428 MB for 0.5 GB, 556 MB for
-// 2.0 GB of input. Memory grows far slower than the input (100× the input,
-// 1.4× the RSS); the rest is Go heap headroom over the bounded in-flight
-// chunks, row-group buffers and the 64 MiB text memo.
+// short texts, the real command): peak RSS 366 MB for 0.02 GB, 432 MB for
+// 0.5 GB and 486 MB for 2.0 GB of input (100× the input, 1.3× the RSS).
+// What remains of the growth is the text memo filling up to its 16 MiB bound
+// plus Go's heap headroom; the rest is the bounded in-flight chunks and
+// row-group buffers. With GOGC=50 the figures were 280, 357 and 426 MB.
 //
 // BenchmarkCorpus/ratio (alternating passes, ratio of medians): end-to-end
 // (JSONL in, Parquet out, checkpoints, fsync) reaches 0.54–0.62 of the
