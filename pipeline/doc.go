@@ -82,7 +82,8 @@
 // 0.5 GB and 486 MB for 2.0 GB of input (100× the input, 1.3× the RSS).
 // What remains of the growth is the text memo filling up to its 16 MiB bound
 // plus Go's heap headroom; the rest is the bounded in-flight chunks and
-// row-group buffers. With GOGC=50 the figures were 280, 357 and 426 MB.
+// row-group buffers. With GOGC=50 (and the earlier 64 MiB memo) the figures
+// were 280, 357 and 426 MB.
 //
 // BenchmarkCorpus/ratio (alternating passes, ratio of medians): end-to-end
 // (JSONL in, Parquet out, checkpoints, fsync) reaches 0.54–0.62 of the
