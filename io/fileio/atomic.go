@@ -30,6 +30,13 @@ func CreateAtomic(final string) (*AtomicFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", final, err)
 	}
+	// CreateTemp makes the file private (0600); a dataset written by embed
+	// should get the mode os.Create gives under the usual umask instead.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("creating %s: %w", final, err)
+	}
 	return &AtomicFile{File: f, final: final}, nil
 }
 
