@@ -254,10 +254,16 @@ func checkGemm(m, n, k int, a []float32, lda int, b []float32, ldb, brows, bcols
 	if m == 0 || n == 0 {
 		return
 	}
-	if lda < k || ldb < bcols || ldc < n {
+	if ldc < n || len(c) < (m-1)*ldc+n {
+		panic("kernels: GEMM C buffer too small")
+	}
+	if k == 0 {
+		return // A and B are not read
+	}
+	if lda < k || ldb < bcols {
 		panic("kernels: GEMM stride smaller than row length")
 	}
-	if (k > 0 && len(a) < (m-1)*lda+k) || (brows > 0 && len(b) < (brows-1)*ldb+bcols) || len(c) < (m-1)*ldc+n {
+	if len(a) < (m-1)*lda+k || len(b) < (brows-1)*ldb+bcols {
 		panic("kernels: GEMM buffer too small")
 	}
 }

@@ -82,6 +82,7 @@ func gemmCases() []gemmCase {
 		gemmCase{m: 13, n: 32, k: 13, lda: 15, ldb: 384, ldc: 384, alpha: 1, beta: 1},
 		gemmCase{m: 150, n: 40, k: 600, lda: 601, ldb: 603, ldc: 41, alpha: -0.5, beta: 0.25},
 		gemmCase{m: 7, n: 5, k: 0, lda: 1, ldb: 5, ldc: 5, alpha: 1, beta: 0.5},
+		gemmCase{m: 7, n: 5, k: 0, lda: 0, ldb: 0, ldc: 5, alpha: 1, beta: 0},
 		gemmCase{m: 300, n: 48, k: 520, lda: 520, ldb: 520, ldc: 48, alpha: 1, beta: 1},
 	)
 	return cs
