@@ -20,10 +20,7 @@ func TestClusterR3(t *testing.T) {
 	texts := append(append([]string(nil), base...), base...)
 	root := t.TempDir()
 	in := writeCorpusParquet(t, root, "in.parquet", texts, 100)
-	// The test's own client stays on n1; the workers may be on any node.
-	// (In about one run in six a client whose node was shut down did not
-	// get JetStream API replies again within two minutes; see the report.)
-	_, js := connectJS(t, nodes[0].URL())
+	_, js := connectJS(t, url)
 	ctx := context.Background()
 	lay := Layout{Replicas: 3, AckWait: 3 * time.Second, MaxDeliver: 5}
 	out := filepath.Join(root, "out")

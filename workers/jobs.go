@@ -237,52 +237,39 @@ func Progress(ctx context.Context, kv jetstream.KeyValue, id string) (schemas.St
 
 // Wait blocks until job id completes or fails, or ctx is done. It returns
 // the final status, and an error wrapping ErrJobFailed with the recorded
-// reason when the job failed.
+// reason when the job failed. It polls the status key, each read with its
+// own short timeout, so that a reply lost while the cluster fails over (a
+// leader election, a server restart) costs one poll, not the whole wait.
 func Wait(ctx context.Context, kv jetstream.KeyValue, id string) (schemas.Status, error) {
-	w, err := kv.Watch(ctx, statusKey(id))
-	if err != nil {
-		return schemas.Status{}, fmt.Errorf("workers: watching job %s: %w", id, err)
-	}
-	defer w.Stop()
-	// The watcher rides out reconnects; the ticker is a fallback that
-	// re-reads the status in case an update was missed meanwhile.
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	check := func(b []byte) (schemas.Status, bool, error) {
-		st, err := schemas.DecodeStatus(b)
-		if err != nil {
-			return st, false, err
-		}
-		switch st.State {
-		case schemas.StateCompleted:
-			return st, true, nil
-		case schemas.StateFailed:
-			return st, true, fmt.Errorf("%w: %s: %s", ErrJobFailed, id, st.Reason)
-		}
-		return st, false, nil
-	}
+	var last error
 	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		e, err := kv.Get(rctx, statusKey(id))
+		cancel()
+		switch {
+		case err == nil:
+			st, derr := schemas.DecodeStatus(e.Value())
+			if derr != nil {
+				return st, fmt.Errorf("workers: status of job %s: %w", id, derr)
+			}
+			switch st.State {
+			case schemas.StateCompleted:
+				return st, nil
+			case schemas.StateFailed:
+				return st, fmt.Errorf("%w: %s: %s", ErrJobFailed, id, st.Reason)
+			}
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			return schemas.Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)
+		default:
+			last = err
+		}
 		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return schemas.Status{}, fmt.Errorf("workers: watching job %s: watcher closed", id)
-			}
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
-				continue
-			}
-			if st, done, err := check(e.Value()); done || err != nil {
-				return st, err
-			}
-		case <-tick.C:
-			e, err := kv.Get(ctx, statusKey(id))
-			if err != nil {
-				continue
-			}
-			if st, done, err := check(e.Value()); done || err != nil {
-				return st, err
-			}
 		case <-ctx.Done():
-			return schemas.Status{}, ctx.Err()
+			if last != nil {
+				return schemas.Status{}, fmt.Errorf("workers: waiting for job %s: %w (last error: %v)", id, ctx.Err(), last)
+			}
+			return schemas.Status{}, fmt.Errorf("workers: waiting for job %s: %w", id, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }

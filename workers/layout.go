@@ -130,16 +130,26 @@ func EnsureLayout(ctx context.Context, js jetstream.JetStream, l Layout) (jetstr
 	return cons, kv, nil
 }
 
-// OpenBucket returns the jobs bucket, which submit must have created.
+// OpenBucket returns the jobs bucket, which submit must have created. Each
+// try has its own short timeout and failed tries are repeated until ctx is
+// done, so that a reply lost during a fail-over does not stall the caller.
 func OpenBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
-	kv, err := js.KeyValue(ctx, JobsBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return nil, fmt.Errorf("%w: bucket %s does not exist (nothing was submitted)", ErrJobNotFound, JobsBucket)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		kv, err := js.KeyValue(rctx, JobsBucket)
+		cancel()
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("%w: bucket %s does not exist (nothing was submitted)", ErrJobNotFound, JobsBucket)
+		}
+		if err == nil {
+			return kv, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("workers: opening bucket %s: %w", JobsBucket, err)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("workers: opening bucket %s: %w", JobsBucket, err)
-	}
-	return kv, nil
 }
 
 func taskSubject(job string, index int) string {

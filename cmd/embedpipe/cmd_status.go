@@ -28,6 +28,8 @@ func runStatus(ctx context.Context, args []string) error {
 	if !schemas.ValidID(id) {
 		return fmt.Errorf("%q is not a job id", id)
 	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	nc, js, err := nf.connect("embedpipe-status")
 	if err != nil {
 		return err
