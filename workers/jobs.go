@@ -184,6 +184,10 @@ func updateStatus(ctx context.Context, kv jetstream.KeyValue, id string, change 
 
 // Results returns the recorded results of the tasks of job id, by index.
 func Results(ctx context.Context, kv jetstream.KeyValue, id string) ([]schemas.Result, error) {
+	// A bounded context: a reply lost in a fail-over costs one call, which
+	// the caller repeats, rather than the caller's whole deadline.
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
 	w, err := kv.Watch(ctx, id+".task.*", jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("workers: listing results of job %s: %w", id, err)
