@@ -15,8 +15,10 @@ import (
 )
 
 // TestServeEmbedded runs "embedpipe serve" with its embedded JetStream
-// server: submit --wait and status work against it, the embed endpoint
-// answers, and SIGTERM stops it cleanly.
+// server, exactly as the command contract gives it (no --allow-path: a
+// loopback-only embedded server lets its in-process workers use any path):
+// submit --wait and status work against it, the embed endpoint answers, and
+// SIGTERM stops it cleanly.
 func TestServeEmbedded(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -30,7 +32,7 @@ func TestServeEmbedded(t *testing.T) {
 	model, _ := filepath.Abs("../testdata/tiny-bert")
 	lines := make(chan procLine, 1024)
 	p := startProc(t, "serve", lines, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--store", filepath.Join(root, "store"),
-		"--model", model, "--workers", "2", "--allow-path", root)
+		"--model", model, "--workers", "2")
 	for deadline := time.After(60 * time.Second); ; {
 		select {
 		case l := <-lines:
@@ -66,5 +68,16 @@ ready:
 	<-p.done
 	if err := p.cmd.Wait(); err != nil {
 		t.Fatalf("serve after SIGTERM: %v", err)
+	}
+}
+
+// TestServeReachableNeedsAllowPath checks that serve refuses to run workers
+// without --allow-path when its server can be reached from other machines.
+func TestServeReachableNeedsAllowPath(t *testing.T) {
+	root := t.TempDir()
+	model, _ := filepath.Abs("../testdata/tiny-bert")
+	o, err := runBin(t, "serve", "--listen", "0.0.0.0:0", "--store", filepath.Join(root, "store"), "--model", model)
+	if err == nil || !strings.Contains(o, "--allow-path is required") {
+		t.Fatalf("serve on 0.0.0.0 without --allow-path: err %v, output:\n%s", err, o)
 	}
 }

@@ -26,7 +26,7 @@ func runServe(ctx context.Context, args []string) error {
 	model := fs.String("model", "", "model directory (required)")
 	nWorkers := fs.Int("workers", 1, "job workers to run in this process (0: service only)")
 	var allow stringList
-	fs.Var(&allow, "allow-path", "directory the workers may read and write under (repeatable; default: none, so jobs fail)")
+	fs.Var(&allow, "allow-path", "directory the workers may read and write under (repeatable; default: / for an embedded server on a loopback address, else required)")
 	threads := fs.Int("threads", 0, "encoder threads (default: all cores)")
 	batchTokens := fs.Int("batch-tokens", 8192, "token budget of one service batch")
 	maxWait := fs.Duration("max-wait", 2*time.Millisecond, "how long a service batch waits for more requests")
@@ -106,6 +106,16 @@ func runServe(ctx context.Context, args []string) error {
 	log.Info("embed service ready", "subject", workers.EmbedSubject, "id", svc.Info().ID)
 	var wg sync.WaitGroup
 	if *nWorkers > 0 {
+		if len(allow) == 0 {
+			// The laptop case: an embedded server that only local clients
+			// can reach, used by the same user who runs serve. Anything
+			// reachable from other machines must name its roots.
+			if natsGiven || !isLoopbackHostPort(*listen) {
+				return fmt.Errorf("--allow-path is required when the workers take jobs from a server other machines can reach")
+			}
+			allow = append(allow, "/")
+			log.Warn("no --allow-path: the in-process workers may read and write any path this process can, for jobs from local clients of the loopback-only embedded server")
+		}
 		al, err := workers.NewAllowList(allow...)
 		if err != nil {
 			return err
@@ -125,4 +135,18 @@ func runServe(ctx context.Context, args []string) error {
 	wg.Wait()
 	log.Info("serve stopped")
 	return nil
+}
+
+// isLoopbackHostPort reports whether the host of addr (host:port) is a
+// loopback address or "localhost".
+func isLoopbackHostPort(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
