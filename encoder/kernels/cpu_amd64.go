@@ -50,3 +50,23 @@ func siluAVX2(x *float32, n int)
 
 //go:noescape
 func geluTanhAVX2(x *float32, n int)
+
+// qgemm6x16AVX2 computes the 6×16 int32 tile acc = A·B of the int8 Dense:
+// A is six rows of kp int16 pairs (row stride lda int16s), B a packed
+// panel of kp pairs of 16 columns (qweights.packed). mode 0 stores acc to
+// raw; mode 1 stores (float32(acc)·sa[r])·sw[j] to the C rows (stride
+// ldc); mode 2 adds that to them. See qgemmOp.rows.
+//
+//go:noescape
+func qgemm6x16AVX2(kp int, a *int16, lda int, b *int16, c *float32, ldc int, sa, sw *float32, mode int, raw *[qMR * qNR]int32)
+
+// absMaxAVX2 returns max|x[i]| over n floats, n a multiple of 8.
+//
+//go:noescape
+func absMaxAVX2(x *float32, n int) float32
+
+// quantAVX2 sets q[i] = roundEven(x[i]·inv) for n floats, n a multiple of
+// 8 (the caller guarantees |x[i]·inv| < 32767.5).
+//
+//go:noescape
+func quantAVX2(q *int16, x *float32, n int, inv float32)

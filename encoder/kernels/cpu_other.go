@@ -22,3 +22,9 @@ const noasm = "kernels: no assembly kernels in this build"
 
 func siluAVX2(x *float32, n int)     { panic(noasm) }
 func geluTanhAVX2(x *float32, n int) { panic(noasm) }
+
+func qgemm6x16AVX2(kp int, a *int16, lda int, b *int16, c *float32, ldc int, sa, sw *float32, mode int, raw *[qMR * qNR]int32) {
+	panic(noasm)
+}
+func absMaxAVX2(x *float32, n int) float32               { panic(noasm) }
+func quantAVX2(q *int16, x *float32, n int, inv float32) { panic(noasm) }

@@ -97,6 +97,11 @@ type scratch struct {
 	apad [gemmMR * gemmMaxKC]float32 // the last, partial row panel, zero-padded
 	tile [gemmMR * gemmNR]float32    // a partial C tile
 	bp   []float32                   // packed B of SgemmNT/SgemmNN calls
+
+	// The int8 Dense's quantized rows, their scales and a raw partial tile.
+	qa    []int16
+	qs    []float32
+	itile [qMR * qNR]int32
 }
 
 // packBuf returns s.bp with at least n floats, growing it only when needed

@@ -13,6 +13,9 @@ type Dense struct {
 	// packed is W in the panel layout of the packed GEMM, built once by
 	// NewDense when the fast kernels are in use (nil otherwise).
 	packed []float32
+	// q is the int8 form of W of a NewDenseInt8 layer (nil otherwise),
+	// which then computes with it instead of W.
+	q *qweights
 }
 
 // NewDense returns a Dense over w (out×in) and bias (out, or nil). It keeps
@@ -53,6 +56,10 @@ func (d *Dense) ForwardParallel(p *Pool, dst, x []float32, rows int, act func([]
 	if rows == 0 || d.Out == 0 {
 		return
 	}
+	if d.q != nil {
+		d.forwardInt8(p, dst, x, rows, false, act)
+		return
+	}
 	if d.packed == nil || !hasAVX2FMA {
 		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, 0, dst, d.Out)
 		if d.Bias != nil {
@@ -76,6 +83,10 @@ func (d *Dense) ForwardAdd(p *Pool, dst, x []float32, rows int) {
 		panic("kernels: Dense.ForwardAdd buffer too small")
 	}
 	if rows == 0 || d.Out == 0 {
+		return
+	}
+	if d.q != nil {
+		d.forwardInt8(p, dst, x, rows, true, nil)
 		return
 	}
 	if d.packed == nil || !hasAVX2FMA {

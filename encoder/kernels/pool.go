@@ -21,12 +21,14 @@ type Pool struct {
 	wg      sync.WaitGroup
 	scratch []*scratch // one per participant; [0] is the caller's
 	op      gemmOp     // the GEMM of the operation in flight
+	qop     qgemmOp    // or the int8 product in flight
 	closed  bool
 }
 
 // poolJob is one participant's share of a parallel operation.
 type poolJob struct {
 	op     *gemmOp
+	qop    *qgemmOp
 	fn     func(lo, hi int)
 	lo, hi int
 	s      *scratch
@@ -85,6 +87,8 @@ func (p *Pool) worker(ch chan poolJob) {
 func (j *poolJob) run() {
 	if j.op != nil {
 		j.op.rows(j.lo, j.hi, j.s)
+	} else if j.qop != nil {
+		j.qop.rows(j.lo, j.hi, j.s)
 	} else {
 		j.fn(j.lo, j.hi)
 	}
@@ -162,4 +166,30 @@ func (p *Pool) gemm(g *gemmOp, m int) {
 	p.op = *g
 	p.dispatch(m, parts, gemmMR, poolJob{op: &p.op})
 	p.op = gemmOp{}
+}
+
+// qgemm runs the int8 product g over rows 0…m-1 like gemm.
+func (p *Pool) qgemm(g *qgemmOp, m int) {
+	const minOpsPerThread = 1 << 20
+	parts := 1
+	if p != nil {
+		parts = max(1, min(p.threads, 2*m*g.d.Out*g.d.In/minOpsPerThread, (m+qMR-1)/qMR))
+	}
+	if parts <= 1 {
+		s := getScratch()
+		g.rows(0, m, s)
+		putScratch(s)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		s := getScratch()
+		g.rows(0, m, s)
+		putScratch(s)
+		return
+	}
+	p.qop = *g
+	p.dispatch(m, parts, qMR, poolJob{qop: &p.qop})
+	p.qop = qgemmOp{}
 }
