@@ -42,17 +42,34 @@ func BenchmarkDense(b *testing.B) {
 		w := randSlice(r, sh.n*sh.k)
 		bias := randSlice(r, sh.n)
 		dst := make([]float32, sh.m*sh.n)
-		d := NewDense(w, bias, sh.n, sh.k)
-		for _, threads := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%dx%dx%d/threads=%d", sh.m, sh.k, sh.n, threads), func(b *testing.B) {
+		for _, c := range []Compute{ComputeFloat32, ComputeInt8} {
+			d := NewDenseCompute(c, w, bias, sh.n, sh.k)
+			for _, threads := range []int{1, 2} {
+				name := fmt.Sprintf("%dx%dx%d/threads=%d", sh.m, sh.k, sh.n, threads)
+				if c != ComputeFloat32 {
+					// The float32 names stay as they were, for benchstat.
+					name = fmt.Sprintf("%dx%dx%d/%v/threads=%d", sh.m, sh.k, sh.n, c, threads)
+				}
+				benchDense(b, name, d, dst, x, sh.m, threads)
+			}
+		}
+	}
+}
+
+// benchDense runs d over m rows of x with a Pool of threads participants;
+// GFLOP/s counts 2·m·n·k operations whatever the number format.
+func benchDense(b *testing.B, name string, d *Dense, dst, x []float32, m, threads int) {
+	{
+		{
+			b.Run(name, func(b *testing.B) {
 				p := NewPool(threads)
 				defer p.Close()
 				b.ReportAllocs()
 				cpu0 := processCPU()
 				for b.Loop() {
-					d.ForwardParallel(p, dst, x, sh.m, nil)
+					d.ForwardParallel(p, dst, x, m, nil)
 				}
-				reportGFLOPS(b, 2*float64(sh.m)*float64(sh.n)*float64(sh.k), threads, cpu0)
+				reportGFLOPS(b, 2*float64(m)*float64(d.Out)*float64(d.In), threads, cpu0)
 			})
 		}
 	}
