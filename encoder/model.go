@@ -24,6 +24,7 @@ type Option func(*options)
 
 type options struct {
 	threads int
+	compute Compute
 }
 
 // WithThreads sets how many goroutines one EmbedBatch (or
@@ -55,7 +56,10 @@ type Info struct {
 	Params       int64  `json:"params"`
 	// DType lists the checkpoint's tensor dtypes ("F32", "BF16", "F16+F32").
 	// Weights are converted to float32 at load either way.
-	DType         string `json:"dtype"`
+	DType string `json:"dtype"`
+	// Compute is the number format of the linear layers ("float32",
+	// "int8"); see WithCompute.
+	Compute       string `json:"compute"`
 	TokenizerKind string `json:"tokenizer_kind"`
 	Pooling       string `json:"pooling"`
 	// IncludePrompt is false when the Pooling module wants prompt tokens
@@ -107,6 +111,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	for _, f := range opts {
 		f(&o)
 	}
+	if o.compute != ComputeFloat32 && o.compute != ComputeInt8 {
+		return nil, fmt.Errorf("%w: %v", ErrCompute, o.compute)
+	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModelDir, err)
@@ -146,7 +153,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	// Every tensor is converted to a float32 copy, so the mapped files can
 	// be released as soon as the encoder is built.
 	defer ck.Close()
-	enc, err := arch.Build(cfg, ck)
+	enc, err := arch.BuildCompute(cfg, ck, o.compute)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +186,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		Dir: dir, Arch: cfg.Architecture(), ModelType: mt,
 		Dim: d.Hidden * len(lay.pooling.modes), Hidden: d.Hidden,
 		Layers: d.Layers, Heads: d.Heads, KVHeads: d.KVHeads, Intermediate: d.Intermediate, Vocab: d.VocabSize, Activation: d.Activation,
-		Params: ck.NumParams(), DType: dtypes(ck), TokenizerKind: tok.Kind(),
+		Params: ck.NumParams(), DType: dtypes(ck), Compute: o.compute.String(), TokenizerKind: tok.Kind(),
 		Pooling: lay.pooling.String(), IncludePrompt: lay.pooling.includePrompt, Normalize: lay.normalize,
 		MaxSeqLen: maxSeq, MaxPositions: maxPos,
 		Prompts: lay.prompts, DefaultPrompt: lay.defaultPrompt, Notes: lay.notes,

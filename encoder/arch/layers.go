@@ -28,8 +28,20 @@ func ResolvePrefix(w Weights, probe string, prefixes ...string) (string, error) 
 }
 
 // LoadDense loads the linear layer name (name.weight of shape out×in and,
-// when bias is true, name.bias of shape out).
+// when bias is true, name.bias of shape out), computing in the mode of
+// BuildCompute (float32 by default).
 func LoadDense(w Weights, name string, out, in int, bias bool) (*kernels.Dense, error) {
+	return loadDense(w, name, out, in, bias, computeOf(w))
+}
+
+// LoadDenseFloat32 is LoadDense computing in float32 whatever the mode of
+// BuildCompute: for small layers whose outputs make discrete choices (a
+// mixture-of-experts router), where quantization could flip the choice.
+func LoadDenseFloat32(w Weights, name string, out, in int, bias bool) (*kernels.Dense, error) {
+	return loadDense(w, name, out, in, bias, kernels.ComputeFloat32)
+}
+
+func loadDense(w Weights, name string, out, in int, bias bool, c kernels.Compute) (*kernels.Dense, error) {
 	wt, err := w.Float32(name+".weight", out, in)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
@@ -40,13 +52,13 @@ func LoadDense(w Weights, name string, out, in int, bias bool) (*kernels.Dense, 
 			return nil, fmt.Errorf("%w: %w", ErrWeights, err)
 		}
 	}
-	return kernels.NewDense(wt, b, out, in), nil
+	return kernels.NewDenseCompute(c, wt, b, out, in), nil
 }
 
 // LoadFusedDense loads several linear layers that read the same input and
 // stacks them into one Dense whose output is their outputs side by side, in
 // the order of names: one GEMM instead of several. outs gives each layer's
-// output width.
+// output width. It computes in the mode of BuildCompute, like LoadDense.
 func LoadFusedDense(w Weights, names []string, outs []int, in int, bias bool) (*kernels.Dense, error) {
 	// The parts are read before anything is allocated for the whole, so a
 	// config that lies about the sizes fails on the tensor shapes instead of
@@ -71,7 +83,7 @@ func LoadFusedDense(w Weights, names []string, outs []int, in int, bias bool) (*
 	if bias {
 		b = slices.Concat(bs...)
 	}
-	return kernels.NewDense(wt, b, total, in), nil
+	return kernels.NewDenseCompute(computeOf(w), wt, b, total, in), nil
 }
 
 // NormKind selects the normalisation a Norm applies.

@@ -74,7 +74,7 @@ func buildQwen3MoE(cfg *Config, w Weights) (Encoder, error) {
 			return denseFF{&MLP{Up: up, Down: down, Act: act, Gated: true, Inter: c.inter}}, nil
 		}
 		m := &moeFF{k: k, normTopK: normTopK, hidden: H, inter: moeInter}
-		if m.gate, err = LoadDense(w, lp+"mlp.gate", nExp, H, false); err != nil {
+		if m.gate, err = LoadDenseFloat32(w, lp+"mlp.gate", nExp, H, false); err != nil {
 			return nil, err
 		}
 		for e := 0; e < nExp; e++ {

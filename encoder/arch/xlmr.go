@@ -3,6 +3,8 @@ package arch
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/embedpipe/embedpipe/encoder/kernels"
 )
 
 func init() {
@@ -87,6 +89,9 @@ func (s *shiftedPositions) Float32(name string, shape ...int) ([]float32, error)
 	}
 	return t[s.skip*shape[1]:], nil
 }
+
+// compute forwards the compute mode of BuildCompute to buildBERT.
+func (s *shiftedPositions) compute() kernels.Compute { return computeOf(s.Weights) }
 
 func (s *shiftedPositions) Lookup(names ...string) (string, bool) {
 	for _, n := range names {
