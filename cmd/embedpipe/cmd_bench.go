@@ -37,6 +37,7 @@ type benchResult struct {
 	Version        string    `json:"version"`
 	Model          string    `json:"model"`
 	Threads        int       `json:"threads"`
+	Compute        string    `json:"compute"`
 	Batch          int       `json:"batch"`
 	Sentences      int       `json:"sentences"`
 	RealTokens     int       `json:"real_tokens"`
@@ -47,6 +48,11 @@ type benchResult struct {
 	TokensPerS     float64   `json:"tokens_per_s"`
 	SentencesPerS  float64   `json:"sentences_per_s"`
 	ModelGFLOPPerS float64   `json:"model_gflop_per_s"`
+	// CPUSecondsMedian is the median process CPU time of the timed encoder
+	// passes; TokensPerCPUS is real tokens per CPU second, which depends
+	// less than tokens_per_s on other work sharing the machine.
+	CPUSecondsMedian float64 `json:"cpu_seconds_median,omitempty"`
+	TokensPerCPUS    float64 `json:"tokens_per_cpu_s,omitempty"`
 	// End-to-end figures (tokenize + encode + pool + normalize), only for
 	// text input.
 	E2ESecondsMedian float64 `json:"e2e_seconds_median,omitempty"`
@@ -76,13 +82,14 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	model := fs.String("model", "", "model directory")
 	input := fs.String("input", "", `JSONL file: one {"text": …} object, or one JSON array of token ids (or {"input_ids": […]}), per line`)
 	threads := fs.Int("threads", 1, "goroutines per batch (encoder.WithThreads) and for the kernel probe")
+	computeName := fs.String("compute", "float32", "number format of the linear layers: float32 or int8 (encoder.WithCompute)")
 	batchSize := fs.Int("batch-size", 32, "sequences per batch, after sorting by length")
 	reps := fs.Int("reps", 3, "timed passes over the whole input (the median is reported)")
 	asJSON := fs.Bool("json", false, "print one JSON line instead of text")
 	kernelProbe := fs.Bool("kernels", true, "also measure the Dense kernels on the model's shapes")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed encoder passes to this file")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: embedpipe bench --model DIR --input FILE [--threads N] [--batch-size N] [--reps N] [--json]\n\n")
+		fmt.Fprintf(stderr, "usage: embedpipe bench --model DIR --input FILE [--threads N] [--compute float32|int8] [--batch-size N] [--reps N] [--json]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -106,6 +113,10 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	case *reps < 1:
 		return fmt.Errorf("--reps must be at least 1, got %d", *reps)
 	}
+	compute, err := encoder.ParseCompute(*computeName)
+	if err != nil {
+		return fmt.Errorf("--compute: %w", err)
+	}
 	items, texts, skipped, err := readBenchInput(*input)
 	if err != nil {
 		return err
@@ -116,7 +127,7 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if len(items) == 0 {
 		return fmt.Errorf("%s: no input lines", *input)
 	}
-	m, err := encoder.Load(*model, encoder.WithThreads(*threads))
+	m, err := encoder.Load(*model, encoder.WithThreads(*threads), encoder.WithCompute(compute))
 	if err != nil {
 		return err
 	}
@@ -164,14 +175,18 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	hidden := make([]float32, maxTokens*m.Hidden())
 	emb := make([]float32, *batchSize*m.Dim())
 
+	var lastCPU float64 // CPU seconds of the last encodePass
 	encodePass := func() (float64, error) {
+		cpu0 := processCPUSeconds()
 		start := time.Now()
 		for _, b := range batches {
 			if err := m.TokenEmbeddingsBatch(ctx, b, hidden[:b.Tokens()*m.Hidden()]); err != nil {
 				return 0, err
 			}
 		}
-		return time.Since(start).Seconds(), nil
+		sec := time.Since(start).Seconds()
+		lastCPU = processCPUSeconds() - cpu0
+		return sec, nil
 	}
 	fmt.Fprintf(stderr, "bench: %s: %d sequences, %d tokens, %d batches of %d, %d threads (GOMAXPROCS %d)\n",
 		info.Dir, len(items), realTokens, len(batches), *batchSize, *threads, runtime.GOMAXPROCS(0))
@@ -189,11 +204,13 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		}
 	}
 	secs := make([]float64, *reps)
+	cpus := make([]float64, *reps)
 	for r := range secs {
 		if secs[r], err = encodePass(); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "bench: encoder pass %d: %.3f s, %.0f tokens/s\n", r+1, secs[r], float64(realTokens)/secs[r])
+		cpus[r] = lastCPU
+		fmt.Fprintf(stderr, "bench: encoder pass %d: %.3f s, %.0f tokens/s, %.3f CPU s\n", r+1, secs[r], float64(realTokens)/secs[r], cpus[r])
 	}
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
@@ -201,13 +218,17 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	med := median(secs)
 	res := benchResult{
 		Engine: "embedpipe", Version: runtime.Version(), Model: info.Dir,
-		Threads: *threads, Batch: *batchSize, Sentences: len(items),
+		Threads: *threads, Compute: info.Compute, Batch: *batchSize, Sentences: len(items),
 		RealTokens: realTokens, PaddedTokens: realTokens, Reps: *reps,
 		SecondsMedian: med, SecondsAll: secs,
 		TokensPerS:    float64(realTokens) / med,
 		SentencesPerS: float64(len(items)) / med,
 	}
 	res.ModelGFLOPPerS = modelFlops(info, batches) / med / 1e9
+	if c := median(cpus); c > 0 {
+		res.CPUSecondsMedian = c
+		res.TokensPerCPUS = float64(realTokens) / c
+	}
 
 	if texts {
 		var b encoder.Batch
@@ -240,7 +261,7 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		res.E2ESentencesPerS = float64(len(items)) / res.E2ESecondsMedian
 	}
 	if *kernelProbe {
-		res.Kernels = probeKernels(info.Hidden, info.Intermediate, *threads)
+		res.Kernels = probeKernels(info.Hidden, info.Intermediate, *threads, compute)
 	}
 
 	if *asJSON {
@@ -253,7 +274,11 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	}
 	fmt.Fprintf(stdout, "model          %s (%d layers, hidden %d)\n", info.Dir, info.Layers, info.Hidden)
 	fmt.Fprintf(stdout, "input          %d sequences, %d tokens (no padding), batch %d, threads %d\n", len(items), realTokens, *batchSize, *threads)
+	fmt.Fprintf(stdout, "compute        %s\n", info.Compute)
 	fmt.Fprintf(stdout, "encoder        %.0f tokens/s, %.1f sentences/s (median of %d passes, %.3f s)\n", res.TokensPerS, res.SentencesPerS, *reps, med)
+	if res.TokensPerCPUS > 0 {
+		fmt.Fprintf(stdout, "encoder CPU    %.0f tokens per CPU second (median %.3f CPU s per pass)\n", res.TokensPerCPUS, res.CPUSecondsMedian)
+	}
 	fmt.Fprintf(stdout, "encoder flops  %.1f GFLOP/s (dense + attention products)\n", res.ModelGFLOPPerS)
 	if texts {
 		fmt.Fprintf(stdout, "end-to-end     %.0f tokens/s, %.1f sentences/s (tokenize + encode + pool)\n", res.E2ETokensPerS, res.E2ESentencesPerS)
@@ -353,8 +378,9 @@ func modelFlops(info encoder.Info, batches []*encoder.Batch) float64 {
 }
 
 // probeKernels times Dense on the model's shapes over 4096 rows for about
-// 0.3 s each and reports GFLOP/s.
-func probeKernels(hidden, inter, threads int) []kernelResult {
+// 0.3 s each, computing in c, and reports GFLOP/s (2·m·n·k operations
+// whatever the number format).
+func probeKernels(hidden, inter, threads int, c kernels.Compute) []kernelResult {
 	if hidden <= 0 || inter <= 0 {
 		return nil
 	}
@@ -373,7 +399,7 @@ func probeKernels(hidden, inter, threads int) []kernelResult {
 		for i := range w {
 			w[i] = float32(math.Cos(float64(i))) / 16
 		}
-		d := kernels.NewDense(w, nil, n, k)
+		d := kernels.NewDenseCompute(c, w, nil, n, k)
 		dst := make([]float32, rows*n)
 		d.ForwardParallel(pool, dst, x, rows, nil)
 		var times []float64
