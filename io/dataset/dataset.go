@@ -48,6 +48,10 @@ func FormatOf(path string) (Format, error) {
 type ReadOptions struct {
 	// ChunkRows caps the rows per chunk; <= 0 means fileio.DefaultChunkRows.
 	ChunkRows int
+	// ChunkBytes, when > 0, caps the estimated uncompressed bytes per chunk
+	// of Parquet files (see parquetio.ReadOptions); other formats chunk by
+	// rows only.
+	ChunkBytes int64
 	// RowGroupLo and RowGroupHi select Parquet row groups [lo, hi); both 0
 	// means all. A range on a non-Parquet file is an error.
 	RowGroupLo, RowGroupHi int
@@ -66,7 +70,7 @@ func Open(path string, opts ReadOptions) (fileio.Reader, error) {
 	}
 	switch f {
 	case Parquet:
-		return parquetio.Open(path, parquetio.ReadOptions{RowGroupLo: opts.RowGroupLo, RowGroupHi: opts.RowGroupHi, ChunkRows: opts.ChunkRows})
+		return parquetio.Open(path, parquetio.ReadOptions{RowGroupLo: opts.RowGroupLo, RowGroupHi: opts.RowGroupHi, ChunkRows: opts.ChunkRows, ChunkBytes: opts.ChunkBytes})
 	case ArrowFile, ArrowStream:
 		return arrowio.Open(path, arrowio.ReadOptions{ChunkRows: opts.ChunkRows, Stream: f == ArrowStream})
 	case JSONL:

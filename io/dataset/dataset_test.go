@@ -3,9 +3,11 @@ package dataset
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/decimal128"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/io/parquetio"
 )
@@ -345,3 +348,105 @@ func sameFields(a, b *arrow.Schema) bool {
 	}
 	return true
 }
+
+// TestParquetChunkBytes checks that a byte cap makes chunks of wide rows
+// hold fewer rows, that the chunks of narrow rows keep ChunkRows, that every
+// row is read once in order, and that the cut is the same on every read (it
+// keys checkpoints), and that the writer keeps pages of wide rows near
+// DefaultPageBytes.
+func TestParquetChunkBytes(t *testing.T) {
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "id", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "payload", Type: arrow.BinaryTypes.Binary},
+	}, nil)
+	path := filepath.Join(t.TempDir(), "wide.parquet")
+	const rows, wide, narrow = 3000, 8 << 10, 16
+	// One row group of wide rows, one of narrow rows.
+	w, err := parquetio.Create(path, schema, parquetio.WriteOptions{RowGroupRows: rows / 2, NoDictionary: []string{"payload"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for i := 0; i < rows; i++ {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		n := narrow
+		if i < rows/2 {
+			n = wide
+		}
+		b.Field(1).(*array.BinaryBuilder).Append([]byte(fmt.Sprintf("%08d", i) + strings.Repeat(string(rune('a'+i%26)), n-8)))
+	}
+	rec := b.NewRecord()
+	if err := w.Write(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Release()
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	read := func() []int64 {
+		r, err := Open(path, ReadOptions{ChunkRows: 512, ChunkBytes: 1 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var sizes []int64
+		next := int64(0)
+		for _, rec := range readAll(t, r) {
+			ids := rec.Column(0).(*array.Int64).Int64Values()
+			for _, id := range ids {
+				if id != next {
+					t.Fatalf("row %d read where %d was due", id, next)
+				}
+				next++
+			}
+			sizes = append(sizes, rec.NumRows())
+			rec.Release()
+		}
+		if next != rows {
+			t.Fatalf("read %d rows, want %d", next, rows)
+		}
+		return sizes
+	}
+	sizes := read()
+	wantWide := int64((1 << 20) / (wide + 8))
+	var wideRows int64
+	for i, n := range sizes[:len(sizes)-3] {
+		if n > wantWide+1 || (i < len(sizes)-4 && n < wantWide-16) {
+			t.Errorf("chunk %d of wide rows holds %d rows, want about %d", i, n, wantWide)
+		}
+		wideRows += n
+	}
+	if wideRows != rows/2 {
+		t.Errorf("chunks of wide rows hold %d rows, want %d", wideRows, rows/2)
+	}
+	if got := sizes[len(sizes)-3:]; got[0] != 512 || got[1] != 512 || got[2] != 476 {
+		t.Errorf("chunks of narrow rows hold %v rows, want [512 512 476]", got)
+	}
+	if again := read(); !slices.Equal(sizes, again) {
+		t.Errorf("second read cut %v, first %v", again, sizes)
+	}
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pf.Close()
+	pr, err := pf.RowGroup(0).GetColumnPageReader(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := 0
+	for pr.Next() {
+		// A page closes once past DefaultPageBytes, at the end of a write
+		// batch of 64 rows.
+		if p := pr.Page(); isV1(p) && p.(*file.DataPageV1).UncompressedSize() > parquetio.DefaultPageBytes+64*wide {
+			t.Errorf("data page of %d bytes", p.(*file.DataPageV1).UncompressedSize())
+		}
+		pages++
+	}
+	if pages < rows/2*wide/(parquetio.DefaultPageBytes+64*wide) {
+		t.Errorf("%d pages for %d bytes", pages, rows/2*wide)
+	}
+}
+
+func isV1(p file.Page) bool { _, ok := p.(*file.DataPageV1); return ok }

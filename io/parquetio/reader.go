@@ -23,6 +23,14 @@ type ReadOptions struct {
 	RowGroupLo, RowGroupHi int
 	// ChunkRows caps the rows per chunk; <= 0 means fileio.DefaultChunkRows.
 	ChunkRows int
+	// ChunkBytes, when > 0, also caps the uncompressed bytes per chunk, as
+	// estimated from the row group's footer (its uncompressed size over its
+	// rows): wide rows then make chunks of fewer rows, so a chunk's memory
+	// does not grow with the row width. The estimate depends on the file
+	// only, so a chunk's rows are the same on every read. It counts encoded
+	// bytes: a dictionary-encoded column of long repeated values takes more
+	// memory decoded than the estimate says.
+	ChunkBytes int64
 }
 
 // Reader reads a Parquet file as fileio.Chunks. It implements fileio.Reader.
@@ -35,6 +43,9 @@ type Reader struct {
 	fixed  map[int]*arrow.FixedSizeListType // columns read as lists, handed out as fixed-size lists
 	lo, hi int
 	rows   int64
+
+	chunkRows  int
+	chunkBytes int64
 
 	rg       int                  // current row group
 	rr       pqarrow.RecordReader // reader of the current row group, nil between groups
@@ -111,7 +122,7 @@ func Open(path string, opts ReadOptions) (r *Reader, err error) {
 		starts[i+1] = starts[i] + pf.MetaData().RowGroup(i).NumRows()
 	}
 	return &Reader{path: path, f: f, pf: pf, fr: fr, schema: schema, fixed: fixed, lo: lo, hi: hi, rg: lo, starts: starts,
-		rows: starts[hi] - starts[lo]}, nil
+		rows: starts[hi] - starts[lo], chunkRows: chunk, chunkBytes: opts.ChunkBytes}, nil
 }
 
 // Schema returns the Arrow schema of the file.
@@ -135,6 +146,7 @@ func (r *Reader) Next(ctx context.Context) (c fileio.Chunk, err error) {
 			return fileio.Chunk{}, io.EOF
 		}
 		if r.rr == nil {
+			r.fr.Props.BatchSize = int64(r.rowsPerChunk(r.rg))
 			rr, err := r.fr.GetRecordReader(ctx, nil, []int{r.rg})
 			if err != nil {
 				return fileio.Chunk{}, fmt.Errorf("%s: row group %d: %w: %v", r.path, r.rg, fileio.ErrCorrupt, err)
@@ -164,6 +176,30 @@ func (r *Reader) Next(ctx context.Context) (c fileio.Chunk, err error) {
 		}
 		r.rg++
 	}
+}
+
+// rowsPerChunk returns the rows of the chunks of row group rg: ChunkRows,
+// or fewer when ChunkBytes caps them.
+func (r *Reader) rowsPerChunk(rg int) int {
+	n := r.chunkRows
+	if r.chunkBytes <= 0 {
+		return n
+	}
+	// The row group's TotalByteSize is the compressed size for some
+	// writers (Arrow Go's) and the uncompressed one for others: sum the
+	// columns' uncompressed sizes instead.
+	md := r.pf.MetaData().RowGroup(rg)
+	rows, size := md.NumRows(), int64(0)
+	for c := 0; c < md.NumColumns(); c++ {
+		if cc, err := md.ColumnChunk(c); err == nil {
+			size += cc.TotalUncompressedSize()
+		}
+	}
+	if rows <= 0 || size <= 0 {
+		return n
+	}
+	perRow := max(1, size/rows)
+	return int(max(1, min(int64(n), r.chunkBytes/perRow)))
 }
 
 // Close releases the file.

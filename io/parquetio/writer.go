@@ -23,6 +23,16 @@ const (
 	DefaultRowGroupBytes = 32 << 20
 )
 
+// DefaultPageBytes is the target size of a data page. The column writers
+// take values in batches of writeBatchRows and close a page once it
+// exceeds the target, so a page holds at most about writeBatchRows rows
+// more than it: a small batch keeps pages of wide rows (large binary
+// columns) near the target, and so the memory of whoever reads them.
+const (
+	DefaultPageBytes = 1 << 20
+	writeBatchRows   = 64
+)
+
 // WriteOptions tune a Writer.
 type WriteOptions struct {
 	// RowGroupRows caps the rows per row group; <= 0 means DefaultRowGroupRows.
@@ -76,6 +86,8 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 	popts := []parquet.WriterProperty{
 		parquet.WithCompression(codec),
 		parquet.WithMaxRowGroupLength(int64(rows)),
+		parquet.WithDataPageSize(DefaultPageBytes),
+		parquet.WithBatchSize(writeBatchRows),
 		parquet.WithCreatedBy("embedpipe"),
 	}
 	if level != 0 {
