@@ -16,7 +16,10 @@ const hashVersion = "embedpipe-encoder/1"
 
 // ContentHash returns a stable hex SHA-256 over the model's defining files
 // (config, module configs, tokenizer files and checkpoint), by their paths
-// relative to the model directory and their bytes. It is computed on the
+// relative to the model directory and their bytes, and over the compute
+// mode when it is not float32 (an int8 model gives other vectors, so it
+// must not share a cache or a resumed output with the float32 one; float32
+// hashes are unchanged). It is computed on the
 // first call, which reads every weight file once; a file that cannot be
 // read contributes its error text instead, so the hash still differs from
 // the intact model's.
@@ -24,6 +27,9 @@ func (m *Model) ContentHash() string {
 	m.hashOnce.Do(func() {
 		h := sha256.New()
 		io.WriteString(h, hashVersion)
+		if m.info.Compute != "" && m.info.Compute != ComputeFloat32.String() {
+			io.WriteString(h, "\x00compute="+m.info.Compute)
+		}
 		var n [8]byte
 		for _, f := range m.hashFiles {
 			rel, err := filepath.Rel(m.info.Dir, f)

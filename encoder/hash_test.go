@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/internal/refs"
 )
 
@@ -31,6 +32,10 @@ func TestContentHash(t *testing.T) {
 		if h := load(t, variant(t, src, edits)).ContentHash(); h == h1 {
 			t.Errorf("%s: edit does not change the hash", name)
 		}
+	}
+	// The int8 compute mode gives other vectors, hence another hash.
+	if h := load(t, src, encoder.WithCompute(encoder.ComputeInt8)).ContentHash(); h == h1 {
+		t.Error("int8 compute does not change the hash")
 	}
 	other := load(t, refs.ModelDir(t, "tiny-bert-bf16-cls")).ContentHash()
 	if other == h1 {

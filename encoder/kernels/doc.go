@@ -43,6 +43,19 @@
 // time; code that already runs in parallel (one goroutine per group of
 // sequences) passes a nil pool instead.
 //
+// # Int8
+//
+// NewDenseInt8 (ComputeInt8) builds a Dense that computes with dynamic
+// int8: weights quantized once (symmetric, per output channel), each input
+// row quantized per call (symmetric, one scale per row/token), int32 sums,
+// and float32 dequantization and bias; qdense.go states the exact
+// semantics, which the pure-Go reference defines. The AVX2 path widens the
+// int8 values to int16 and multiplies pairs with VPMADDWD in a 6×16 tile
+// (qgemm_amd64.s), which is exact (no saturation) and bit-identical to the
+// reference, tests included. It is about 1.5× the float32 GEMM per CPU
+// second here. ParseCompute refuses bf16: without AVX512_BF16 there is no
+// bf16 arithmetic to gain from.
+//
 // # Accuracy of the SIMD paths
 //
 // The GEMMs sum in a different order than the references (float32
