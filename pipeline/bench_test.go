@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -32,8 +33,18 @@ import (
 // file, copy k>0 with " (k)" appended to every text so that deduplication
 // does not skip the repeats), which amortises the per-run fixed costs
 // (model hash, checkpoint directory, output fsync) as a real dataset does.
+// EMBEDPIPE_BENCH_MODEL selects another model directory (default
+// testdata/tiny-bert), loaded with one kernel thread per worker as the
+// embed command does; EMBEDPIPE_BENCH_REPS sets the alternating passes of
+// the ratio (default 7).
 func BenchmarkCorpus(b *testing.B) {
 	m := loadTinyBert(b)
+	if dir := os.Getenv("EMBEDPIPE_BENCH_MODEL"); dir != "" {
+		var err error
+		if m, err = encoder.Load(dir, encoder.WithThreads(1)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	texts := corpusTexts(b)
 	in := corpusPath(b)
 	if v := os.Getenv("EMBEDPIPE_BENCH_REPEAT"); v != "" {
@@ -92,24 +103,40 @@ func BenchmarkCorpus(b *testing.B) {
 	b.Run("ratio", func(b *testing.B) {
 		pass, _ := encoderOnlyPass(b, m, texts, workers, batchSize, maxTokens)
 		dir := b.TempDir()
-		var enc, e2e []float64
-		for it := 0; it < b.N*7; it++ {
-			t0 := time.Now()
+		reps := 7
+		if v := os.Getenv("EMBEDPIPE_BENCH_REPS"); v != "" {
+			fmt.Sscan(v, &reps)
+		}
+		var enc, e2e, encCPU, e2eCPU []float64
+		for it := 0; it < b.N*reps; it++ {
+			t0, c0 := time.Now(), cpuSeconds()
 			pass()
 			enc = append(enc, time.Since(t0).Seconds())
-			t0 = time.Now()
+			encCPU = append(encCPU, cpuSeconds()-c0)
+			t0, c0 = time.Now(), cpuSeconds()
 			if _, err := Run(context.Background(), m, Config{Inputs: []Input{{Path: in}}, Output: filepath.Join(dir, "o.parquet"),
 				BatchSize: batchSize, MaxBatchTokens: maxTokens, Workers: workers}); err != nil {
 				b.Fatal(err)
 			}
 			e2e = append(e2e, time.Since(t0).Seconds())
+			e2eCPU = append(e2eCPU, cpuSeconds()-c0)
+			b.Logf("pass %d: encoder %.3f s wall %.3f s CPU, end-to-end %.3f s wall %.3f s CPU", it, enc[it], encCPU[it], e2e[it], e2eCPU[it])
 		}
-		slices.Sort(enc)
-		slices.Sort(e2e)
-		b.ReportMetric(enc[len(enc)/2]/e2e[len(e2e)/2], "e2e/encoder")
-		b.ReportMetric(enc[len(enc)/2]*1000, "encoder-ms")
-		b.ReportMetric(e2e[len(e2e)/2]*1000, "e2e-ms")
+		med := func(xs []float64) float64 { xs = slices.Clone(xs); slices.Sort(xs); return xs[len(xs)/2] }
+		b.ReportMetric(med(enc)/med(e2e), "e2e/encoder")
+		b.ReportMetric(med(encCPU)/med(e2eCPU), "e2e/encoder-cpu")
+		b.ReportMetric(med(enc)*1000, "encoder-ms")
+		b.ReportMetric(med(e2e)*1000, "e2e-ms")
+		b.ReportMetric(med(encCPU)*1000, "encoder-cpu-ms")
+		b.ReportMetric(med(e2eCPU)*1000, "e2e-cpu-ms")
 	})
+}
+
+// cpuSeconds returns the user and system CPU time of this process so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // encoderOnlyPass tokenizes and length-sorts texts, cuts them into batches
@@ -160,48 +187,98 @@ func encoderOnlyPass(b *testing.B, m *encoder.Model, texts []string, workers, ba
 	}
 }
 
-// BenchmarkPeakRSS embeds a generated Parquet file of EMBEDPIPE_BENCH_GB
-// gigabytes (default 2) with the real command and reports the process's
-// peak RSS, next to the peak RSS for a 1/100 slice of the same data: the
-// pipeline's memory is the model plus a per-chunk term, so the two should be
-// close. Rows carry a 10 KB incompressible payload column that passes
-// through, and a short text.
+// BenchmarkPeakRSS embeds generated Parquet files of the sizes in
+// EMBEDPIPE_BENCH_GB (comma-separated gigabytes, default "0.02,0.5,2") with
+// the real command and reports each run's peak RSS (getrusage maxrss) and
+// CPU time: the pipeline's memory is the model plus a per-chunk term, so the
+// figures should not grow with the input. Rows carry a 10 KB incompressible
+// payload column that passes through, and a short unique text. The sizes
+// are run in turn, EMBEDPIPE_BENCH_REPS times (default 1), and the median
+// per size is reported.
+//
+// The files are generated once into EMBEDPIPE_BENCH_DIR (default a
+// temporary directory removed afterwards) and reused when present, so
+// repeated measurements do not pay for generation; keep that directory out
+// of the repository, e.g. /tmp/embedpipe-rss. EMBEDPIPE_BENCH_MODEL selects
+// another model directory (default testdata/tiny-bert) and
+// EMBEDPIPE_BENCH_ARGS adds flags to the embed command.
 func BenchmarkPeakRSS(b *testing.B) {
-	gb := 2.0
+	sizes := []float64{0.02, 0.5, 2}
 	if v := os.Getenv("EMBEDPIPE_BENCH_GB"); v != "" {
-		fmt.Sscan(v, &gb)
+		sizes = sizes[:0]
+		for _, f := range strings.Split(v, ",") {
+			var gb float64
+			if _, err := fmt.Sscan(f, &gb); err != nil || gb <= 0 || gb > 4 {
+				b.Fatalf("EMBEDPIPE_BENCH_GB: %q: want sizes in (0, 4]", f)
+			}
+			sizes = append(sizes, gb)
+		}
+	}
+	reps := 1
+	if v := os.Getenv("EMBEDPIPE_BENCH_REPS"); v != "" {
+		fmt.Sscan(v, &reps)
+	}
+	dir := os.Getenv("EMBEDPIPE_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	model := os.Getenv("EMBEDPIPE_BENCH_MODEL")
+	if model == "" {
+		model = filepath.Join(repoRoot(), "testdata", "tiny-bert")
 	}
 	const payload = 10 << 10
-	rows := int(gb * (1 << 30) / payload)
-	dir := b.TempDir()
-	big := filepath.Join(dir, "big.parquet")
-	quarter := filepath.Join(dir, "quarter.parquet")
-	small := filepath.Join(dir, "small.parquet")
-	genPayload(b, big, rows, payload)
-	genPayload(b, quarter, rows/4, payload)
-	genPayload(b, small, rows/100, payload)
+	var inputs []string
+	for _, gb := range sizes {
+		rows := int(gb * (1 << 30) / payload)
+		in := filepath.Join(dir, fmt.Sprintf("payload-%d.parquet", rows))
+		if _, err := os.Stat(in); err != nil {
+			genPayload(b, in, rows, payload)
+		}
+		inputs = append(inputs, in)
+	}
 	bin := buildEmbedpipe(&testing.T{})
 	if binPath == "" {
 		b.Fatal(buildErr)
 	}
-	model := filepath.Join(repoRoot(), "testdata", "tiny-bert")
+	out := b.TempDir()
+	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
-		for _, in := range []string{small, quarter, big} {
-			st, _ := os.Stat(in)
-			out := filepath.Join(dir, "out-"+filepath.Base(in))
-			cmd := exec.Command(bin, "embed", "--model", model, "--input", in, "--output", out, "--quiet", "--resume=false")
-			start := time.Now()
-			if res, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("%v\n%s", err, res)
+		rss := make([][]float64, len(inputs))
+		for r := 0; r < reps; r++ {
+			for i, in := range inputs {
+				st, _ := os.Stat(in)
+				o := filepath.Join(out, "out.parquet")
+				sumPath := filepath.Join(out, "summary.json")
+				args := []string{"embed", "--model", model, "--input", in, "--output", o, "--quiet", "--resume=false", "--summary", sumPath}
+				args = append(args, strings.Fields(os.Getenv("EMBEDPIPE_BENCH_ARGS"))...)
+				cmd := exec.Command(bin, args...)
+				start := time.Now()
+				if res, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("%v\n%s", err, res)
+				}
+				wall := time.Since(start).Seconds()
+				// The command reports its own VmHWM: the child's rusage
+				// maxrss would include this process's high-water mark, which
+				// a vforked child inherits at exec.
+				ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+				var rep struct {
+					PeakRSS int64 `json:"peak_rss_bytes"`
+				}
+				if js, err := os.ReadFile(sumPath); err != nil || json.Unmarshal(js, &rep) != nil || rep.PeakRSS == 0 {
+					b.Fatalf("no peak_rss_bytes in %s: %v", sumPath, err)
+				}
+				mb := float64(rep.PeakRSS) / (1 << 20)
+				cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+				rss[i] = append(rss[i], mb)
+				b.Logf("%s: %.2f GB input, peak RSS %.0f MB, wall %.1f s, CPU %.1f s", filepath.Base(in), float64(st.Size())/(1<<30), mb, wall, cpu)
+				os.Remove(o)
 			}
-			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-			mb := float64(ru.Maxrss) / 1024
-			b.Logf("%s: %.2f GB input, peak RSS %.0f MB, %.1fs", filepath.Base(in), float64(st.Size())/(1<<30), mb, time.Since(start).Seconds())
-			if in == big {
-				b.ReportMetric(mb, "peakRSS-MB")
-				b.ReportMetric(float64(st.Size())/(1<<30), "input-GB")
-			}
-			os.Remove(out)
+		}
+		for i, gb := range sizes {
+			slices.Sort(rss[i])
+			b.ReportMetric(rss[i][len(rss[i])/2], fmt.Sprintf("peakRSS-MB@%gGB", gb))
 		}
 	}
 }

@@ -42,6 +42,7 @@ type manifest struct {
 	RowGroupLo int    `json:"row_group_lo"`
 	RowGroupHi int    `json:"row_group_hi"`
 	ChunkRows  int    `json:"chunk_rows"`
+	ChunkBytes int64  `json:"chunk_bytes,omitempty"`
 	Model      string `json:"model"`
 	Options    string `json:"options"`
 }

@@ -90,6 +90,11 @@ type Config struct {
 	// ChunkRows is the checkpoint and length-sorting window size in rows
 	// (default DefaultChunkRows).
 	ChunkRows int
+	// ChunkBytes caps a chunk's uncompressed input bytes as estimated from
+	// the Parquet footer, so that wide rows (large pass-through columns)
+	// make chunks of fewer rows (default DefaultChunkBytes; negative: no
+	// cap). Other formats are chunked by rows only.
+	ChunkBytes int64
 	// Resume continues from the checkpoints next to Output; false deletes
 	// them and starts over.
 	Resume bool

@@ -29,6 +29,11 @@ import (
 // enough for length sorting to keep batches homogeneous.
 const DefaultChunkRows = 512
 
+// DefaultChunkBytes is the byte cap of a chunk when Config.ChunkBytes is 0:
+// the chunks in flight then hold a bounded number of bytes whatever the
+// width of the rows (see the package documentation for the memory bound).
+const DefaultChunkBytes = 4 << 20
+
 // OutputName returns the file name Run gives, in an output directory, to the
 // output of input path: the input's base name, with .parquet replacing .csv
 // (CSV cannot hold embeddings).
@@ -211,11 +216,16 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	if chunkRows <= 0 {
 		chunkRows = DefaultChunkRows
 	}
+	chunkBytes := cfg.ChunkBytes
+	if chunkBytes == 0 {
+		chunkBytes = DefaultChunkBytes
+	}
+	chunkBytes = max(0, chunkBytes)
 	abs, _ := filepath.Abs(in.Path)
 	man := manifest{Version: 1, Input: abs, InputSize: st.Size(), InputMTime: st.ModTime().UnixNano(),
-		RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, ChunkRows: chunkRows,
+		RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, ChunkRows: chunkRows, ChunkBytes: chunkBytes,
 		Model: m.ContentHash(), Options: optionsKey(cfg, m)}
-	r, err := dataset.Open(in.Path, dataset.ReadOptions{ChunkRows: chunkRows, RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, TextColumn: cfg.Column})
+	r, err := dataset.Open(in.Path, dataset.ReadOptions{ChunkRows: chunkRows, ChunkBytes: chunkBytes, RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, TextColumn: cfg.Column})
 	if err != nil {
 		return sum, nil, err
 	}
@@ -342,8 +352,8 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	workers := fr.cfg.Workers
-	tokWorkers := max(1, min(workers, 4))
-	inflight := workers + tokWorkers + 2
+	tokWorkers := tokenizerWorkers(workers)
+	inflight := inflightChunks(workers)
 	sem := make(chan struct{}, inflight)
 	tokCh := make(chan *chunkJob, tokWorkers)
 	encCh := make(chan batchJob, 2*workers)
