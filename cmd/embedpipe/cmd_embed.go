@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,8 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +58,8 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512)")
+	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.5 × pipeline.MemoryBound), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
+	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: embedpipe embed --model DIR --input FILE --output FILE [flags]\n\n")
 		fs.PrintDefaults()
@@ -110,6 +117,13 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := setMemoryLimit(*memLimit, func() int64 { return pipeline.MemoryBound(m, cfg) }); err != nil {
+		return err
+	}
+	if *memProfile != "" {
+		stop := peakHeapProfile(*memProfile)
+		defer stop()
+	}
 	rep := newReporter(stderr, *quiet)
 	cfg.Progress, cfg.ProgressEvery = rep.progress, rep.every
 	sum, runErr := pipeline.Run(ctx, m, cfg)
@@ -117,7 +131,10 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 		rep.done(sum)
 	}
 	if *summaryPath != "" {
-		js, _ := json.MarshalIndent(sum, "", "  ")
+		js, _ := json.MarshalIndent(struct {
+			pipeline.Summary
+			PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
+		}{sum, peakRSS()}, "", "  ")
 		if err := fileio.WriteFileAtomic(*summaryPath, append(js, '\n')); err != nil && runErr == nil {
 			runErr = err
 		}
@@ -185,4 +202,121 @@ func (r *reporter) done(s pipeline.Summary) {
 		s.RowsIn, s.RowsOut, s.Nulls, s.InvalidUTF8, s.Truncated, s.Skipped, s.Errors, s.Resumed)
 	fmt.Fprintf(r.w, "tokens %d, padding waste %.1f%%, deduplicated %d, cache hits %d, %.2fs, %.0f tokens/s\n",
 		s.Tokens, 100*s.PaddingWaste, s.Deduplicated, s.CacheHits, s.WallSeconds, s.TokensPerSec)
+}
+
+// peakRSS returns the process's peak resident set size (VmHWM), or 0 where
+// /proc does not tell. A parent's getrusage(RUSAGE_CHILDREN) is no
+// substitute: a child started with vfork inherits the parent's high-water
+// mark at exec.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// setMemoryLimit applies the --memory-limit flag after the model is loaded.
+// auto sets the model's memory (live heap and runtime overheads right after
+// loading) plus 1.5 times bound(): peak RSS then stays at or under that
+// figure however long the run, where the collector's default pacing (heap
+// goal twice the live heap, freed pages returned lazily) lets it creep up
+// with fragmentation and with the largest live heap seen. The bound is a
+// sum of worst cases, well above the live heap of a real run, so the
+// factor leaves the collector ample room.
+func setMemoryLimit(flag string, bound func() int64) error {
+	if os.Getenv("GOMEMLIMIT") != "" || flag == "off" {
+		return nil
+	}
+	if flag != "auto" {
+		n, err := parseBytes(flag)
+		if err != nil {
+			return fmt.Errorf("--memory-limit %q: %w", flag, err)
+		}
+		debug.SetMemoryLimit(n)
+		return nil
+	}
+	runtime.GC()
+	s := []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	metrics.Read(s)
+	model := int64(s[0].Value.Uint64())
+	other := int64(s[1].Value.Uint64())
+	for _, x := range s[2:] {
+		other -= int64(x.Value.Uint64())
+	}
+	debug.SetMemoryLimit(model + max(0, other) + bound()*3/2)
+	return nil
+}
+
+// parseBytes reads a size: a number of bytes with an optional B, KiB, MiB,
+// GiB, KB, MB or GB suffix.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := 1.0
+	num := strings.TrimSpace(s)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v <= 0 || v*mult > math.MaxInt64/2 {
+		return 0, errors.New("want a positive size such as 800MiB or 2GiB, or auto, or off")
+	}
+	return int64(v * mult), nil
+}
+
+// peakHeapProfile samples the live heap every 50ms and, each time it grows
+// by more than 5% over the largest seen, takes a heap profile; stop writes
+// the last one taken (the peak's) to path. The profile shows the objects
+// live at the GC before the peak, which is where memory goes at its worst.
+func peakHeapProfile(path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	var best bytes.Buffer
+	go func() {
+		defer close(finished)
+		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		var peak uint64
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > peak+peak/20 {
+				peak = v
+				best.Reset()
+				pprof.Lookup("heap").WriteTo(&best, 0)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		if err := os.WriteFile(path, best.Bytes(), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "memprofile: %v\n", err)
+		}
+	}
 }
