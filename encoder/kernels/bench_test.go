@@ -123,6 +123,32 @@ func BenchmarkMicroKernel(b *testing.B) {
 	reportGFLOPS(b, 2*gemmMR*gemmNR*k, 1, cpu0)
 }
 
+// BenchmarkQMicroKernel runs the int8 6×16 micro-kernel (int16 pairs,
+// VPMADDWD) on L1-resident operands, k = 256 like BenchmarkMicroKernel;
+// GFLOP/s counts 2 operations per multiply-add, as there.
+func BenchmarkQMicroKernel(b *testing.B) {
+	if !hasAVX2FMA {
+		b.Skip("no SIMD kernels on this machine")
+	}
+	const kp = 128
+	a := make([]int16, qMR*2*kp)
+	bp := make([]int16, qNR*2*kp)
+	for i := range a {
+		a[i] = int16(i%255 - 127)
+	}
+	for i := range bp {
+		bp[i] = int16(i%253 - 126)
+	}
+	sa := make([]float32, qMR)
+	sw := make([]float32, qNR)
+	c := make([]float32, qMR*qNR)
+	cpu0 := processCPU()
+	for b.Loop() {
+		qgemm6x16AVX2(kp, &a[0], 2*kp, &bp[0], &c[0], qNR, &sa[0], &sw[0], 2, nil)
+	}
+	reportGFLOPS(b, 2*qMR*qNR*2*kp, 1, cpu0)
+}
+
 // reportElems reports throughput in elements (floats processed) per second.
 func reportElems(b *testing.B, elems float64) {
 	b.ReportMetric(elems*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
