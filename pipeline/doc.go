@@ -27,8 +27,10 @@
 //
 // # Stages and ownership
 //
-// Each input file is read in chunks (DefaultChunkRows rows, never spanning
-// two Parquet row groups). A chunk is also the length-sorting
+// Each input file is read in chunks (DefaultChunkRows rows, fewer when the
+// rows are wide: a Parquet chunk holds at most DefaultChunkBytes of
+// uncompressed input as estimated from the footer; never spanning two
+// Parquet row groups). A chunk is also the length-sorting
 // window: its texts are tokenized, identical texts are embedded once, cached
 // texts are served from Config.CacheDir, and the rest are sorted by length
 // and cut into batches of at most BatchSize sequences and MaxBatchTokens
@@ -37,11 +39,38 @@
 // padding each batch to its longest sequence would have wasted.
 //
 // Queues are bounded channels and a semaphore caps the chunks in flight, so
-// memory is the model plus a per-chunk term, whatever the input size. Every
+// memory is the model plus a per-chunk and per-batch term, whatever the
+// input size (see Memory). Every
 // goroutine is started and waited for by Run: the reader stops at EOF, on an
 // error or when ctx is done; the workers stop when their input channel
 // closes; a stage error cancels an internal context that every blocking send
 // watches.
+//
+// # Memory
+//
+// MemoryBound computes what a run holds beyond the model, W being
+// Config.Workers:
+//
+//	chunks   (W + min(W,4) + 2) × (3·ChunkBytes + ChunkRows·MaxLen·4 + 2·ChunkRows·Dim·4)
+//	         (token_embeddings: 2·ChunkRows·MaxLen·Hidden·4 instead of the last term)
+//	io       2·parquetio.DefaultRowGroupBytes + 2·parquetio.DefaultPageBytes
+//	encoder  W × (1.25·4·(MaxBatchTokens·(5·Hidden + Intermediate) + MaxLen²) + BatchSize·Dim·4)
+//	memo     16 MiB (sentence embeddings)
+//
+// The input record counts twice its bytes (Arrow builders grow by
+// doubling), the output record once; the writer's row group keeps slices
+// of chunk buffers; the encoder term is the activations of a full batch
+// and one head's attention scores. With the defaults this is 174 MiB for
+// tiny-bert and 437 MiB for minilm-l6-shape with 2 workers (token_embeddings
+// 255 MiB and 2.7 GiB: that bound assumes every row at MaxLen tokens).
+// Input pages count at DefaultPageBytes: a foreign file with larger pages,
+// or dictionary-encoded wide columns (which decode to more than the footer
+// says), costs more. The embed command sets the Go runtime's soft memory
+// limit to the model's memory plus 1.25 × MemoryBound (--memory-limit; a
+// GOMEMLIMIT in the environment wins): under the collector's default
+// pacing alone, peak RSS creeps up with the length of the run (fragmentation,
+// freed pages returned lazily, the largest live heap seen), with the limit
+// it stays put.
 //
 // # Checkpoints and resume
 //
@@ -75,22 +104,31 @@
 // ranges from Config.Ranges or the min/max over the whole run; binary and
 // ubinary packing e > 0 bits most significant first.
 //
-// # Measured (2 shared cores, tiny-bert; see bench_test.go)
+// # Measured (2 shared, loaded cores; see bench_test.go)
 //
-// BenchmarkPeakRSS (generated Parquet, 10 KB pass-through payload per row,
-// short texts, the real command): peak RSS 366 MB for 0.02 GB, 432 MB for
-// 0.5 GB and 486 MB for 2.0 GB of input (100× the input, 1.3× the RSS).
-// What remains of the growth is the text memo filling up to its 16 MiB bound
-// plus Go's heap headroom; the rest is the bounded in-flight chunks and
-// row-group buffers. With GOGC=50 (and the earlier 64 MiB memo) the figures
-// were 280, 357 and 426 MB.
+// BenchmarkPeakRSS (tiny-bert; generated Parquet, 10 KB incompressible
+// pass-through payload and a short unique text per row; the real command,
+// its own VmHWM; EMBEDPIPE_BENCH_DIR=/tmp/embedpipe-rss
+// EMBEDPIPE_BENCH_GB=0.5,2,3.5 EMBEDPIPE_BENCH_REPS=2): peak RSS 257 and
+// 258 MB for 0.5 GB, 259 and 259 MB for 2.0 GB, 260 and 261 MB for 3.5 GB
+// of input, CPU 12–16 s per GB. MemoryBound is 174 MiB there and the limit
+// about 229 MiB; the live heap at its peak (--memprofile) is about 100 MB.
+// Before the chunk byte cap, the 1 MiB pages and the memory limit the same
+// command peaked at 455 MB for 0.5 GB and 492 MB for 2 GB (earlier
+// figures, 366 to 486 MB, came from the child's rusage, which includes the
+// go test parent's own peak: a vforked child inherits it); with the cap and
+// the pages but a limit the run never reached (model + 2 × MemoryBound),
+// 274–289, 304–321 and 328–354 MB, still rising with the length of the
+// run; with model + 1.5 × MemoryBound, 276–289, 296–300 and 298–300 MB.
 //
-// BenchmarkCorpus/ratio (alternating passes, ratio of medians): end-to-end
-// (JSONL in, Parquet out, checkpoints, fsync) reaches 0.54–0.62 of the
-// encoder-only throughput on the 2,092-text public corpus and 0.65–0.71 on
-// the corpus fed 5 times over (unique texts). tiny-bert encodes about
-// 300–600k tokens/s here, so tokenization alone (about a quarter of the
-// encoder's CPU time for this model) keeps the ratio below the 90% goal;
-// with real-size encoders the fixed per-token pipeline cost is a small
-// fraction.
+// BenchmarkCorpus/ratio (alternating passes, ratio of medians; in-process,
+// 2 workers of 1 kernel thread each, as the embed command's default):
+// end-to-end (JSONL in, Parquet out, checkpoints) over encoder-only on the
+// 2,092-text public corpus is 0.57 in wall time and 0.58 in CPU time for
+// tiny-bert, 0.91 in wall and 0.91 in CPU time for minilm-l6-shape (an
+// earlier run: 0.97 and 1.02; its passes take 15–17 s each, and the
+// machine gave this process about one core). tiny-bert encodes the corpus in
+// about 90 ms of CPU: tokenizing it (about 10% of the end-to-end CPU
+// profile), zstd and Parquet encoding (4%) and the per-run fixed costs weigh
+// as much as the encoder; with a real-size model they are a few percent.
 package pipeline

@@ -16,7 +16,7 @@ func tokenizerWorkers(workers int) int { return max(1, min(workers, 4)) }
 // beyond the model for a run described by cfg, whatever the size of the
 // input (the terms are listed in the package documentation under Memory).
 // It does not count garbage awaiting collection: the embed command sets a
-// soft memory limit of the model plus 1.5 times this bound, anchored on the
+// soft memory limit of the model plus 1.25 times this bound, anchored on the
 // bound rather than on the moving live heap, so that peak RSS does not creep
 // up with the length of the run.
 func MemoryBound(m Model, cfg Config) int64 {

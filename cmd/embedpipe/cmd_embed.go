@@ -58,7 +58,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512)")
-	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.5 × pipeline.MemoryBound), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
+	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.25 × pipeline.MemoryBound), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: embedpipe embed --model DIR --input FILE --output FILE [flags]\n\n")
@@ -225,7 +225,7 @@ func peakRSS() int64 {
 
 // setMemoryLimit applies the --memory-limit flag after the model is loaded.
 // auto sets the model's memory (live heap and runtime overheads right after
-// loading) plus 1.5 times bound(): peak RSS then stays at or under that
+// loading) plus 1.25 times bound(): peak RSS then stays at or under that
 // figure however long the run, where the collector's default pacing (heap
 // goal twice the live heap, freed pages returned lazily) lets it creep up
 // with fragmentation and with the largest live heap seen. The bound is a
@@ -258,7 +258,7 @@ func setMemoryLimit(flag string, bound func() int64) error {
 	for _, x := range s[2:] {
 		other -= int64(x.Value.Uint64())
 	}
-	debug.SetMemoryLimit(model + max(0, other) + bound()*3/2)
+	debug.SetMemoryLimit(model + max(0, other) + bound()*5/4)
 	return nil
 }
 

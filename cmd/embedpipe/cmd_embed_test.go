@@ -19,7 +19,7 @@ func TestParseBytes(t *testing.T) {
 	}
 }
 
-// TestSetMemoryLimit checks that auto adds the bound (times 1.5) to what
+// TestSetMemoryLimit checks that auto adds the bound (times 1.25) to what
 // the process holds, that a size is taken as given and that off leaves the
 // limit alone.
 func TestSetMemoryLimit(t *testing.T) {
@@ -37,8 +37,8 @@ func TestSetMemoryLimit(t *testing.T) {
 	if err := setMemoryLimit("auto", func() int64 { return bound }); err != nil {
 		t.Fatal(err)
 	}
-	if got := debug.SetMemoryLimit(-1); got < bound*3/2 || got > bound*3/2+1<<30 {
-		t.Fatalf("auto: limit %d, want 1.5 GiB plus the process's memory", got)
+	if got := debug.SetMemoryLimit(-1); got < bound*5/4 || got > bound*5/4+1<<30 {
+		t.Fatalf("auto: limit %d, want 1.25 GiB plus the process's memory", got)
 	}
 	if err := setMemoryLimit("big", nil); err == nil {
 		t.Fatal("a bad size was accepted")
