@@ -13,7 +13,11 @@
 # pass); R2 = geometric mean over the three encoder shapes of embedpipe Dense GFLOP/s
 # ÷ OpenBLAS median GFLOP/s.
 #
-# usage: bench/compare.sh [--threads N] [--batch N] [--reps N]
+# --int8 compares the int8 modes instead: embedpipe --compute int8 against
+# bench.sh --int8 (ONNX Runtime's dynamic int8); gemm_vs_openblas then relates
+# the int8 Dense to OpenBLAS sgemm (2·m·n·k operations either way).
+#
+# usage: bench/compare.sh [--threads N] [--batch N] [--reps N] [--int8]
 # env:   EMBEDPIPE_SHARED (default ../shared beside the repository),
 #        EMBEDPIPE_BENCH_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/embedpipe-bench)
 set -euo pipefail
@@ -21,12 +25,14 @@ set -euo pipefail
 THREADS=2
 BATCH=32
 REPS=3
+INT8=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) THREADS="$2"; shift 2 ;;
     --batch | --batch-size) BATCH="$2"; shift 2 ;;
     --reps) REPS="$2"; shift 2 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    --int8) INT8=1; shift ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -59,12 +65,19 @@ log "building embedpipe"
 loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true; }
 echo "load_before=$(loadavg | tr ' ' ',')"
 
-log "ONNX Runtime peer (threads $THREADS, batch $BATCH, reps $REPS)"
-ORT="$("$SHARED/peers/ort/bench.sh" --threads "$THREADS" --batch "$BATCH" --reps "$REPS" | tail -n 1)"
+ORT_MODE=()
+OUR_MODE=(--compute float32)
+if [ "$INT8" = 1 ]; then
+  ORT_MODE=(--int8) # bench.sh wants it first
+  OUR_MODE=(--compute int8)
+fi
+
+log "ONNX Runtime peer ${ORT_MODE[*]} (threads $THREADS, batch $BATCH, reps $REPS)"
+ORT="$("$SHARED/peers/ort/bench.sh" "${ORT_MODE[@]}" --threads "$THREADS" --batch "$BATCH" --reps "$REPS" | tail -n 1)"
 echo "$ORT"
 
-log "embedpipe bench (threads $THREADS, batch $BATCH, reps $REPS)"
-OURS="$("$CACHE/embedpipe" bench --model "$MODEL" --input "$INPUT" --threads "$THREADS" --batch-size "$BATCH" --reps "$REPS" --json)"
+log "embedpipe bench ${OUR_MODE[*]} (threads $THREADS, batch $BATCH, reps $REPS)"
+OURS="$("$CACHE/embedpipe" bench "${OUR_MODE[@]}" --model "$MODEL" --input "$INPUT" --threads "$THREADS" --batch-size "$BATCH" --reps "$REPS" --json)"
 echo "$OURS"
 
 log "OpenBLAS sgemm peer (threads $THREADS)"
@@ -88,8 +101,8 @@ for line in os.environ["GEMM"].splitlines():
     if "m" in r and "gflops_median" in r:
         blas["%dx%dx%d" % (r["m"], r["k"], r["n"])] = r["gflops_median"]
 r1 = ours["tokens_per_s"] / ort["tokens_per_s"]
-print("encoder: embedpipe %.0f tokens/s, onnxruntime %.0f tokens/s (%d threads, batch %d): %.2fx"
-      % (ours["tokens_per_s"], ort["tokens_per_s"], ours["threads"], ours["batch"], r1))
+print("encoder (%s): embedpipe %.0f tokens/s, onnxruntime %.0f tokens/s (%d threads, batch %d): %.2fx"
+      % (ours.get("compute", "float32"), ours["tokens_per_s"], ort["tokens_per_s"], ours["threads"], ours["batch"], r1))
 ratios = []
 for k in ours.get("kernels", []):
     b = blas.get(k["shape"])
