@@ -57,7 +57,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	errorsPath := fs.String("errors", "", "write the rows that could not be embedded here (JSON lines)")
 	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
-	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512)")
+	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512; Parquet chunks also stop at 4 MiB of input)")
 	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.25 × pipeline.MemoryBound), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
 	fs.Usage = func() {
