@@ -126,8 +126,9 @@
 // 2 workers of 1 kernel thread each, the embed command's default):
 // end-to-end (JSONL in, Parquet out, checkpoints) over encoder-only on the
 // 2,092-text public corpus is 0.95 in wall time and 0.96 in CPU time for
-// minilm-l6-shape (5 alternations, 7.7–9.1 s a pass; on a more loaded
-// machine 0.91 and 0.97), and 0.61 and 0.67 for tiny-bert. The commands
+// minilm-l6-shape (5 alternations, 7.7–9.1 s a pass; two earlier runs of 3
+// alternations, when the process got about one core: 0.91 and 0.91, 0.97
+// and 1.02), and 0.61 and 0.67 for tiny-bert. The commands
 // agree: embed runs minilm-l6-shape over the corpus in 9.0–9.3 s (17.9–18.6
 // CPU s with the model load) where one encoder pass of "embedpipe bench
 // --threads 2 --batch-size 64" takes 9.0 s (17.4 CPU s). tiny-bert encodes
