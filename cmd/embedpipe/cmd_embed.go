@@ -47,6 +47,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	prompt := fs.String("prompt", "", "prompt text prepended to every text")
 	outValue := fs.String("output-value", pipeline.SentenceEmbedding, "sentence_embedding or token_embeddings")
 	precision := fs.String("precision", "float32", "float32, float16, int8, uint8, binary or ubinary")
+	computeName := fs.String("compute", "float32", "number format of the model's linear layers: float32, or int8 (dynamic quantization, opt-in; BERT-family models)")
 	rangesPath := fs.String("ranges", "", "int8/uint8 calibration ranges, JSON [[min…],[max…]] (default: computed over the run)")
 	truncateDim := fs.Int("truncate-dim", 0, "keep the first N dimensions, then normalize")
 	normalize := fs.String("normalize", "", "true or false: override L2 normalization after truncation (default: the model's)")
@@ -113,7 +114,11 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	if cfg.Workers <= 0 {
 		cfg.Workers = procs
 	}
-	m, err := encoder.Load(*model, encoder.WithThreads(max(1, procs/cfg.Workers)))
+	compute, err := encoder.ParseCompute(*computeName)
+	if err != nil {
+		return err
+	}
+	m, err := encoder.Load(*model, encoder.WithThreads(max(1, procs/cfg.Workers)), encoder.WithCompute(compute))
 	if err != nil {
 		return err
 	}

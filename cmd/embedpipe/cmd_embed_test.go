@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"math"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +47,63 @@ func TestSetMemoryLimit(t *testing.T) {
 	}
 	if err := setMemoryLimit("big", nil); err == nil {
 		t.Fatal("a bad size was accepted")
+	}
+}
+
+// TestEmbedCompute runs embed in float32 and in the opt-in int8 mode on the
+// sample file: int8 vectors stay within cosine 0.999 of the float32 ones, and
+// bf16, which this build cannot run fast, is refused with its reason.
+func TestEmbedCompute(t *testing.T) {
+	// embed sets the process's soft memory limit; give the old one back.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	dir := t.TempDir()
+	read := func(compute string) [][]float64 {
+		out := filepath.Join(dir, compute+".jsonl")
+		args := []string{"--model", "../../testdata/tiny-bert", "--input", "../../testdata/sample.jsonl",
+			"--output", out, "--quiet", "--compute", compute}
+		if err := runEmbed(context.Background(), args); err != nil {
+			t.Fatalf("--compute %s: %v", compute, err)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows [][]float64
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var r struct {
+				Embedding []float64 `json:"embedding"`
+			}
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("%s: %v", out, err)
+			}
+			rows = append(rows, r.Embedding)
+		}
+		return rows
+	}
+	f32, i8 := read("float32"), read("int8")
+	if len(f32) != 8 || len(i8) != 8 {
+		t.Fatalf("rows: float32 %d, int8 %d, want 8", len(f32), len(i8))
+	}
+	for i := range f32 {
+		if (f32[i] == nil) != (i8[i] == nil) {
+			t.Fatalf("row %d: null in one mode only", i)
+		}
+		if f32[i] == nil {
+			continue
+		}
+		var dot, na, nb float64
+		for j := range f32[i] {
+			dot += f32[i][j] * i8[i][j]
+			na += f32[i][j] * f32[i][j]
+			nb += i8[i][j] * i8[i][j]
+		}
+		if c := dot / math.Sqrt(na*nb); c < 0.999 {
+			t.Errorf("row %d: int8 cosine to float32 %.6f < 0.999", i, c)
+		}
+	}
+	err := runEmbed(context.Background(), []string{"--model", "../../testdata/tiny-bert", "--input", "../../testdata/sample.jsonl",
+		"--output", filepath.Join(dir, "bf16.jsonl"), "--quiet", "--compute", "bf16"})
+	if err == nil || !strings.Contains(err.Error(), "bf16") {
+		t.Fatalf("--compute bf16: err = %v, want a refusal naming bf16", err)
 	}
 }
