@@ -16,14 +16,23 @@ const (
 	// float32. It trades accuracy (cosine about 0.9995 to the references,
 	// not the float32 bar) for speed.
 	ComputeInt8 = kernels.ComputeInt8
+	// ComputeBF16 computes the projections and feed-forward layers as bf16
+	// dot products with float32 sums: weights rounded to bf16 at load,
+	// their input activations rounded to bf16 per call; the rest stays
+	// float32. This build has no AVX512_BF16 kernels, so on every CPU it is
+	// an accuracy emulation (cosine ≥ 0.999 to the references, not the
+	// float32 bar) at float32 speed and memory: it gives no speed gain and
+	// exists to reproduce bf16 inference numerically. Architectures whose
+	// bf16 accuracy misses the bar refuse it (arch.BuildCompute).
+	ComputeBF16 = kernels.ComputeBF16
 )
 
 // ErrCompute reports an unknown compute mode or one this build or CPU does
 // not support.
 var ErrCompute = kernels.ErrCompute
 
-// ParseCompute returns the mode called s: "float32" (also "" and "fp32")
-// or "int8". "bf16" is refused with an error that says why.
+// ParseCompute returns the mode called s: "float32" (also "" and "fp32"),
+// "int8" or "bf16" (also "bfloat16"; see ComputeBF16).
 func ParseCompute(s string) (Compute, error) { return kernels.ParseCompute(s) }
 
 // WithCompute sets the number format of the model's linear layers; the

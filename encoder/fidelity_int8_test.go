@@ -22,27 +22,35 @@ var int8Refused = map[string]bool{"tiny-modernbert": true, "tiny-qwen3": true, "
 // max abs diff, for comparison with ONNX Runtime's int8 (0.99905 / 1.0e-2
 // on minilm-l6-shape).
 func TestFidelityInt8(t *testing.T) {
-	for _, c := range fidelityCases {
-		t.Run(c.name, func(t *testing.T) {
-			rows := refs.Read[refs.Row](t, c.name+".parquet")
-			if c.slow && testing.Short() {
+	testFidelityCompute(t, encoder.ComputeInt8, int8MinCosine, int8Refused)
+}
+
+// testFidelityCompute embeds the reference rows of every shared model in
+// mode c and checks that each row's cosine to the references is at least
+// minCos, under the same -short sampling as TestFidelity; the models in
+// refused must instead fail to load with ErrUnsupported.
+func testFidelityCompute(t *testing.T, c encoder.Compute, minCos float64, refused map[string]bool) {
+	for _, fc := range fidelityCases {
+		t.Run(fc.name, func(t *testing.T) {
+			rows := refs.Read[refs.Row](t, fc.name+".parquet")
+			if fc.slow && testing.Short() {
 				var sample []refs.Row
 				for i := 0; i < len(rows); i += 16 {
 					sample = append(sample, rows[i])
 				}
 				rows = sample
 			}
-			if int8Refused[c.name] {
-				_, err := encoder.Load(c.modelDir(t), encoder.WithCompute(encoder.ComputeInt8))
+			if refused[fc.name] {
+				_, err := encoder.Load(fc.modelDir(t), encoder.WithCompute(c))
 				if !errors.Is(err, encoder.ErrUnsupported) {
-					t.Fatalf("int8 load: %v, want ErrUnsupported", err)
+					t.Fatalf("%v load: %v, want ErrUnsupported", c, err)
 				}
 				t.Logf("refused: %v", err)
 				return
 			}
-			m := load(t, c.modelDir(t), encoder.WithThreads(2), encoder.WithCompute(encoder.ComputeInt8))
-			if got := m.Info().Compute; got != "int8" {
-				t.Fatalf("Info().Compute = %q, want int8", got)
+			m := load(t, fc.modelDir(t), encoder.WithThreads(2), encoder.WithCompute(c))
+			if got := m.Info().Compute; got != c.String() {
+				t.Fatalf("Info().Compute = %q, want %v", got, c)
 			}
 			dim := m.Dim()
 			ids := make([][]int32, len(rows))
@@ -54,17 +62,17 @@ func TestFidelityInt8(t *testing.T) {
 			for i, r := range rows {
 				st.add(i, got[i*dim:i*dim+dim], r.Embedding)
 			}
-			t.Logf("%s int8: %d vectors, worst cosine %.6f (row %d), worst max abs diff %.3g (row %d)",
-				c.name, st.n, st.worstCos, st.cosRow, st.worstAbs, st.absRow)
-			if st.worstCos < int8MinCosine {
-				t.Errorf("%s int8: worst cosine %.6f (row %d), want ≥ %v on every row", c.name, st.worstCos, st.cosRow, int8MinCosine)
+			t.Logf("%s %v: %d vectors, worst cosine %.6f (row %d), worst max abs diff %.3g (row %d)",
+				fc.name, c, st.n, st.worstCos, st.cosRow, st.worstAbs, st.absRow)
+			if st.worstCos < minCos {
+				t.Errorf("%s %v: worst cosine %.6f (row %d), want ≥ %v on every row", fc.name, c, st.worstCos, st.cosRow, minCos)
 			}
 		})
 	}
 }
 
-// TestComputeOption checks that the default is float32 and that an unknown
-// mode is refused with ErrCompute.
+// TestComputeOption checks that the default is float32, that an unknown
+// mode is refused with ErrCompute and that bf16 parses.
 func TestComputeOption(t *testing.T) {
 	dir := refs.ModelDir(t, "tiny-bert")
 	if got := load(t, dir).Info().Compute; got != "float32" {
@@ -73,7 +81,12 @@ func TestComputeOption(t *testing.T) {
 	if _, err := encoder.Load(dir, encoder.WithCompute(encoder.Compute(99))); !errors.Is(err, encoder.ErrCompute) {
 		t.Errorf("Load with compute 99: %v, want ErrCompute", err)
 	}
-	if _, err := encoder.ParseCompute("bf16"); !errors.Is(err, encoder.ErrCompute) {
-		t.Errorf("ParseCompute(bf16): %v, want ErrCompute", err)
+	for _, s := range []string{"bf16", "bfloat16"} {
+		if c, err := encoder.ParseCompute(s); err != nil || c != encoder.ComputeBF16 {
+			t.Errorf("ParseCompute(%s) = %v, %v, want bf16", s, c, err)
+		}
+	}
+	if _, err := encoder.ParseCompute("int4"); !errors.Is(err, encoder.ErrCompute) {
+		t.Errorf("ParseCompute(int4): %v, want ErrCompute", err)
 	}
 }

@@ -37,6 +37,13 @@ func TestContentHash(t *testing.T) {
 	if h := load(t, src, encoder.WithCompute(encoder.ComputeInt8)).ContentHash(); h == h1 {
 		t.Error("int8 compute does not change the hash")
 	}
+	hb := load(t, src, encoder.WithCompute(encoder.ComputeBF16)).ContentHash()
+	if hb == h1 {
+		t.Error("bf16 compute does not change the hash")
+	}
+	if hb == load(t, src, encoder.WithCompute(encoder.ComputeInt8)).ContentHash() {
+		t.Error("bf16 and int8 compute share a hash")
+	}
 	other := load(t, refs.ModelDir(t, "tiny-bert-bf16-cls")).ContentHash()
 	if other == h1 {
 		t.Error("two models share a hash")

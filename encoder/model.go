@@ -58,7 +58,8 @@ type Info struct {
 	// Weights are converted to float32 at load either way.
 	DType string `json:"dtype"`
 	// Compute is the number format of the linear layers ("float32",
-	// "int8"); see WithCompute.
+	// "int8", "bf16"); see WithCompute. "bf16" is an accuracy emulation
+	// at float32 speed on every CPU (no AVX512_BF16 kernels in this build).
 	Compute       string `json:"compute"`
 	TokenizerKind string `json:"tokenizer_kind"`
 	Pooling       string `json:"pooling"`
@@ -111,7 +112,7 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	for _, f := range opts {
 		f(&o)
 	}
-	if o.compute != ComputeFloat32 && o.compute != ComputeInt8 {
+	if o.compute != ComputeFloat32 && o.compute != ComputeInt8 && o.compute != ComputeBF16 {
 		return nil, fmt.Errorf("%w: %v", ErrCompute, o.compute)
 	}
 	st, err := os.Stat(dir)

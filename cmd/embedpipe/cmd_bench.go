@@ -82,14 +82,14 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	model := fs.String("model", "", "model directory")
 	input := fs.String("input", "", `JSONL file: one {"text": …} object, or one JSON array of token ids (or {"input_ids": […]}), per line`)
 	threads := fs.Int("threads", 1, "goroutines per batch (encoder.WithThreads) and for the kernel probe")
-	computeName := fs.String("compute", "float32", "number format of the linear layers: float32 or int8 (encoder.WithCompute)")
+	computeName := fs.String("compute", "float32", "number format of the linear layers: float32, int8, or bf16 (bf16 accuracy emulated at float32 speed: no AVX512_BF16 kernels) (encoder.WithCompute)")
 	batchSize := fs.Int("batch-size", 32, "sequences per batch, after sorting by length")
 	reps := fs.Int("reps", 3, "timed passes over the whole input (the median is reported)")
 	asJSON := fs.Bool("json", false, "print one JSON line instead of text")
 	kernelProbe := fs.Bool("kernels", true, "also measure the Dense kernels on the model's shapes")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed encoder passes to this file")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: embedpipe bench --model DIR --input FILE [--threads N] [--compute float32|int8] [--batch-size N] [--reps N] [--json]\n\n")
+		fmt.Fprintf(stderr, "usage: embedpipe bench --model DIR --input FILE [--threads N] [--compute float32|int8|bf16] [--batch-size N] [--reps N] [--json]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -47,7 +47,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	prompt := fs.String("prompt", "", "prompt text prepended to every text")
 	outValue := fs.String("output-value", pipeline.SentenceEmbedding, "sentence_embedding or token_embeddings")
 	precision := fs.String("precision", "float32", "float32, float16, int8, uint8, binary or ubinary")
-	computeName := fs.String("compute", "float32", "number format of the model's linear layers: float32, or int8 (dynamic quantization, opt-in; BERT-family models)")
+	computeName := fs.String("compute", "float32", "number format of the model's linear layers: float32, int8 (dynamic quantization, opt-in; BERT-family models), or bf16 (bf16 accuracy emulated at float32 speed, no speed gain; not Qwen3-MoE)")
 	rangesPath := fs.String("ranges", "", "int8/uint8 calibration ranges, JSON [[min…],[max…]] (default: computed over the run)")
 	truncateDim := fs.Int("truncate-dim", 0, "keep the first N dimensions, then normalize")
 	normalize := fs.String("normalize", "", "true or false: override L2 normalization after truncation (default: the model's)")

@@ -3,8 +3,6 @@ package kernels
 import (
 	"errors"
 	"fmt"
-
-	"golang.org/x/sys/cpu"
 )
 
 // Compute is the number format of a model's dense layers (projections and
@@ -21,6 +19,14 @@ const (
 	// (symmetric, per output channel), activations per row at run time
 	// (symmetric), int32 sums, float32 scales and bias. See NewDenseInt8.
 	ComputeInt8
+	// ComputeBF16 computes the dense layers as bf16 dot products with
+	// float32 accumulation (the semantics of AVX512_BF16's VDPBF16PS):
+	// weights rounded to bf16 once at load, input activations per call,
+	// float32 sums and bias. This build has no AVX512_BF16 kernels (no
+	// such CPU to test them on): it emulates the accuracy exactly with the
+	// float32 GEMM on bf16-rounded values, so it is no faster and uses no
+	// less memory than ComputeFloat32. See NewDenseBF16.
+	ComputeBF16
 )
 
 // ErrCompute reports a compute mode that is unknown or not supported here.
@@ -33,14 +39,15 @@ func (c Compute) String() string {
 		return "float32"
 	case ComputeInt8:
 		return "int8"
+	case ComputeBF16:
+		return "bf16"
 	}
 	return fmt.Sprintf("Compute(%d)", int(c))
 }
 
-// ParseCompute returns the mode called s ("float32", "fp32", "int8"). bf16
-// is refused with an error that says why: without AVX512_BF16 there are no
-// bf16 dot products on this CPU, so bf16 could only shrink the weights
-// while converting them back to float32 in every GEMM, slower than float32.
+// ParseCompute returns the mode called s ("float32", "fp32", "int8",
+// "bf16", "bfloat16"). bf16 is accepted on every CPU, but see ComputeBF16:
+// without AVX512_BF16 kernels it emulates bf16 accuracy at float32 speed.
 func ParseCompute(s string) (Compute, error) {
 	switch s {
 	case "", "float32", "fp32", "f32":
@@ -48,7 +55,7 @@ func ParseCompute(s string) (Compute, error) {
 	case "int8":
 		return ComputeInt8, nil
 	case "bf16", "bfloat16":
-		return 0, fmt.Errorf("%w: %q: bf16 compute needs AVX512_BF16 dot products (VDPBF16PS), which this build does not implement (this CPU has AVX512_BF16: %v); bf16 weights widened to float32 in every GEMM would be slower than float32 with no accuracy gain (use float32 or int8)", ErrCompute, s, cpu.X86.HasAVX512BF16)
+		return ComputeBF16, nil
 	}
-	return 0, fmt.Errorf("%w: %q (supported: float32, int8)", ErrCompute, s)
+	return 0, fmt.Errorf("%w: %q (supported: float32, int8, bf16)", ErrCompute, s)
 }

@@ -70,3 +70,9 @@ func absMaxAVX2(x *float32, n int) float32
 //
 //go:noescape
 func quantAVX2(q *int16, x *float32, n int, inv float32)
+
+// roundBF16AVX2 is RoundBF16To on n floats, n a multiple of 8
+// (bf16_amd64.s); dst may alias x.
+//
+//go:noescape
+func roundBF16AVX2(dst, x *float32, n int)

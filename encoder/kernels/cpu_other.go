@@ -28,3 +28,4 @@ func qgemm6x16AVX2(kp int, a *int16, lda int, b *int16, c *float32, ldc int, sa,
 }
 func absMaxAVX2(x *float32, n int) float32               { panic(noasm) }
 func quantAVX2(q *int16, x *float32, n int, inv float32) { panic(noasm) }
+func roundBF16AVX2(dst, x *float32, n int)               { panic(noasm) }

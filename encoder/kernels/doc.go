@@ -53,8 +53,18 @@
 // int8 values to int16 and multiplies pairs with VPMADDWD in a 6×16 tile
 // (qgemm_amd64.s), which is exact (no saturation) and bit-identical to the
 // reference, tests included. It is about 1.5× the float32 GEMM per CPU
-// second here. ParseCompute refuses bf16: without AVX512_BF16 there is no
-// bf16 arithmetic to gain from.
+// second here.
+//
+// # BF16
+//
+// NewDenseBF16 (ComputeBF16) builds a Dense with the numbers of a bf16 dot
+// product with float32 accumulation (AVX512_BF16's VDPBF16PS): weights
+// rounded to bfloat16 once (round to nearest even, NaN kept), each input
+// row rounded per call (RoundBF16To, AVX2 where available, into per-call
+// scratch), then the float32 GEMM on those values; bfdense.go states the
+// semantics and the pure-Go reference. There are no AVX512_BF16 kernels in this package (no
+// such CPU to test them on), so on every CPU this mode is an accuracy
+// emulation at float32 speed and memory, with no speed gain.
 //
 // # Accuracy of the SIMD paths
 //

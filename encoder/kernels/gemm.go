@@ -102,6 +102,9 @@ type scratch struct {
 	qa    []int16
 	qs    []float32
 	itile [qMR * qNR]int32
+
+	// xb holds the bf16-rounded input rows of a NewDenseBF16 layer.
+	xb []float32
 }
 
 // packBuf returns s.bp with at least n floats, growing it only when needed

@@ -16,6 +16,9 @@ type Dense struct {
 	// q is the int8 form of W of a NewDenseInt8 layer (nil otherwise),
 	// which then computes with it instead of W.
 	q *qweights
+	// bf16 marks a NewDenseBF16 layer: W holds bf16 values and each input
+	// is rounded to bf16 before the float32 GEMM.
+	bf16 bool
 }
 
 // NewDense returns a Dense over w (out×in) and bias (out, or nil). It keeps
@@ -60,6 +63,11 @@ func (d *Dense) ForwardParallel(p *Pool, dst, x []float32, rows int, act func([]
 		d.forwardInt8(p, dst, x, rows, false, act)
 		return
 	}
+	if d.bf16 {
+		s := getScratch()
+		x = s.bf16Input(x, rows*d.In)
+		defer putScratch(s)
+	}
 	if d.packed == nil || !hasAVX2FMA {
 		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, 0, dst, d.Out)
 		if d.Bias != nil {
@@ -88,6 +96,11 @@ func (d *Dense) ForwardAdd(p *Pool, dst, x []float32, rows int) {
 	if d.q != nil {
 		d.forwardInt8(p, dst, x, rows, true, nil)
 		return
+	}
+	if d.bf16 {
+		s := getScratch()
+		x = s.bf16Input(x, rows*d.In)
+		defer putScratch(s)
 	}
 	if d.packed == nil || !hasAVX2FMA {
 		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, 1, dst, d.Out)

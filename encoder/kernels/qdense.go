@@ -97,7 +97,8 @@ func NewDenseInt8(w, bias []float32, out, in int) *Dense {
 	return &Dense{Out: out, In: in, W: w, Bias: bias, q: quantizeWeights(w, out, in, hasAVX2FMA && out > 0 && in > 0)}
 }
 
-// NewDenseCompute returns NewDense or NewDenseInt8 according to c. It
+// NewDenseCompute returns NewDense, NewDenseInt8 or NewDenseBF16
+// according to c. It
 // panics on an unknown mode, a programmer error (ParseCompute validates
 // user input).
 func NewDenseCompute(c Compute, w, bias []float32, out, in int) *Dense {
@@ -106,6 +107,8 @@ func NewDenseCompute(c Compute, w, bias []float32, out, in int) *Dense {
 		return NewDense(w, bias, out, in)
 	case ComputeInt8:
 		return NewDenseInt8(w, bias, out, in)
+	case ComputeBF16:
+		return NewDenseBF16(w, bias, out, in)
 	}
 	panic("kernels: NewDenseCompute: unknown compute mode " + c.String())
 }
@@ -114,6 +117,9 @@ func NewDenseCompute(c Compute, w, bias []float32, out, in int) *Dense {
 func (d *Dense) Compute() Compute {
 	if d.q != nil {
 		return ComputeInt8
+	}
+	if d.bf16 {
+		return ComputeBF16
 	}
 	return ComputeFloat32
 }

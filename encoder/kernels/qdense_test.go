@@ -237,12 +237,12 @@ func TestDenseInt8Allocs(t *testing.T) {
 }
 
 func TestParseCompute(t *testing.T) {
-	for s, want := range map[string]Compute{"": ComputeFloat32, "float32": ComputeFloat32, "int8": ComputeInt8} {
+	for s, want := range map[string]Compute{"": ComputeFloat32, "float32": ComputeFloat32, "int8": ComputeInt8, "bf16": ComputeBF16, "bfloat16": ComputeBF16} {
 		if got, err := ParseCompute(s); err != nil || got != want {
 			t.Errorf("ParseCompute(%q) = %v, %v; want %v", s, got, err, want)
 		}
 	}
-	for _, s := range []string{"bf16", "fp16", "int4"} {
+	for _, s := range []string{"fp16", "int4", "BF16"} {
 		if _, err := ParseCompute(s); err == nil {
 			t.Errorf("ParseCompute(%q) succeeded", s)
 		}
