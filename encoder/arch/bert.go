@@ -60,12 +60,11 @@ func parseBERTConfig(cfg *Config) (bertConfig, error) {
 	return c, nil
 }
 
-// bertLayer is one post-norm BERT encoder layer.
-type bertLayer struct {
-	attn     *Attention
-	attnNorm *Norm
-	mlp      *MLP
-	outNorm  *Norm
+// bertNames are the tensor names of a BERT layer.
+var bertNames = postNormNames{
+	q: "attention.self.query", k: "attention.self.key", v: "attention.self.value",
+	attnOut: "attention.output.dense", attnNorm: "attention.output.LayerNorm",
+	up: "intermediate.dense", down: "output.dense", outNorm: "output.LayerNorm",
 }
 
 // bert is the BERT encoder (BertModel without the pooler, which
@@ -75,7 +74,7 @@ type bert struct {
 	word   *Embedding
 	posTyp []float32 // position row p + token type 0 row, maxPos×hidden
 	embLN  *Norm
-	layers []bertLayer
+	layers []postNormLayer
 }
 
 // Scratch slots of the BERT forward pass.
@@ -119,40 +118,12 @@ func buildBERT(cfg *Config, w Weights) (Encoder, error) {
 	if m.embLN, err = LoadNorm(w, p+"embeddings.LayerNorm", LayerNorm, H, c.eps, true); err != nil {
 		return nil, err
 	}
-	hd := H / c.heads
 	for l := 0; l < c.layers; l++ {
-		lp := fmt.Sprintf("%sencoder.layer.%d.", p, l)
-		qkv, err := LoadFusedDense(w, []string{lp + "attention.self.query", lp + "attention.self.key", lp + "attention.self.value"},
-			[]int{H, H, H}, H, true)
+		layer, err := loadPostNormLayer(w, fmt.Sprintf("%sencoder.layer.%d.", p, l), bertNames, c, act)
 		if err != nil {
 			return nil, err
 		}
-		out, err := LoadDense(w, lp+"attention.output.dense", H, H, true)
-		if err != nil {
-			return nil, err
-		}
-		an, err := LoadNorm(w, lp+"attention.output.LayerNorm", LayerNorm, H, c.eps, true)
-		if err != nil {
-			return nil, err
-		}
-		up, err := LoadDense(w, lp+"intermediate.dense", c.inter, H, true)
-		if err != nil {
-			return nil, err
-		}
-		down, err := LoadDense(w, lp+"output.dense", H, c.inter, true)
-		if err != nil {
-			return nil, err
-		}
-		on, err := LoadNorm(w, lp+"output.LayerNorm", LayerNorm, H, c.eps, true)
-		if err != nil {
-			return nil, err
-		}
-		m.layers = append(m.layers, bertLayer{
-			attn:     NewAttention(qkv, out, c.heads, c.heads, hd),
-			attnNorm: an,
-			mlp:      &MLP{Up: up, Down: down, Act: act, Inter: c.inter},
-			outNorm:  on,
-		})
+		m.layers = append(m.layers, layer)
 	}
 	return m, nil
 }
@@ -160,12 +131,7 @@ func buildBERT(cfg *Config, w Weights) (Encoder, error) {
 func (m *bert) Hidden() int       { return m.c.hidden }
 func (m *bert) MaxPositions() int { return m.c.maxPos }
 
-func (m *bert) WordEmbedding(id int32) []float32 {
-	if id < 0 || int(id) >= m.c.vocab {
-		return nil
-	}
-	return m.word.Row(int(id))
-}
+func (m *bert) WordEmbedding(id int32) []float32 { return wordRow(m.word, id) }
 
 func (m *bert) Describe() Description {
 	return Description{Layers: m.c.layers, Heads: m.c.heads, KVHeads: m.c.heads, Hidden: m.c.hidden,
@@ -173,22 +139,11 @@ func (m *bert) Describe() Description {
 }
 
 func (m *bert) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
-	H := m.c.hidden
-	if err := CheckBatch(ids, starts, dst, H, m.c.vocab, m.c.maxPos); err != nil {
+	x, maxN, err := embedBatch(m.word, ids, starts, dst, m.c.maxPos)
+	if err != nil || x == nil {
 		return err
 	}
-	T := len(ids)
-	if T == 0 {
-		return nil
-	}
-	maxN := 0
-	for i := 0; i+1 < len(starts); i++ {
-		maxN = max(maxN, starts[i+1]-starts[i])
-	}
-	// The hidden state lives in dst from the start, so the last layer norm
-	// leaves the result in place without a copy.
-	x := dst[:T*H]
-	m.word.Gather(x, ids)
+	H, T := m.c.hidden, len(ids)
 	for i := 0; i+1 < len(starts); i++ {
 		o, n := starts[i], starts[i+1]-starts[i]
 		if n > 0 {

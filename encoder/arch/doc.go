@@ -28,6 +28,11 @@
 //     layers.
 //   - MLP is the feed-forward block, plain (up, activation, down) or gated
 //     (GLU family: activation of the first half times the second half).
+//   - Whole layers are shared too (blocks.go): postNormLayer, loaded by
+//     loadPostNormLayer from a table of tensor names, is the post-norm layer
+//     of BERT, XLM-R and MPNet; preNormLayer, run by runPreNorm, is the
+//     pre-norm layer of ModernBERT and Qwen3, whose feed-forward block is a
+//     feedForward (a dense MLP or Qwen3-MoE's experts).
 //
 // All numeric work goes through package kernels so that faster kernels serve
 // every architecture at once.
@@ -46,10 +51,12 @@
 //  3. Implement Encoder: Forward takes the concatenated ids, the sequence
 //     starts, a Scratch for per-call buffers (take them with Scratch.Buf so a
 //     pooled Scratch makes steady state allocation-free) and the destination
-//     of len(ids)×Hidden() floats. Validate with CheckBatch first. Pass
-//     Scratch.Pool to the dense layers (ForwardParallel, MLP.ForwardPool,
-//     Attention.Buffers does it for attention) so WithThreads can split
-//     them. WordEmbedding exposes the static input embedding table.
+//     of len(ids)×Hidden() floats. Validate with CheckBatch first;
+//     embedBatch does it and gathers the word embeddings into the
+//     destination. Pass Scratch.Pool to the dense layers (ForwardParallel,
+//     MLP.ForwardPool, Attention.Buffers does it for attention) so
+//     WithThreads can split them. WordEmbedding exposes the static input
+//     embedding table (wordRow).
 //  4. Register the Builder in an init function: Register("xlm-roberta", …).
 //  5. Add a fidelity test against the shared refs.
 //

@@ -3,8 +3,6 @@ package arch
 import (
 	"context"
 	"fmt"
-
-	"github.com/embedpipe/embedpipe/encoder/kernels"
 )
 
 func init() { Register("modernbert", buildModernBERT) }
@@ -116,29 +114,13 @@ func layerKinds(cfg *Config, layers int, local string) ([]bool, error) {
 	return full, nil
 }
 
-// modernBERTLayer is one pre-norm ModernBERT layer.
-type modernBERTLayer struct {
-	attnNorm *Norm // nil in layer 0
-	attn     *Attention
-	mlpNorm  *Norm
-	mlp      *MLP
-}
-
 type modernBERT struct {
 	c         modernBERTConfig
 	word      *Embedding
 	embNorm   *Norm
-	layers    []modernBERTLayer
+	layers    []preNormLayer
 	finalNorm *Norm
 }
-
-// Scratch slots of the ModernBERT forward pass.
-const (
-	mbSlotNormed = iota
-	mbSlotOut
-	mbSlotInter
-	mbSlotAttn // three slots: QKV, context, scores
-)
 
 func buildModernBERT(cfg *Config, w Weights) (Encoder, error) {
 	c, err := parseModernBERTConfig(cfg)
@@ -174,7 +156,7 @@ func buildModernBERT(cfg *Config, w Weights) (Encoder, error) {
 	}
 	for l := 0; l < c.layers; l++ {
 		lp := fmt.Sprintf("%slayers.%d.", p, l)
-		var layer modernBERTLayer
+		var layer preNormLayer
 		if l > 0 {
 			if layer.attnNorm, err = LoadNorm(w, lp+"attn_norm", LayerNorm, H, c.eps, c.normBias); err != nil {
 				return nil, err
@@ -195,7 +177,7 @@ func buildModernBERT(cfg *Config, w Weights) (Encoder, error) {
 			layer.attn.QK = localRope
 			layer.attn.Mask = Mask{Window: c.window}
 		}
-		if layer.mlpNorm, err = LoadNorm(w, lp+"mlp_norm", LayerNorm, H, c.eps, c.normBias); err != nil {
+		if layer.ffNorm, err = LoadNorm(w, lp+"mlp_norm", LayerNorm, H, c.eps, c.normBias); err != nil {
 			return nil, err
 		}
 		up, err := LoadDense(w, lp+"mlp.Wi", 2*c.inter, H, c.mlpBias)
@@ -206,7 +188,7 @@ func buildModernBERT(cfg *Config, w Weights) (Encoder, error) {
 		if err != nil {
 			return nil, err
 		}
-		layer.mlp = &MLP{Up: up, Down: down, Act: act, Gated: true, Inter: c.inter}
+		layer.ff = denseFF{&MLP{Up: up, Down: down, Act: act, Gated: true, Inter: c.inter}}
 		m.layers = append(m.layers, layer)
 	}
 	if m.finalNorm, err = LoadNorm(w, p+"final_norm", LayerNorm, H, c.eps, c.normBias); err != nil {
@@ -223,46 +205,14 @@ func (m *modernBERT) Describe() Description {
 		Intermediate: m.c.inter, VocabSize: m.c.vocab, Activation: m.c.act}
 }
 
-func (m *modernBERT) WordEmbedding(id int32) []float32 {
-	if id < 0 || int(id) >= m.c.vocab {
-		return nil
-	}
-	return m.word.Row(int(id))
-}
+func (m *modernBERT) WordEmbedding(id int32) []float32 { return wordRow(m.word, id) }
 
 func (m *modernBERT) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
-	H := m.c.hidden
-	if err := CheckBatch(ids, starts, dst, H, m.c.vocab, m.c.maxPos); err != nil {
+	x, maxN, err := embedBatch(m.word, ids, starts, dst, m.c.maxPos)
+	if err != nil || x == nil {
 		return err
 	}
 	T := len(ids)
-	if T == 0 {
-		return nil
-	}
-	maxN := longestSeq(starts)
-	// The residual stream lives in dst; the final norm leaves the result in
-	// place.
-	x := dst[:T*H]
-	m.word.Gather(x, ids)
 	m.embNorm.Forward(x, x, T)
-	normed := s.Buf(mbSlotNormed, T*H)
-	out := s.Buf(mbSlotOut, T*H)
-	for li := range m.layers {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l := &m.layers[li]
-		in := x
-		if l.attnNorm != nil {
-			l.attnNorm.Forward(normed, x, T)
-			in = normed
-		}
-		l.attn.Forward(out, in, starts, l.attn.Buffers(s, mbSlotAttn, T, maxN))
-		kernels.Add(x, out)
-		l.mlpNorm.Forward(normed, x, T)
-		l.mlp.Forward(out, normed, s.Buf(mbSlotInter, l.mlp.BufferLen(T)), T)
-		kernels.Add(x, out)
-	}
-	m.finalNorm.Forward(x, x, T)
-	return nil
+	return runPreNorm(ctx, s, m.layers, m.finalNorm, x, starts, T, maxN)
 }

@@ -27,12 +27,11 @@ type mpnetConfig struct {
 	posOff  int // first position id, pad_token_id+1
 }
 
-// mpnetLayer is one post-norm MPNet layer.
-type mpnetLayer struct {
-	attn     *Attention
-	attnNorm *Norm
-	mlp      *MLP
-	outNorm  *Norm
+// mpnetNames are the tensor names of an MPNet layer.
+var mpnetNames = postNormNames{
+	q: "attention.attn.q", k: "attention.attn.k", v: "attention.attn.v",
+	attnOut: "attention.attn.o", attnNorm: "attention.LayerNorm",
+	up: "intermediate.dense", down: "output.dense", outNorm: "output.LayerNorm",
 }
 
 type mpnet struct {
@@ -41,7 +40,7 @@ type mpnet struct {
 	pos    []float32 // rows posOff… of the position table, (maxPos-posOff)×hidden
 	embLN  *Norm
 	rel    *relativeBias
-	layers []mpnetLayer
+	layers []postNormLayer
 }
 
 // Scratch slots of the MPNet forward pass.
@@ -94,42 +93,13 @@ func buildMPNet(cfg *Config, w Weights) (Encoder, error) {
 		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
 	}
 	m.rel = newRelativeBias(table, c.buckets, c.heads, m.MaxPositions())
-	hd := H / c.heads
 	for l := 0; l < c.layers; l++ {
-		lp := fmt.Sprintf("%sencoder.layer.%d.", p, l)
-		qkv, err := LoadFusedDense(w, []string{lp + "attention.attn.q", lp + "attention.attn.k", lp + "attention.attn.v"},
-			[]int{H, H, H}, H, true)
+		layer, err := loadPostNormLayer(w, fmt.Sprintf("%sencoder.layer.%d.", p, l), mpnetNames, c.bertConfig, act)
 		if err != nil {
 			return nil, err
 		}
-		out, err := LoadDense(w, lp+"attention.attn.o", H, H, true)
-		if err != nil {
-			return nil, err
-		}
-		an, err := LoadNorm(w, lp+"attention.LayerNorm", LayerNorm, H, c.eps, true)
-		if err != nil {
-			return nil, err
-		}
-		up, err := LoadDense(w, lp+"intermediate.dense", c.inter, H, true)
-		if err != nil {
-			return nil, err
-		}
-		down, err := LoadDense(w, lp+"output.dense", H, c.inter, true)
-		if err != nil {
-			return nil, err
-		}
-		on, err := LoadNorm(w, lp+"output.LayerNorm", LayerNorm, H, c.eps, true)
-		if err != nil {
-			return nil, err
-		}
-		attn := NewAttention(qkv, out, c.heads, c.heads, hd)
-		attn.Bias = m.rel
-		m.layers = append(m.layers, mpnetLayer{
-			attn:     attn,
-			attnNorm: an,
-			mlp:      &MLP{Up: up, Down: down, Act: act, Inter: c.inter},
-			outNorm:  on,
-		})
+		layer.attn.Bias = m.rel
+		m.layers = append(m.layers, layer)
 	}
 	return m, nil
 }
@@ -143,17 +113,11 @@ func (m *mpnet) Describe() Description {
 }
 
 func (m *mpnet) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
-	H := m.c.hidden
-	if err := CheckBatch(ids, starts, dst, H, m.c.vocab, m.MaxPositions()); err != nil {
+	x, maxN, err := embedBatch(m.word, ids, starts, dst, m.MaxPositions())
+	if err != nil || x == nil {
 		return err
 	}
-	T := len(ids)
-	if T == 0 {
-		return nil
-	}
-	maxN := longestSeq(starts)
-	x := dst[:T*H]
-	m.word.Gather(x, ids)
+	H, T := m.c.hidden, len(ids)
 	for i := 0; i+1 < len(starts); i++ {
 		o, n := starts[i], starts[i+1]-starts[i]
 		kernels.Add(x[o*H:(o+n)*H], m.pos[:n*H])
@@ -173,15 +137,6 @@ func (m *mpnet) Forward(ctx context.Context, s *Scratch, ids []int32, starts []i
 		l.outNorm.Forward(x, x, T)
 	}
 	return nil
-}
-
-// longestSeq returns the length of the longest sequence of starts.
-func longestSeq(starts []int) int {
-	n := 0
-	for i := 0; i+1 < len(starts); i++ {
-		n = max(n, starts[i+1]-starts[i])
-	}
-	return n
 }
 
 // relativeBias is MPNet's relative position bias, a ScoreBias shared by all
@@ -244,9 +199,4 @@ func mpnetBucket(rel, buckets, maxDistance int) int {
 	return ret + min(exact+int(v), half-1)
 }
 
-func (m *mpnet) WordEmbedding(id int32) []float32 {
-	if id < 0 || int(id) >= m.c.vocab {
-		return nil
-	}
-	return m.word.Row(int(id))
-}
+func (m *mpnet) WordEmbedding(id int32) []float32 { return wordRow(m.word, id) }

@@ -3,8 +3,6 @@ package arch
 import (
 	"context"
 	"fmt"
-
-	"github.com/embedpipe/embedpipe/encoder/kernels"
 )
 
 func init() {
@@ -93,42 +91,13 @@ func parseQwen3Config(cfg *Config) (qwen3Config, error) {
 	return c, nil
 }
 
-// feedForward is the block after attention in a decoder layer: a dense MLP
-// or a mixture of experts.
-type feedForward interface {
-	// forward writes the block's output for rows rows of x into dst
-	// (rows×hidden), with working buffers from s at slots first and above.
-	forward(dst, x []float32, s *Scratch, first, rows int)
-}
-
-// denseFF is the SwiGLU MLP as a feedForward.
-type denseFF struct{ *MLP }
-
-func (d denseFF) forward(dst, x []float32, s *Scratch, first, rows int) {
-	d.MLP.Forward(dst, x, s.Buf(first, d.BufferLen(rows)), rows)
-}
-
-type qwen3Layer struct {
-	inNorm, postNorm *Norm
-	attn             *Attention
-	ff               feedForward
-}
-
 type qwen3 struct {
 	c         qwen3Config
 	desc      Description
 	word      *Embedding
-	layers    []qwen3Layer
+	layers    []preNormLayer
 	finalNorm *Norm
 }
-
-// Scratch slots of the Qwen3 forward pass.
-const (
-	q3SlotNormed = iota
-	q3SlotOut
-	q3SlotAttn // three slots: QKV, context, scores
-	q3SlotFF   = q3SlotAttn + 3
-)
 
 func buildQwen3(cfg *Config, w Weights) (Encoder, error) {
 	c, err := parseQwen3Config(cfg)
@@ -140,16 +109,26 @@ func buildQwen3(cfg *Config, w Weights) (Encoder, error) {
 		return nil, err
 	}
 	return buildDecoder(cfg, w, c, c.inter, func(lp string, _ int) (feedForward, error) {
-		up, err := LoadFusedDense(w, []string{lp + "mlp.gate_proj", lp + "mlp.up_proj"}, []int{c.inter, c.inter}, c.hidden, false)
+		mlp, err := loadSwiGLU(w, lp+"mlp.", c.hidden, c.inter, act)
 		if err != nil {
 			return nil, err
 		}
-		down, err := LoadDense(w, lp+"mlp.down_proj", c.hidden, c.inter, false)
-		if err != nil {
-			return nil, err
-		}
-		return denseFF{&MLP{Up: up, Down: down, Act: act, Gated: true, Inter: c.inter}}, nil
+		return denseFF{mlp}, nil
 	})
+}
+
+// loadSwiGLU loads the gated MLP whose tensors are p+"gate_proj",
+// p+"up_proj" and p+"down_proj", without biases; gate and up are fused.
+func loadSwiGLU(w Weights, p string, hidden, inter int, act Activation) (*MLP, error) {
+	up, err := LoadFusedDense(w, []string{p + "gate_proj", p + "up_proj"}, []int{inter, inter}, hidden, false)
+	if err != nil {
+		return nil, err
+	}
+	down, err := LoadDense(w, p+"down_proj", hidden, inter, false)
+	if err != nil {
+		return nil, err
+	}
+	return &MLP{Up: up, Down: down, Act: act, Gated: true, Inter: inter}, nil
 }
 
 // buildDecoder loads the parts Qwen3 and Qwen3-MoE share; ff loads the
@@ -169,8 +148,8 @@ func buildDecoder(cfg *Config, w Weights, c qwen3Config, inter int, ff func(lp s
 	qd, kvd := c.heads*hd, c.kvHeads*hd
 	for l := 0; l < c.layers; l++ {
 		lp := fmt.Sprintf("%slayers.%d.", p, l)
-		var layer qwen3Layer
-		if layer.inNorm, err = LoadNorm(w, lp+"input_layernorm", RMSNorm, H, c.eps, false); err != nil {
+		var layer preNormLayer
+		if layer.attnNorm, err = LoadNorm(w, lp+"input_layernorm", RMSNorm, H, c.eps, false); err != nil {
 			return nil, err
 		}
 		qkv, err := LoadFusedDense(w, []string{lp + "self_attn.q_proj", lp + "self_attn.k_proj", lp + "self_attn.v_proj"},
@@ -194,7 +173,7 @@ func buildDecoder(cfg *Config, w Weights, c qwen3Config, inter int, ff func(lp s
 		layer.attn = NewAttention(qkv, out, c.heads, c.kvHeads, hd)
 		layer.attn.QK = &r
 		layer.attn.Mask = Mask{Causal: true}
-		if layer.postNorm, err = LoadNorm(w, lp+"post_attention_layernorm", RMSNorm, H, c.eps, false); err != nil {
+		if layer.ffNorm, err = LoadNorm(w, lp+"post_attention_layernorm", RMSNorm, H, c.eps, false); err != nil {
 			return nil, err
 		}
 		if layer.ff, err = ff(lp, l); err != nil {
@@ -208,42 +187,15 @@ func buildDecoder(cfg *Config, w Weights, c qwen3Config, inter int, ff func(lp s
 	return m, nil
 }
 
-func (m *qwen3) Hidden() int           { return m.c.hidden }
-func (m *qwen3) MaxPositions() int     { return m.c.maxPos }
-func (m *qwen3) Describe() Description { return m.desc }
-func (m *qwen3) WordEmbedding(id int32) []float32 {
-	if id < 0 || int(id) >= m.c.vocab {
-		return nil
-	}
-	return m.word.Row(int(id))
-}
+func (m *qwen3) Hidden() int                      { return m.c.hidden }
+func (m *qwen3) MaxPositions() int                { return m.c.maxPos }
+func (m *qwen3) Describe() Description            { return m.desc }
+func (m *qwen3) WordEmbedding(id int32) []float32 { return wordRow(m.word, id) }
 
 func (m *qwen3) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
-	H := m.c.hidden
-	if err := CheckBatch(ids, starts, dst, H, m.c.vocab, m.c.maxPos); err != nil {
+	x, maxN, err := embedBatch(m.word, ids, starts, dst, m.c.maxPos)
+	if err != nil || x == nil {
 		return err
 	}
-	T := len(ids)
-	if T == 0 {
-		return nil
-	}
-	maxN := longestSeq(starts)
-	x := dst[:T*H]
-	m.word.Gather(x, ids)
-	normed := s.Buf(q3SlotNormed, T*H)
-	out := s.Buf(q3SlotOut, T*H)
-	for li := range m.layers {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		l := &m.layers[li]
-		l.inNorm.Forward(normed, x, T)
-		l.attn.Forward(out, normed, starts, l.attn.Buffers(s, q3SlotAttn, T, maxN))
-		kernels.Add(x, out)
-		l.postNorm.Forward(normed, x, T)
-		l.ff.forward(out, normed, s, q3SlotFF, T)
-		kernels.Add(x, out)
-	}
-	m.finalNorm.Forward(x, x, T)
-	return nil
+	return runPreNorm(ctx, s, m.layers, m.finalNorm, x, starts, len(ids), maxN)
 }

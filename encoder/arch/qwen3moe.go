@@ -63,31 +63,22 @@ func buildQwen3MoE(cfg *Config, w Weights) (Encoder, error) {
 	H := c.hidden
 	return buildDecoder(cfg, w, c, moeInter, func(lp string, l int) (feedForward, error) {
 		if slices.Contains(denseOnly, l) || (l+1)%step != 0 {
-			up, err := LoadFusedDense(w, []string{lp + "mlp.gate_proj", lp + "mlp.up_proj"}, []int{c.inter, c.inter}, H, false)
+			mlp, err := loadSwiGLU(w, lp+"mlp.", H, c.inter, act)
 			if err != nil {
 				return nil, err
 			}
-			down, err := LoadDense(w, lp+"mlp.down_proj", H, c.inter, false)
-			if err != nil {
-				return nil, err
-			}
-			return denseFF{&MLP{Up: up, Down: down, Act: act, Gated: true, Inter: c.inter}}, nil
+			return denseFF{mlp}, nil
 		}
 		m := &moeFF{k: k, normTopK: normTopK, hidden: H, inter: moeInter}
 		if m.gate, err = LoadDenseFloat32(w, lp+"mlp.gate", nExp, H, false); err != nil {
 			return nil, err
 		}
 		for e := 0; e < nExp; e++ {
-			ep := fmt.Sprintf("%smlp.experts.%d.", lp, e)
-			up, err := LoadFusedDense(w, []string{ep + "gate_proj", ep + "up_proj"}, []int{moeInter, moeInter}, H, false)
+			ex, err := loadSwiGLU(w, fmt.Sprintf("%smlp.experts.%d.", lp, e), H, moeInter, act)
 			if err != nil {
 				return nil, err
 			}
-			down, err := LoadDense(w, ep+"down_proj", H, moeInter, false)
-			if err != nil {
-				return nil, err
-			}
-			m.experts = append(m.experts, &MLP{Up: up, Down: down, Act: act, Gated: true, Inter: moeInter})
+			m.experts = append(m.experts, ex)
 		}
 		return m, nil
 	})
