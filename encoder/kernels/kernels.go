@@ -53,6 +53,20 @@ func (d *Dense) Forward(dst, x []float32, rows int) {
 // block, while the block is still in cache, so the result equals
 // Forward followed by act(dst[:rows*Out]).
 func (d *Dense) ForwardParallel(p *Pool, dst, x []float32, rows int, act func([]float32)) {
+	d.forward(p, dst, x, rows, false, act)
+}
+
+// ForwardAdd adds rows×Out results of x (rows×In) · Wᵀ + b to dst, split
+// across the participants of p like ForwardParallel (nil p: the calling
+// goroutine). It is the residual connection of a transformer block fused
+// into the projection: no temporary and no separate Add pass.
+func (d *Dense) ForwardAdd(p *Pool, dst, x []float32, rows int) {
+	d.forward(p, dst, x, rows, true, nil)
+}
+
+// forward is ForwardParallel (add false: dst is overwritten) and ForwardAdd
+// (add true: the results are added to dst; act must be nil).
+func (d *Dense) forward(p *Pool, dst, x []float32, rows int, add bool, act func([]float32)) {
 	if rows < 0 || len(x) < rows*d.In || len(dst) < rows*d.Out {
 		panic("kernels: Dense.Forward buffer too small")
 	}
@@ -60,7 +74,7 @@ func (d *Dense) ForwardParallel(p *Pool, dst, x []float32, rows int, act func([]
 		return
 	}
 	if d.q != nil {
-		d.forwardInt8(p, dst, x, rows, false, act)
+		d.forwardInt8(p, dst, x, rows, add, act)
 		return
 	}
 	if d.bf16 {
@@ -68,8 +82,12 @@ func (d *Dense) ForwardParallel(p *Pool, dst, x []float32, rows int, act func([]
 		x = s.bf16Input(x, rows*d.In)
 		defer putScratch(s)
 	}
+	var beta float32
+	if add {
+		beta = 1
+	}
 	if d.packed == nil || !hasAVX2FMA {
-		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, 0, dst, d.Out)
+		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, beta, dst, d.Out)
 		if d.Bias != nil {
 			AddBiasRows(dst, d.Bias, rows, d.Out)
 		}
@@ -78,38 +96,7 @@ func (d *Dense) ForwardParallel(p *Pool, dst, x []float32, rows int, act func([]
 		}
 		return
 	}
-	g := gemmOp{n: d.Out, k: d.In, alpha: 1, a: x, lda: d.In, bp: d.packed, c: dst, ldc: d.Out, bias: d.Bias, act: act}
-	p.gemm(&g, rows)
-}
-
-// ForwardAdd adds rows×Out results of x (rows×In) · Wᵀ + b to dst, split
-// across the participants of p like ForwardParallel (nil p: the calling
-// goroutine). It is the residual connection of a transformer block fused
-// into the projection: no temporary and no separate Add pass.
-func (d *Dense) ForwardAdd(p *Pool, dst, x []float32, rows int) {
-	if rows < 0 || len(x) < rows*d.In || len(dst) < rows*d.Out {
-		panic("kernels: Dense.ForwardAdd buffer too small")
-	}
-	if rows == 0 || d.Out == 0 {
-		return
-	}
-	if d.q != nil {
-		d.forwardInt8(p, dst, x, rows, true, nil)
-		return
-	}
-	if d.bf16 {
-		s := getScratch()
-		x = s.bf16Input(x, rows*d.In)
-		defer putScratch(s)
-	}
-	if d.packed == nil || !hasAVX2FMA {
-		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, 1, dst, d.Out)
-		if d.Bias != nil {
-			AddBiasRows(dst, d.Bias, rows, d.Out)
-		}
-		return
-	}
-	g := gemmOp{n: d.Out, k: d.In, alpha: 1, a: x, lda: d.In, bp: d.packed, beta: 1, c: dst, ldc: d.Out, bias: d.Bias}
+	g := gemmOp{n: d.Out, k: d.In, alpha: 1, a: x, lda: d.In, bp: d.packed, beta: beta, c: dst, ldc: d.Out, bias: d.Bias, act: act}
 	p.gemm(&g, rows)
 }
 
