@@ -63,18 +63,9 @@ func toList(a *array.FixedSizeList) (arrow.Array, error) {
 		pieces = append(pieces, array.NewSlice(a.ListValues(), lo, hi))
 		i = j
 	}
-	var child arrow.Array
-	switch len(pieces) {
-	case 0:
-		child = array.MakeArrayOfNull(memory.DefaultAllocator, ft.Elem(), 0)
-	case 1:
-		child = pieces[0]
-		child.Retain()
-	default:
-		var err error
-		if child, err = array.Concatenate(pieces, memory.DefaultAllocator); err != nil {
-			return nil, err
-		}
+	child, err := joinPieces(pieces, ft.Elem())
+	if err != nil {
+		return nil, err
 	}
 	defer child.Release()
 	lt := arrow.ListOfField(ft.ElemField())
@@ -119,18 +110,9 @@ func toFixed(a *array.List, ft *arrow.FixedSizeListType) (arrow.Array, error) {
 		pieces = append(pieces, array.NewSlice(a.ListValues(), lo, hi))
 		i = j
 	}
-	var child arrow.Array
-	switch len(pieces) {
-	case 0:
-		child = array.MakeArrayOfNull(memory.DefaultAllocator, ft.Elem(), 0)
-	case 1:
-		child = pieces[0]
-		child.Retain()
-	default:
-		var err error
-		if child, err = array.Concatenate(pieces, memory.DefaultAllocator); err != nil {
-			return nil, err
-		}
+	child, err := joinPieces(pieces, ft.Elem())
+	if err != nil {
+		return nil, err
 	}
 	defer child.Release()
 	var bitmap *memory.Buffer
@@ -184,4 +166,19 @@ func patchStoredSchema(md metadata.KeyValueMetadata) (map[int]*arrow.FixedSizeLi
 		return fixed, nil
 	}
 	return nil, nil
+}
+
+// joinPieces returns the concatenation of pieces as one array of element type
+// elem (an empty one when there are none), which the caller must release.
+// The pieces stay owned by the caller.
+func joinPieces(pieces []arrow.Array, elem arrow.DataType) (arrow.Array, error) {
+	switch len(pieces) {
+	case 0:
+		return array.MakeArrayOfNull(memory.DefaultAllocator, elem, 0), nil
+	case 1:
+		pieces[0].Retain()
+		return pieces[0], nil
+	default:
+		return array.Concatenate(pieces, memory.DefaultAllocator)
+	}
 }
