@@ -68,6 +68,11 @@ func checkBatch(b *Batch) error {
 // padding, so each row depends only on its own sequence. Safe for
 // concurrent use; b is only read.
 func (m *Model) EmbedBatch(ctx context.Context, b *Batch, dst []float32) error {
+	return m.embedBatch(ctx, b, dst, nil)
+}
+
+// embedBatch is EmbedBatch with an optional Observer of the forward pass.
+func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Observer) error {
 	if err := checkBatch(b); err != nil {
 		return err
 	}
@@ -81,7 +86,7 @@ func (m *Model) EmbedBatch(ctx context.Context, b *Batch, dst []float32) error {
 	s := m.getScratch()
 	defer m.scratch.Put(s)
 	s.hidden = growF32(s.hidden, len(b.IDs)*h)
-	if err := m.forward(ctx, s, b, s.hidden); err != nil {
+	if err := m.forwardObserved(ctx, s, b, s.hidden, obs); err != nil {
 		return err
 	}
 	if cap(s.acc) < h {

@@ -77,6 +77,11 @@ type AttentionBuffers struct {
 	QKV, Ctx, Scores []float32
 	// Pool parallelises the projections (nil: the calling goroutine).
 	Pool *kernels.Pool
+
+	// obs, when set, receives the probabilities of layer layer (see
+	// Observer); it selects the materialising path.
+	obs   Observer
+	layer int
 }
 
 // Buffers takes the buffers for a batch of rows tokens whose longest
@@ -87,6 +92,8 @@ func (a *Attention) Buffers(s *Scratch, first, rows, maxN int) AttentionBuffers 
 		Ctx:    s.Buf(first+1, rows*a.Heads*a.HeadDim),
 		Scores: s.Buf(first+2, maxN*maxN),
 		Pool:   s.Pool,
+		obs:    s.Observer,
+		layer:  s.layer,
 	}
 }
 
@@ -115,6 +122,9 @@ func (a *Attention) context(x []float32, starts []int, buf AttentionBuffers) int
 	if rows == 0 {
 		return 0
 	}
+	if buf.obs != nil {
+		return a.contextObserved(x, starts, buf)
+	}
 	a.QKV.ForwardParallel(buf.Pool, buf.QKV, x, rows, nil)
 	ld := a.QKV.Out
 	hd := a.HeadDim
@@ -133,21 +143,8 @@ func (a *Attention) context(x []float32, starts []int, buf AttentionBuffers) int
 		}
 		sc := buf.Scores[:n*n]
 		for h := 0; h < a.Heads; h++ {
-			kv := h / group
-			q := seq[h*hd:]
-			k := seq[kOff+kv*hd:]
-			v := seq[vOff+kv*hd:]
-			kernels.SgemmNT(n, n, hd, a.Scale, q, ld, k, ld, 0, sc, n)
-			if a.Bias != nil {
-				a.Bias.AddScoreBias(sc, h, n)
-			}
-			for i := 0; i < n; i++ {
-				row := sc[i*n : i*n+n]
-				lo, hi := a.Mask.Range(i, n)
-				clear(row[:lo])
-				kernels.Softmax(row[lo:hi])
-				clear(row[hi:])
-			}
+			a.headProbs(sc, seq, ld, h, n)
+			v := seq[vOff+(h/group)*hd:]
 			kernels.SgemmNN(n, hd, n, 1, sc, n, v, ld, 0, buf.Ctx[o*cd+h*hd:], cd)
 		}
 	}

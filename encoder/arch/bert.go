@@ -155,6 +155,7 @@ func (m *bert) Forward(ctx context.Context, s *Scratch, ids []int32, starts []in
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		s.observeStates(li, x, starts, H)
 		l := &m.layers[li]
 		// Post-norm residual blocks, x = LN(x + f(x)), with the residual
 		// sums fused into the output projections.
@@ -163,5 +164,6 @@ func (m *bert) Forward(ctx context.Context, s *Scratch, ids []int32, starts []in
 		l.mlp.ForwardAddPool(s.Pool, x, x, s.Buf(bertSlotInter, l.mlp.BufferLen(T)), T)
 		l.outNorm.Forward(x, x, T)
 	}
+	s.observeStates(len(m.layers), x, starts, H)
 	return nil
 }

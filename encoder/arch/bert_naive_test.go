@@ -19,6 +19,14 @@ import (
 // activations the shared refs do not cover (relu, gelu_pytorch_tanh).
 func naiveBERT(t *testing.T, ck *safetensors.Checkpoint, cfg map[string]any, ids []int32) [][]float64 {
 	t.Helper()
+	x, _ := naiveBERTProbs(t, ck, cfg, ids)
+	return x
+}
+
+// naiveBERTProbs is naiveBERT also returning the attention probabilities,
+// probs[layer][head][query][key].
+func naiveBERTProbs(t *testing.T, ck *safetensors.Checkpoint, cfg map[string]any, ids []int32) (_ [][]float64, probs [][][][]float64) {
+	t.Helper()
 	H := int(cfg["hidden_size"].(float64))
 	L := int(cfg["num_hidden_layers"].(float64))
 	nh := int(cfg["num_attention_heads"].(float64))
@@ -92,6 +100,11 @@ func naiveBERT(t *testing.T, ck *safetensors.Checkpoint, cfg map[string]any, ids
 			v[i] = lin(x[i], p+"attention.self.value", H)
 		}
 		next := make([][]float64, n)
+		lp := make([][][]float64, nh)
+		for h := range lp {
+			lp[h] = make([][]float64, n)
+		}
+		probs = append(probs, lp)
 		for i := range x {
 			ctx := make([]float64, H)
 			for h := 0; h < nh; h++ {
@@ -107,6 +120,10 @@ func naiveBERT(t *testing.T, ck *safetensors.Checkpoint, cfg map[string]any, ids
 				for j := range w {
 					w[j] = math.Exp(w[j] - mx)
 					sum += w[j]
+				}
+				lp[h][i] = make([]float64, n)
+				for j := range w {
+					lp[h][i][j] = w[j] / sum
 				}
 				for j := range w {
 					for c := 0; c < hd; c++ {
@@ -131,7 +148,7 @@ func naiveBERT(t *testing.T, ck *safetensors.Checkpoint, cfg map[string]any, ids
 		}
 		x = next
 	}
-	return x
+	return x, probs
 }
 
 // TestBERTActivations runs tiny-bert with each supported hidden_act against

@@ -137,6 +137,7 @@ func runPreNorm(ctx context.Context, s *Scratch, layers []preNormLayer, final *N
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		s.observeStates(li, x, starts, len(x)/T)
 		l := &layers[li]
 		in := x
 		if l.attnNorm != nil {
@@ -150,5 +151,6 @@ func runPreNorm(ctx context.Context, s *Scratch, layers []preNormLayer, final *N
 		kernels.Add(x, out)
 	}
 	final.Forward(x, x, T)
+	s.observeStates(len(layers), x, starts, len(x)/T)
 	return nil
 }

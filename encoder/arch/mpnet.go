@@ -128,6 +128,7 @@ func (m *mpnet) Forward(ctx context.Context, s *Scratch, ids []int32, starts []i
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		s.observeStates(li, x, starts, H)
 		l := &m.layers[li]
 		l.attn.Forward(tmp, x, starts, l.attn.Buffers(s, mpnetSlotAttn, T, maxN))
 		kernels.Add(x, tmp)
@@ -136,6 +137,7 @@ func (m *mpnet) Forward(ctx context.Context, s *Scratch, ids []int32, starts []i
 		kernels.Add(x, tmp)
 		l.outNorm.Forward(x, x, T)
 	}
+	s.observeStates(len(m.layers), x, starts, H)
 	return nil
 }
 

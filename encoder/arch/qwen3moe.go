@@ -135,6 +135,9 @@ func (m *moeFF) forward(dst, x []float32, s *Scratch, first, rows int) {
 			}
 		}
 	}
+	if s.Observer != nil {
+		s.Observer.Routes(s.layer, r.sel, weights, k)
+	}
 	// Counting sort of the assignments by expert, tokens in order within
 	// each expert.
 	for e := 0; e < E; e++ {

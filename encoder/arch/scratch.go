@@ -12,8 +12,13 @@ type Scratch struct {
 	// it. A Pool runs one operation at a time, so callers set it only when
 	// no other call is using the same Pool.
 	Pool *kernels.Pool
+	// Observer, when non-nil, receives the intermediate results of the
+	// Forward calls made with this Scratch (see Observer). Nil for
+	// ordinary encoding.
+	Observer Observer
 
-	bufs [][]float32
+	bufs  [][]float32
+	layer int // the layer being observed, set by observeStates
 }
 
 // Buf returns buffer slot with length n, growing it when needed. Its contents

@@ -1,0 +1,39 @@
+package encoder
+
+import (
+	"context"
+
+	"github.com/embedpipe/embedpipe/encoder/arch"
+)
+
+// Observer receives the token states between layers, the attention
+// probabilities of every head and the expert routes of a forward pass; see
+// arch.Observer for the calls and the lifetime of their slices.
+type Observer = arch.Observer
+
+// EmbedBatchObserved is EmbedBatch with obs watching the forward pass: the
+// embeddings it writes are EmbedBatch's, and the numbers obs receives are
+// those that produced them. It encodes on the calling goroutine whatever
+// WithThreads says, and attention materialises its probabilities, so it is
+// slower than EmbedBatch; ordinary calls pay nothing for it. obs must not
+// be nil.
+func (m *Model) EmbedBatchObserved(ctx context.Context, b *Batch, obs Observer, dst []float32) error {
+	if obs == nil {
+		return m.EmbedBatch(ctx, b, dst)
+	}
+	return m.embedBatch(ctx, b, dst, obs)
+}
+
+// forwardObserved is forward, or with obs set a single-goroutine forward
+// pass that reports to obs: an Observer numbers sequences within one
+// Forward call, so the batch must not be cut across workers.
+func (m *Model) forwardObserved(ctx context.Context, s *callScratch, b *Batch, hidden []float32, obs Observer) error {
+	if obs == nil {
+		return m.forward(ctx, s, b, hidden)
+	}
+	s.arch.Pool = nil
+	s.arch.Observer = obs
+	// The scratch goes back to the pool for ordinary calls.
+	defer func() { s.arch.Observer = nil }()
+	return m.enc.Forward(ctx, &s.arch, b.IDs, b.starts(), hidden)
+}
