@@ -1,6 +1,7 @@
 package encoder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/embedpipe/embedpipe/encoder/arch"
+	"github.com/embedpipe/embedpipe/encoder/hub"
 	"github.com/embedpipe/embedpipe/encoder/kernels"
 	"github.com/embedpipe/embedpipe/encoder/safetensors"
 	"github.com/embedpipe/embedpipe/encoder/tokenizer"
@@ -25,6 +27,7 @@ type Option func(*options)
 type options struct {
 	threads int
 	compute Compute
+	hub     *hub.Client
 }
 
 // WithThreads sets how many goroutines one EmbedBatch (or
@@ -34,9 +37,19 @@ func WithThreads(n int) Option {
 	return func(o *options) { o.threads = max(n, 1) }
 }
 
+// WithHub sets the Hugging Face Hub client Load uses for a hub model id;
+// the default is hub.FromEnv().
+func WithHub(c *hub.Client) Option {
+	return func(o *options) { o.hub = c }
+}
+
 // Info describes a loaded model.
 type Info struct {
 	Dir string `json:"dir"`
+	// Hub and Revision name the Hugging Face Hub model ("org/name") and
+	// the commit Dir is a snapshot of, for a model loaded by hub id.
+	Hub      string `json:"hub,omitempty"`
+	Revision string `json:"revision,omitempty"`
 	// Arch is the transformers class of config.json's "architectures"
 	// (BertModel…), or the model type when the config names none.
 	Arch      string `json:"arch"`
@@ -106,8 +119,19 @@ type Model struct {
 	hash      string
 }
 
-// Load loads the model in directory dir.
+// Load loads the model in directory dir, or, when no such directory
+// exists and dir reads as a Hugging Face Hub reference "org/name[@revision]",
+// the hub model (see LoadContext).
 func Load(dir string, opts ...Option) (*Model, error) {
+	return LoadContext(context.Background(), dir, opts...)
+}
+
+// LoadContext loads the model in directory src, or, when no such directory
+// exists and src reads as a hub reference "org/name[@revision]", the
+// snapshot of that model in the Hugging Face cache, downloading what the
+// cache lacks with the client given WithHub (hub.FromEnv by default). ctx
+// bounds the download.
+func LoadContext(ctx context.Context, src string, opts ...Option) (*Model, error) {
 	o := options{threads: 1}
 	for _, f := range opts {
 		f(&o)
@@ -115,7 +139,23 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	if o.compute != ComputeFloat32 && o.compute != ComputeInt8 && o.compute != ComputeBF16 {
 		return nil, fmt.Errorf("%w: %v", ErrCompute, o.compute)
 	}
+	dir := src
+	var snap *hub.Snapshot
 	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if ref, rerr := hub.ParseRef(src); rerr == nil {
+			c := o.hub
+			if c == nil {
+				c = hub.FromEnv()
+			}
+			s, herr := c.Snapshot(ctx, ref)
+			if herr != nil {
+				return nil, fmt.Errorf("%w: %s is no directory, and as a hub model: %w", ErrModelDir, src, herr)
+			}
+			snap, dir = &s, s.Dir
+			st, err = os.Stat(dir)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModelDir, err)
 	}
@@ -194,6 +234,9 @@ func Load(dir string, opts ...Option) (*Model, error) {
 	}
 	if m.info.Arch == "" {
 		m.info.Arch = mt
+	}
+	if snap != nil {
+		m.info.Hub, m.info.Revision = snap.Ref.Repo, snap.Commit
 	}
 	m.hashFiles = hashFileList(tdir, lay.files, ck.Files())
 	if o.threads > 1 {

@@ -79,7 +79,7 @@ type benchItem struct {
 func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", "", "model directory")
+	model := fs.String("model", "", modelHelp)
 	input := fs.String("input", "", `JSONL file: one {"text": …} object, or one JSON array of token ids (or {"input_ids": […]}), per line`)
 	threads := fs.Int("threads", 1, "goroutines per batch (encoder.WithThreads) and for the kernel probe")
 	computeName := fs.String("compute", "float32", "number format of the linear layers: float32, int8, or bf16 (bf16 accuracy emulated at float32 speed: no AVX512_BF16 kernels) (encoder.WithCompute)")
@@ -127,7 +127,7 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	if len(items) == 0 {
 		return fmt.Errorf("%s: no input lines", *input)
 	}
-	m, err := encoder.Load(*model, encoder.WithThreads(*threads), encoder.WithCompute(compute))
+	m, err := encoder.Load(*model, encoder.WithThreads(*threads), encoder.WithCompute(compute), hubOption())
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func runEmbed(ctx context.Context, args []string) error {
 func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", "", "model directory (required)")
+	model := fs.String("model", "", modelHelp+" (required)")
 	input := fs.String("input", "", "input file, directory or glob (required): .parquet, .arrow/.feather, .arrows, .jsonl, .csv")
 	output := fs.String("output", "", "output file (one input) or directory (several inputs) (required)")
 	column := fs.String("column", "text", "text column")
@@ -118,7 +118,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := encoder.Load(*model, encoder.WithThreads(max(1, procs/cfg.Workers)), encoder.WithCompute(compute))
+	m, err := encoder.Load(*model, encoder.WithThreads(max(1, procs/cfg.Workers)), encoder.WithCompute(compute), hubOption())
 	if err != nil {
 		return err
 	}

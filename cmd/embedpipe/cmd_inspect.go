@@ -25,7 +25,7 @@ func runInspect(ctx context.Context, args []string) error {
 func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", "", "model directory (Hugging Face / sentence-transformers layout)")
+	model := fs.String("model", "", modelHelp)
 	asJSON := fs.Bool("json", false, "print the model description as JSON")
 	hash := fs.Bool("hash", false, "also compute the content hash (reads every weight file)")
 	fs.Usage = func() {
@@ -45,7 +45,7 @@ func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
 		fs.Usage()
 		return errors.New("--model is required")
 	}
-	m, err := encoder.Load(*model)
+	m, err := encoder.Load(*model, hubOption())
 	if err != nil {
 		return err
 	}
@@ -66,6 +66,9 @@ func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s:\t%s\n", k, fmt.Sprintf(format, a...)) }
 	row("model", "%s", info.Dir)
+	if info.Hub != "" {
+		row("hub", "%s@%s", info.Hub, info.Revision)
+	}
 	row("architecture", "%s", info.Arch)
 	row("model_type", "%s", info.ModelType)
 	row("embedding dim", "%d", info.Dim)

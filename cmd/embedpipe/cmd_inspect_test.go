@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/internal/hubtest"
 )
 
 func TestInspect(t *testing.T) {
@@ -50,5 +52,34 @@ func TestInspectErrors(t *testing.T) {
 	err := inspect(context.Background(), &out, &errOut, []string{"--model", t.TempDir()})
 	if !errors.Is(err, encoder.ErrModelDir) {
 		t.Errorf("empty directory: %v", err)
+	}
+}
+
+// TestInspectHubID resolves --model org/name through HF_ENDPOINT and
+// HF_HOME, then again with HF_HUB_OFFLINE=1 and the server gone.
+func TestInspectHubID(t *testing.T) {
+	srv, err := hubtest.New(map[string]hubtest.Repo{"acme/tiny-bert": {Dir: "../../testdata/tiny-bert"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	t.Setenv("HF_HOME", home)
+	t.Setenv("HF_HUB_CACHE", "")
+	t.Setenv("HF_TOKEN", "")
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	commit := srv.Commit("acme/tiny-bert")
+	for _, offline := range []string{"", "1"} {
+		if offline == "1" {
+			srv.Close()
+		}
+		t.Setenv("HF_HUB_OFFLINE", offline)
+		var out, errOut bytes.Buffer
+		if err := inspect(context.Background(), &out, &errOut, []string{"--model", "acme/tiny-bert"}); err != nil {
+			t.Fatalf("offline=%q: %v", offline, err)
+		}
+		if want := "acme/tiny-bert@" + commit; !strings.Contains(out.String(), want) ||
+			!strings.Contains(out.String(), filepath.Join(home, "hub", "models--acme--tiny-bert", "snapshots", commit)) {
+			t.Fatalf("offline=%q: output lacks %s and its snapshot:\n%s", offline, want, out.String())
+		}
 	}
 }

@@ -23,7 +23,7 @@ func runServe(ctx context.Context, args []string) error {
 	nf.register(fs)
 	listen := fs.String("listen", "127.0.0.1:4222", "address of the embedded NATS server")
 	store := fs.String("store", "", "JetStream store directory of the embedded server (required without --nats)")
-	model := fs.String("model", "", "model directory (required)")
+	model := fs.String("model", "", modelHelp+" (required)")
 	nWorkers := fs.Int("workers", 1, "job workers to run in this process (0: service only)")
 	var allow stringList
 	fs.Var(&allow, "allow-path", "directory the workers may read and write under (repeatable; default: / for an embedded server on a loopback address, else required)")

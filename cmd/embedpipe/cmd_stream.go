@@ -18,7 +18,7 @@ func runStream(ctx context.Context, args []string) error {
 	to := fs.String("to", "", "stream for the embedded records (required)")
 	subject := fs.String("subject", "", "subject to publish on (default: the --to stream's first subject)")
 	durable := fs.String("durable", "", "consumer name on --from (default embedpipe-to-<to>)")
-	model := fs.String("model", "", "model directory (required)")
+	model := fs.String("model", "", modelHelp+" (required)")
 	threads := fs.Int("threads", 0, "encoder threads (default: all cores)")
 	batch := fs.Int("batch-size", 64, "records per pull and encoder call")
 	promptName := fs.String("prompt-name", "", "model prompt to prepend to every text")

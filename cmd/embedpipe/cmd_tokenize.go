@@ -23,7 +23,7 @@ func runTokenize(ctx context.Context, args []string) error {
 func tokenizeCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	model := fs.String("model", "", "model directory (required)")
+	model := fs.String("model", "", modelHelp+" (required)")
 	input := fs.String("input", "", "input file (required)")
 	output := fs.String("output", "", "output file (required): .parquet, .arrow, .arrows or .jsonl")
 	column := fs.String("column", "text", "text column")
@@ -47,7 +47,7 @@ func tokenizeCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	if err := dataset.Writable(*output); err != nil {
 		return err
 	}
-	m, err := encoder.Load(*model)
+	m, err := encoder.Load(*model, hubOption())
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func loadEmbedder(dir string, threads int) (*workers.ModelEmbedder, error) {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	m, err := encoder.Load(dir, encoder.WithThreads(threads))
+	m, err := encoder.Load(dir, encoder.WithThreads(threads), hubOption())
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func runWorker(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	var nf natsFlags
 	nf.register(fs)
-	model := fs.String("model", "", "model directory (required)")
+	model := fs.String("model", "", modelHelp+" (required)")
 	var allow stringList
 	fs.Var(&allow, "allow-path", "directory a task may read inputs from and write outputs under (repeatable; required)")
 	concurrency := fs.Int("concurrency", 1, "tasks held at once (pull credits)")
