@@ -5,23 +5,34 @@ package encoder
 // sequences (Starts[0] == 0) once anything was added; the zero Batch is
 // empty and ready to use. A Batch is reused across calls by Reset, which
 // keeps its memory.
+//
+// Types holds the token type (segment) id of every token, for sentence
+// pairs (Model.AppendPairTo); it is empty when every token has type 0, and
+// otherwise exactly as long as IDs.
 type Batch struct {
 	IDs    []int32
+	Types  []int32
 	Starts []int
 }
 
 // Reset empties the batch, keeping its memory.
 func (b *Batch) Reset() {
 	b.IDs = b.IDs[:0]
+	b.Types = b.Types[:0]
 	b.Starts = append(b.Starts[:0], 0)
 }
 
-// Add appends one sequence (a copy of ids).
+// Add appends one sequence (a copy of ids) of token type 0.
 func (b *Batch) Add(ids []int32) {
 	if len(b.Starts) == 0 {
 		b.Starts = append(b.Starts, 0)
 	}
 	b.IDs = append(b.IDs, ids...)
+	if len(b.Types) > 0 {
+		for len(b.Types) < len(b.IDs) {
+			b.Types = append(b.Types, 0)
+		}
+	}
 	b.Starts = append(b.Starts, len(b.IDs))
 }
 
@@ -38,6 +49,15 @@ func (b *Batch) Tokens() int { return len(b.IDs) }
 
 // Seq returns sequence i (a view into IDs).
 func (b *Batch) Seq(i int) []int32 { return b.IDs[b.Starts[i]:b.Starts[i+1]] }
+
+// types returns the token types to hand to the encoder, nil when every
+// token has type 0.
+func (b *Batch) types() []int32 {
+	if len(b.Types) == 0 {
+		return nil
+	}
+	return b.Types
+}
 
 // starts returns the start offsets to hand to the encoder, which for an
 // untouched zero Batch is the single offset 0.

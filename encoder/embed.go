@@ -15,6 +15,14 @@ type callScratch struct {
 	batch  Batch
 	parts  []part
 
+	// Heads: pooled vectors and Dense or classifier outputs (headA,
+	// headB), and the vocabulary tiles of a sparse pass.
+	headA, headB        []float32
+	logits              []float32
+	spAcc               []float64
+	spEntries, spSorted []spEntry
+	spCount, spPos      []int
+
 	// The state of a batch split across workers, valid during forward.
 	m        *Model
 	ctx      context.Context
@@ -51,6 +59,9 @@ func checkBatch(b *Batch) error {
 	if st[0] != 0 || st[len(st)-1] != len(b.IDs) {
 		return fmt.Errorf("%w: batch starts run from %d to %d over %d ids", ErrInput, st[0], st[len(st)-1], len(b.IDs))
 	}
+	if len(b.Types) != 0 && len(b.Types) != len(b.IDs) {
+		return fmt.Errorf("%w: batch has %d token types for %d ids", ErrInput, len(b.Types), len(b.IDs))
+	}
 	for i := 0; i+1 < len(st); i++ {
 		if st[i+1] <= st[i] {
 			if st[i+1] == st[i] {
@@ -63,16 +74,21 @@ func checkBatch(b *Batch) error {
 }
 
 // EmbedBatch writes one pooled embedding per sequence of b into dst,
-// row-major with stride Dim(), normalised when the model has a Normalize
-// module. dst must hold b.Len()×Dim() floats. Sequences are encoded without
-// padding, so each row depends only on its own sequence. Safe for
-// concurrent use; b is only read.
+// row-major with stride Dim(): pooled, passed through the model's Dense
+// modules, normalised when the model has a Normalize module. dst must hold
+// b.Len()×Dim() floats. Sequences are encoded without padding, so each row
+// depends only on its own sequence. Safe for concurrent use; b is only
+// read. A sparse encoder or a cross-encoder is refused with ErrUnsupported
+// (see EmbedSparseBatch and ScoreBatch).
 func (m *Model) EmbedBatch(ctx context.Context, b *Batch, dst []float32) error {
 	return m.embedBatch(ctx, b, dst, nil)
 }
 
 // embedBatch is EmbedBatch with an optional Observer of the forward pass.
 func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Observer) error {
+	if m.info.Kind != KindEmbedding {
+		return fmt.Errorf("%w: %s is a %s model: %s", ErrUnsupported, m.info.Dir, m.info.Kind, kindHint[m.info.Kind])
+	}
 	if err := checkBatch(b); err != nil {
 		return err
 	}
@@ -94,12 +110,24 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 	}
 	acc := s.acc[:h]
 	st := b.starts()
+	// With Dense modules the pooled vectors (width pdim) go to scratch and
+	// the chain writes dst.
+	pooled, pdim := dst, dim
+	if len(m.dense) > 0 {
+		pdim = h * len(m.pool.modes)
+		s.headA = growF32(s.headA, n*pdim)
+		pooled = s.headA
+	}
 	for i := 0; i < n; i++ {
 		o, l := st[i], st[i+1]-st[i]
-		out := dst[i*dim : i*dim+dim]
-		m.pool.pool(out, s.hidden[o*h:(o+l)*h], l, h, acc)
-		if m.normalize {
-			normalize(out)
+		m.pool.pool(pooled[i*pdim:(i+1)*pdim], s.hidden[o*h:(o+l)*h], l, h, acc)
+	}
+	if len(m.dense) > 0 {
+		s.hidden, s.headB = applyDense(m.dense, dst, pooled, n, s.hidden, s.headB)
+	}
+	if m.normalize {
+		for i := 0; i < n; i++ {
+			normalize(dst[i*dim : i*dim+dim])
 		}
 	}
 	return nil
@@ -133,13 +161,13 @@ func (m *Model) forward(ctx context.Context, s *callScratch, b *Batch, hidden []
 	n := b.Len()
 	s.arch.Pool = nil
 	if m.workers == nil || !m.workersMu.TryLock() {
-		return m.enc.Forward(ctx, &s.arch, b.IDs, st, hidden)
+		return m.encForward(ctx, &s.arch, b.IDs, b.types(), st, hidden)
 	}
 	defer m.workersMu.Unlock()
 	w := min(m.threads, n)
 	if w <= 1 {
 		s.arch.Pool = m.workers
-		err := m.enc.Forward(ctx, &s.arch, b.IDs, st, hidden)
+		err := m.encForward(ctx, &s.arch, b.IDs, b.types(), st, hidden)
 		s.arch.Pool = nil
 		return err
 	}
@@ -191,8 +219,29 @@ func (s *callScratch) encodeParts(lo, hi int) {
 	for k := lo; k < hi; k++ {
 		p := &s.parts[k]
 		a, z := st[p.lo], st[p.hi]
-		p.err = s.m.enc.Forward(s.ctx, &p.arch, s.b.IDs[a:z], p.starts, s.out[a*h:z*h])
+		var types []int32
+		if t := s.b.types(); t != nil {
+			types = t[a:z]
+		}
+		p.err = s.m.encForward(s.ctx, &p.arch, s.b.IDs[a:z], types, p.starts, s.out[a*h:z*h])
 	}
+}
+
+// encForward runs the encoder, with token types when there are any.
+func (m *Model) encForward(ctx context.Context, s *arch.Scratch, ids, types []int32, starts []int, dst []float32) error {
+	if types == nil {
+		return m.enc.Forward(ctx, s, ids, starts, dst)
+	}
+	te, ok := m.enc.(arch.TypedEncoder)
+	if !ok {
+		for i, t := range types {
+			if t != 0 {
+				return fmt.Errorf("%w: token %d has token type %d, but model_type %s has no token type embedding", ErrInput, i, t, m.info.ModelType)
+			}
+		}
+		return m.enc.Forward(ctx, s, ids, starts, dst)
+	}
+	return te.ForwardTyped(ctx, s, ids, types, starts, dst)
 }
 
 // embedChunkTokens bounds the tokens Embed encodes per batch, which bounds

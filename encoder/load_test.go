@@ -119,7 +119,19 @@ func TestLoadErrors(t *testing.T) {
 			encoder.ErrWeights, []string{"encoder.layer.2."}},
 		{"unknown module", map[string]string{"modules.json": `[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
 			{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
-			{"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}]`}, encoder.ErrUnsupported, []string{"Dense"}},
+			{"idx":2,"name":"2","path":"2_LayerNorm","type":"sentence_transformers.models.LayerNorm"}]`}, encoder.ErrUnsupported, []string{"LayerNorm", "Dense, Normalize"}},
+		{"dense without config", map[string]string{"modules.json": denseModules}, encoder.ErrModelDir, []string{"2_Dense"}},
+		{"dense width", map[string]string{"modules.json": denseModules,
+			"2_Dense/config.json": `{"in_features": 16, "out_features": 8, "bias": true, "activation_function": "torch.nn.modules.activation.Tanh"}`},
+			encoder.ErrConfig, []string{"in_features 16"}},
+		{"dense activation", map[string]string{"modules.json": denseModules,
+			"2_Dense/config.json": `{"in_features": 32, "out_features": 8, "activation_function": "torch.nn.modules.activation.Softplus"}`},
+			encoder.ErrUnsupported, []string{"Softplus", "Tanh"}},
+		{"dense before pooling", map[string]string{"modules.json": `[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+			{"idx":1,"name":"1","path":"2_Dense","type":"sentence_transformers.models.Dense"},
+			{"idx":2,"name":"2","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]`}, encoder.ErrUnsupported, []string{"after Pooling"}},
+		{"splade without mlm", map[string]string{"modules.json": `[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+			{"idx":1,"name":"1","path":"1_SpladePooling","type":"sentence_transformers.sparse_encoder.models.SpladePooling"}]`}, encoder.ErrUnsupported, []string{"MLMTransformer"}},
 		{"bad pooling mode", map[string]string{"1_Pooling/config.json": `{"pooling_mode": "median"}`}, encoder.ErrUnsupported, []string{"median"}},
 		{"no pooling mode", map[string]string{"1_Pooling/config.json": `{"pooling_mode_mean_tokens": false}`}, encoder.ErrConfig, []string{"pooling"}},
 		{"pooling width", map[string]string{"1_Pooling/config.json": `{"pooling_mode": "mean", "word_embedding_dimension": 64}`}, encoder.ErrConfig, []string{"64"}},
@@ -250,3 +262,8 @@ func TestDoLowerCase(t *testing.T) {
 		t.Fatalf("do_lower_case: ids %v, want those of the lower-cased text %v", c, b)
 	}
 }
+
+// denseModules is a modules.json with a Dense module after the pooling.
+const denseModules = `[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+	{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+	{"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}]`

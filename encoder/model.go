@@ -43,6 +43,24 @@ func WithHub(c *hub.Client) Option {
 	return func(o *options) { o.hub = c }
 }
 
+// Model kinds (Info.Kind): what a model computes from a text or a pair.
+const (
+	// KindEmbedding models give one dense vector per text (EmbedBatch).
+	KindEmbedding = "embedding"
+	// KindSparse models (SPLADE) give one sparse vector over the
+	// vocabulary per text (EmbedSparseBatch).
+	KindSparse = "sparse"
+	// KindCrossEncoder models give scores per (query, document) pair
+	// (ScoreBatch).
+	KindCrossEncoder = "cross-encoder"
+)
+
+// kindHint tells the caller of the wrong method which one to use.
+var kindHint = map[string]string{
+	KindSparse:       "use EmbedSparseBatch (embedpipe embed writes sparse vectors for it)",
+	KindCrossEncoder: "use ScoreBatch (embedpipe score)",
+}
+
 // Info describes a loaded model.
 type Info struct {
 	Dir string `json:"dir"`
@@ -50,12 +68,17 @@ type Info struct {
 	// the commit Dir is a snapshot of, for a model loaded by hub id.
 	Hub      string `json:"hub,omitempty"`
 	Revision string `json:"revision,omitempty"`
+	// Kind is KindEmbedding, KindSparse or KindCrossEncoder.
+	Kind string `json:"kind"`
 	// Arch is the transformers class of config.json's "architectures"
 	// (BertModel…), or the model type when the config names none.
 	Arch      string `json:"arch"`
 	ModelType string `json:"model_type"`
-	// Dim is the width of the pooled embedding; Hidden that of the token
-	// embeddings. They differ when several pooling modes are concatenated.
+	// Dim is the width of the embedding EmbedBatch writes (after the
+	// Dense modules); Hidden that of the token embeddings. They differ when
+	// several pooling modes are concatenated or a Dense module changes the
+	// width. For a sparse encoder Dim is the vocabulary size, for a
+	// cross-encoder the number of labels.
 	Dim    int `json:"dim"`
 	Hidden int `json:"hidden"`
 	Layers int `json:"layers"`
@@ -88,6 +111,13 @@ type Info struct {
 	MaxPositions  int               `json:"max_positions"`
 	Prompts       map[string]string `json:"prompts,omitempty"`
 	DefaultPrompt string            `json:"default_prompt,omitempty"`
+	// Dense lists the Dense modules between Pooling and Normalize, in
+	// order.
+	Dense []DenseInfo `json:"dense,omitempty"`
+	// Sparse describes a sparse encoder's head; nil for other kinds.
+	Sparse *SparseInfo `json:"sparse,omitempty"`
+	// CrossEncoder describes a cross-encoder's head; nil for other kinds.
+	CrossEncoder *CrossEncoderInfo `json:"cross_encoder,omitempty"`
 	// Notes records how Load interpreted an unusual directory.
 	Notes []string `json:"notes,omitempty"`
 }
@@ -104,6 +134,13 @@ type Model struct {
 	maxSeqLen int
 	maxPos    int
 	threads   int
+	typeVocab int // token types the encoder accepts (1 without a type embedding)
+
+	// Heads: Dense modules after pooling, a sparse encoder's masked-LM
+	// head, a cross-encoder's classifier (nil when absent).
+	dense []*denseModule
+	mlm   *mlmHead
+	cross *crossHead
 	// workers split the dense layers of a batch too small to share out by
 	// sequences (fewer sequences than threads); nil when threads is 1.
 	// workersMu is held by the call using them; a call that finds it taken
@@ -199,6 +236,39 @@ func LoadContext(ctx context.Context, src string, opts ...Option) (*Model, error
 		return nil, err
 	}
 	d := enc.Describe()
+	m := &Model{
+		enc: enc, tok: tok, pool: lay.pooling, normalize: lay.normalize, lowerCase: lay.lowerCase,
+		threads: o.threads, typeVocab: 1,
+	}
+	if te, ok := enc.(arch.TypedEncoder); ok {
+		m.typeVocab = te.TypeVocab()
+	}
+	kind := KindEmbedding
+	dim := d.Hidden * len(lay.pooling.modes)
+	switch {
+	case lay.splade != nil:
+		kind, dim = KindSparse, d.VocabSize
+		if m.mlm, err = loadMLMHead(cfg, ck, mt, d.Hidden, d.VocabSize, *lay.splade); err != nil {
+			return nil, err
+		}
+	case isCrossEncoder(cfg, lay):
+		kind = KindCrossEncoder
+		if m.cross, err = loadCrossHead(cfg, ck, d.Hidden); err != nil {
+			return nil, err
+		}
+		dim = len(m.cross.info.Labels)
+		lay.notes = slices.DeleteFunc(lay.notes, func(n string) bool { return strings.HasPrefix(n, "no modules.json") })
+		lay.notes = append(lay.notes, "cross-encoder: pairs are scored from the first token by the classification head")
+	}
+	for _, dd := range lay.denseDirs {
+		dm, err := loadDense(dd, dim)
+		if err != nil {
+			return nil, err
+		}
+		m.dense = append(m.dense, dm)
+		dim = dm.info.Out
+		lay.files = append(lay.files, filepath.Join(dd, "config.json"), filepath.Join(dd, safetensors.SingleFileName))
+	}
 	if lay.pooling.dim != 0 && lay.pooling.dim != d.Hidden {
 		return nil, fmt.Errorf("%w: %s: pooling word_embedding_dimension %d differs from hidden_size %d", ErrConfig,
 			filepath.Join(lay.poolingDir, "config.json"), lay.pooling.dim, d.Hidden)
@@ -219,18 +289,28 @@ func LoadContext(ctx context.Context, src string, opts ...Option) (*Model, error
 	if !lay.pooling.includePrompt {
 		lay.notes = append(lay.notes, "include_prompt is false: embedding with a non-empty prompt is refused")
 	}
-	m := &Model{
-		enc: enc, tok: tok, pool: lay.pooling, normalize: lay.normalize, lowerCase: lay.lowerCase,
-		maxSeqLen: maxSeq, maxPos: maxPos, threads: o.threads,
-	}
+	m.maxSeqLen, m.maxPos = maxSeq, maxPos
 	m.info = Info{
-		Dir: dir, Arch: cfg.Architecture(), ModelType: mt,
-		Dim: d.Hidden * len(lay.pooling.modes), Hidden: d.Hidden,
+		Dir: dir, Kind: kind, Arch: cfg.Architecture(), ModelType: mt,
+		Dim: dim, Hidden: d.Hidden,
 		Layers: d.Layers, Heads: d.Heads, KVHeads: d.KVHeads, Intermediate: d.Intermediate, Vocab: d.VocabSize, Activation: d.Activation,
 		Params: ck.NumParams(), DType: dtypes(ck), Compute: o.compute.String(), TokenizerKind: tok.Kind(),
 		Pooling: lay.pooling.String(), IncludePrompt: lay.pooling.includePrompt, Normalize: lay.normalize,
 		MaxSeqLen: maxSeq, MaxPositions: maxPos,
 		Prompts: lay.prompts, DefaultPrompt: lay.defaultPrompt, Notes: lay.notes,
+	}
+	for _, dm := range m.dense {
+		m.info.Dense = append(m.info.Dense, dm.info)
+	}
+	if m.mlm != nil {
+		m.info.Pooling = "splade-" + m.mlm.spec.pooling
+		m.info.Sparse = &SparseInfo{Vocab: d.VocabSize, Pooling: m.mlm.spec.pooling, Activation: m.mlm.spec.activation,
+			ScratchBytes: sparseScratchBytes(d.VocabSize)}
+	}
+	if m.cross != nil {
+		m.info.Pooling = "first token (classification head)"
+		ci := m.cross.info
+		m.info.CrossEncoder = &ci
 	}
 	if m.info.Arch == "" {
 		m.info.Arch = mt
@@ -294,6 +374,16 @@ func (m *Model) Info() Info {
 	i := m.info
 	i.Prompts = maps.Clone(i.Prompts)
 	i.Notes = slices.Clone(i.Notes)
+	i.Dense = slices.Clone(i.Dense)
+	if i.Sparse != nil {
+		sp := *i.Sparse
+		i.Sparse = &sp
+	}
+	if i.CrossEncoder != nil {
+		ce := *i.CrossEncoder
+		ce.Labels = slices.Clone(ce.Labels)
+		i.CrossEncoder = &ce
+	}
 	return i
 }
 

@@ -35,5 +35,5 @@ func (m *Model) forwardObserved(ctx context.Context, s *callScratch, b *Batch, h
 	s.arch.Observer = obs
 	// The scratch goes back to the pool for ordinary calls.
 	defer func() { s.arch.Observer = nil }()
-	return m.enc.Forward(ctx, &s.arch, b.IDs, b.starts(), hidden)
+	return m.encForward(ctx, &s.arch, b.IDs, b.types(), b.starts(), hidden)
 }

@@ -28,8 +28,18 @@ type stLayout struct {
 	pooling        poolSpec
 	prompts        map[string]string
 	defaultPrompt  string
-	files          []string // the files read, for ContentHash
-	notes          []string
+	// denseDirs are the directories of the Dense modules between Pooling
+	// and Normalize, in order.
+	denseDirs []string
+	// mlm marks an MLMTransformer (a SparseEncoder's masked-LM stack);
+	// splade is its SpladePooling, nil for a dense model.
+	mlm    bool
+	splade *spladeSpec
+	// stType is config_sentence_transformers.json's model_type
+	// (SentenceTransformer, SparseEncoder, CrossEncoder), "" when absent.
+	stType string
+	files  []string // the files read, for ContentHash
+	notes  []string
 }
 
 // readJSON reads the JSON file at path into v. A missing file returns an
@@ -99,28 +109,51 @@ func readLayout(dir string) (*stLayout, error) {
 				return nil, fmt.Errorf("%w: %s: module %q has path %q outside the model directory", ErrConfig, mpath, m.Name, m.Path)
 			}
 			switch k := moduleKind(m.Type); k {
-			case "Transformer":
+			case "Transformer", "MLMTransformer":
 				if seenTransformer {
 					return nil, fmt.Errorf("%w: %s: more than one Transformer module", ErrUnsupported, mpath)
 				}
 				seenTransformer = true
+				l.mlm = k == "MLMTransformer"
 				l.transformerDir = filepath.Join(dir, m.Path)
 			case "Pooling":
-				if !seenTransformer || l.poolingDir != "" {
+				if !seenTransformer || l.poolingDir != "" || l.mlm {
 					return nil, fmt.Errorf("%w: %s: Pooling module %q must follow the Transformer, once", ErrUnsupported, mpath, m.Name)
 				}
 				l.poolingDir = filepath.Join(dir, m.Path)
+			case "SpladePooling":
+				if !l.mlm || l.splade != nil {
+					return nil, fmt.Errorf("%w: %s: SpladePooling module %q must follow an MLMTransformer, once", ErrUnsupported, mpath, m.Name)
+				}
+				cpath := filepath.Join(dir, m.Path, "config.json")
+				sp, err := readSplade(cpath)
+				if err != nil {
+					return nil, err
+				}
+				l.splade = &sp
+				l.files = append(l.files, cpath)
+			case "Dense":
+				if l.poolingDir == "" || l.normalize {
+					return nil, fmt.Errorf("%w: %s: Dense module %q must come after Pooling and before Normalize", ErrUnsupported, mpath, m.Name)
+				}
+				l.denseDirs = append(l.denseDirs, filepath.Join(dir, m.Path))
 			case "Normalize":
 				if l.poolingDir == "" {
 					return nil, fmt.Errorf("%w: %s: Normalize module %q before any Pooling module", ErrUnsupported, mpath, m.Name)
 				}
 				l.normalize = true
 			default:
-				return nil, fmt.Errorf("%w: %s: module %q of type %q (supported: Transformer, Pooling, Normalize)", ErrUnsupported, mpath, m.Name, m.Type)
+				return nil, fmt.Errorf("%w: %s: module %q of type %q (supported: %s)", ErrUnsupported, mpath, m.Name, m.Type, strings.Join(supportedModules, ", "))
 			}
 		}
 		if !seenTransformer {
 			return nil, fmt.Errorf("%w: %s lists no Transformer module", ErrModelDir, mpath)
+		}
+		if l.mlm {
+			if l.splade == nil {
+				return nil, fmt.Errorf("%w: %s: an MLMTransformer without SpladePooling (masked-LM logits per token are not an embedding)", ErrUnsupported, mpath)
+			}
+			break
 		}
 		if l.poolingDir == "" {
 			return nil, fmt.Errorf("%w: %s lists no Pooling module (token-embedding-only models are not supported)", ErrUnsupported, mpath)
@@ -149,6 +182,10 @@ func readLayout(dir string) (*stLayout, error) {
 	}
 	return l, nil
 }
+
+// supportedModules are the sentence-transformers module classes Load
+// implements, in their pipeline order.
+var supportedModules = []string{"Transformer", "MLMTransformer", "Pooling", "SpladePooling", "Dense", "Normalize"}
 
 // readSBERT reads sentence_bert_config.json beside the transformer.
 func (l *stLayout) readSBERT() error {
@@ -179,6 +216,7 @@ func (l *stLayout) readSBERT() error {
 func (l *stLayout) readPrompts(dir string) error {
 	path := filepath.Join(dir, "config_sentence_transformers.json")
 	var c struct {
+		ModelType         string            `json:"model_type"`
 		Prompts           map[string]string `json:"prompts"`
 		DefaultPromptName *string           `json:"default_prompt_name"`
 	}
@@ -189,6 +227,7 @@ func (l *stLayout) readPrompts(dir string) error {
 		return err
 	}
 	l.files = append(l.files, path)
+	l.stType = c.ModelType
 	l.prompts = c.Prompts
 	if c.DefaultPromptName != nil && *c.DefaultPromptName != "" {
 		if _, ok := c.Prompts[*c.DefaultPromptName]; !ok {

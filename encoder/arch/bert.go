@@ -73,8 +73,12 @@ type bert struct {
 	c      bertConfig
 	word   *Embedding
 	posTyp []float32 // position row p + token type 0 row, maxPos×hidden
-	embLN  *Norm
-	layers []postNormLayer
+	// typDelta holds, for each token type t ≥ 1, the difference between
+	// its row and that of type 0, (typeVocab-1)×hidden: a sentence pair's
+	// second segment adds it on top of posTyp.
+	typDelta []float32
+	embLN    *Norm
+	layers   []postNormLayer
 }
 
 // Scratch slots of the BERT forward pass.
@@ -109,12 +113,21 @@ func buildBERT(cfg *Config, w Weights) (Encoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
 	}
-	// Every token has token type 0, so its row is folded into the position
-	// table once: one Add per sequence instead of two per token.
+	// Most tokens have token type 0, so its row is folded into the position
+	// table once: one Add per sequence instead of two per token. Other
+	// types (the second segment of a sentence pair) add their difference
+	// to row 0 per token.
 	for i := 0; i < c.maxPos; i++ {
 		kernels.Add(pos[i*H:i*H+H], typ[:H])
 	}
 	m.posTyp = pos
+	m.typDelta = make([]float32, (c.typeVocab-1)*H)
+	for t := 1; t < c.typeVocab; t++ {
+		d := m.typDelta[(t-1)*H : t*H]
+		for j := range d {
+			d[j] = typ[t*H+j] - typ[j]
+		}
+	}
 	if m.embLN, err = LoadNorm(w, p+"embeddings.LayerNorm", LayerNorm, H, c.eps, true); err != nil {
 		return nil, err
 	}
@@ -139,6 +152,17 @@ func (m *bert) Describe() Description {
 }
 
 func (m *bert) Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error {
+	return m.ForwardTyped(ctx, s, ids, nil, starts, dst)
+}
+
+// TypeVocab returns type_vocab_size.
+func (m *bert) TypeVocab() int { return m.c.typeVocab }
+
+// ForwardTyped is Forward with the token type of every token (nil: all 0).
+func (m *bert) ForwardTyped(ctx context.Context, s *Scratch, ids, types []int32, starts []int, dst []float32) error {
+	if err := checkTypes(types, len(ids), m.c.typeVocab); err != nil {
+		return err
+	}
 	x, maxN, err := embedBatch(m.word, ids, starts, dst, m.c.maxPos)
 	if err != nil || x == nil {
 		return err
@@ -148,6 +172,11 @@ func (m *bert) Forward(ctx context.Context, s *Scratch, ids []int32, starts []in
 		o, n := starts[i], starts[i+1]-starts[i]
 		if n > 0 {
 			kernels.Add(x[o*H:(o+n)*H], m.posTyp[:n*H])
+		}
+	}
+	for i, t := range types {
+		if t != 0 {
+			kernels.Add(x[i*H:i*H+H], m.typDelta[int(t-1)*H:int(t)*H])
 		}
 	}
 	m.embLN.Forward(x, x, T)

@@ -40,6 +40,35 @@ type Encoder interface {
 	Forward(ctx context.Context, s *Scratch, ids []int32, starts []int, dst []float32) error
 }
 
+// TypedEncoder is an Encoder with a token type (segment) embedding, which
+// sentence-pair inputs (a cross-encoder's query and document) use to tell
+// their two segments apart. The BERT family implements it.
+type TypedEncoder interface {
+	Encoder
+	// TypeVocab is the number of token types (type_vocab_size).
+	TypeVocab() int
+	// ForwardTyped is Forward with types[i] the token type of ids[i];
+	// types is nil (every token of type 0) or as long as ids, each in
+	// [0, TypeVocab()).
+	ForwardTyped(ctx context.Context, s *Scratch, ids, types []int32, starts []int, dst []float32) error
+}
+
+// checkTypes validates the token types of a ForwardTyped call.
+func checkTypes(types []int32, n, typeVocab int) error {
+	if types == nil {
+		return nil
+	}
+	if len(types) != n {
+		return fmt.Errorf("%w: %d token types for %d ids", ErrInput, len(types), n)
+	}
+	for i, t := range types {
+		if t < 0 || int(t) >= typeVocab {
+			return fmt.Errorf("%w: token %d: token type %d outside [0, %d)", ErrInput, i, t, typeVocab)
+		}
+	}
+	return nil
+}
+
 // Description is what an Encoder tells about its shape.
 type Description struct {
 	Layers, Heads, KVHeads, Hidden, Intermediate, VocabSize int

@@ -313,7 +313,7 @@ func loadVocabTxt(path string, cfg tokenizerConfig) (*Tokenizer, error) {
 	if !okc || !oks {
 		return nil, fmt.Errorf("tokenizer: %s: %w: %q or %q is not in the vocabulary", path, ErrFormat, cfg.ClsToken, cfg.SepToken)
 	}
-	t.post = newTemplate([]templatePiece{{ids: []int32{cls}}, {sequence: true}, {ids: []int32{sep}}})
+	t.post = bertTemplate(cls, sep)
 	var added []addedToken
 	seen := map[string]bool{}
 	for _, name := range []tokenName{cfg.PadToken, cfg.UnkToken, cfg.ClsToken, cfg.SepToken, cfg.MaskToken} {

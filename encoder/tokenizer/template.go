@@ -3,12 +3,14 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // templatePiece is one item of a template: either the sequence itself or a
 // special token's ids.
 type templatePiece struct {
 	sequence bool
+	second   bool // in a pair template: the second sequence ("B")
 	ids      []int32
 	typeID   int32
 }
@@ -20,6 +22,54 @@ type templatePiece struct {
 type template struct {
 	single []templatePiece
 	added  int
+	// pair lays out a sentence pair; nil when the processor has none.
+	pair      []templatePiece
+	pairAdded int
+}
+
+// pairProcessor is a PostProcessor that also lays out sentence pairs, as
+// Hugging Face's post-processors do for encode(a, b).
+type pairProcessor interface {
+	// ProcessPair appends the ids and type ids of the pair (a, b) framed
+	// by special tokens; ok is false when the processor has no pair
+	// layout.
+	ProcessPair(ids, typeIDs []int32, a, b []int32) (outIDs, outTypes []int32, ok bool)
+	// AddedPair is the number of ids ProcessPair adds around a pair.
+	AddedPair() int
+}
+
+func (t *template) ProcessPair(ids, typeIDs []int32, a, b []int32) ([]int32, []int32, bool) {
+	if t.pair == nil {
+		return ids, typeIDs, false
+	}
+	for _, p := range t.pair {
+		src := p.ids
+		if p.sequence {
+			src = a
+			if p.second {
+				src = b
+			}
+		}
+		ids = append(ids, src...)
+		for range src {
+			typeIDs = append(typeIDs, p.typeID)
+		}
+	}
+	return ids, typeIDs, true
+}
+
+func (t *template) AddedPair() int { return t.pairAdded }
+
+// withPair sets the pair layout of t and returns t.
+func (t *template) withPair(pieces []templatePiece) *template {
+	t.pair = pieces
+	t.pairAdded = 0
+	for _, p := range pieces {
+		if !p.sequence {
+			t.pairAdded += len(p.ids)
+		}
+	}
+	return t
 }
 
 func (t *template) Process(ids, typeIDs []int32, seq []int32) ([]int32, []int32) {
@@ -41,7 +91,7 @@ func (t *template) Added() int { return t.added }
 // maxID returns the largest special token id of the template, or -1.
 func (t *template) maxID() int32 {
 	m := int32(-1)
-	for _, p := range t.single {
+	for _, p := range append(slices.Clip(t.single), t.pair...) {
 		for _, id := range p.ids {
 			m = max(m, id)
 		}
@@ -70,12 +120,13 @@ func newTemplate(pieces []templatePiece) *template {
 	return t
 }
 
-// parseTemplate decodes the "single" template of TemplateProcessing, whose
-// items are {"SpecialToken": {"id", "type_id"}} or {"Sequence": {"id",
-// "type_id"}}.
+// parseTemplate decodes the "single" and "pair" templates of
+// TemplateProcessing, whose items are {"SpecialToken": {"id", "type_id"}}
+// or {"Sequence": {"id", "type_id"}}.
 func parseTemplate(raw []byte) (PostProcessor, error) {
 	var cfg struct {
 		Single  json.RawMessage `json:"single"`
+		Pair    json.RawMessage `json:"pair"`
 		Special map[string]struct {
 			ID  string  `json:"id"`
 			IDs []int32 `json:"ids"`
@@ -84,36 +135,59 @@ func parseTemplate(raw []byte) (PostProcessor, error) {
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, formatErr(err)
 	}
-	var items []templateItem
-	if err := json.Unmarshal(cfg.Single, &items); err != nil {
-		return nil, formatErr(fmt.Errorf("single: %v", err))
-	}
-	var pieces []templatePiece
-	nseq := 0
-	for i, it := range items {
-		switch {
-		case it.Sequence != nil:
-			nseq++
-			pieces = append(pieces, templatePiece{sequence: true, typeID: it.Sequence.TypeID})
-		case it.Special != nil:
-			sp, ok := cfg.Special[it.Special.ID]
-			if !ok {
-				return nil, formatErr(fmt.Errorf("single[%d]: special token %q missing from special_tokens", i, it.Special.ID))
-			}
-			for _, id := range sp.IDs {
-				if id < 0 {
-					return nil, formatErr(fmt.Errorf("special token %q has negative id %d", it.Special.ID, id))
-				}
-			}
-			pieces = append(pieces, templatePiece{ids: sp.IDs, typeID: it.Special.TypeID})
-		default:
-			return nil, formatErr(fmt.Errorf("single[%d]: neither SpecialToken nor Sequence", i))
+	parse := func(name string, raw json.RawMessage, wantSeqs int) ([]templatePiece, error) {
+		var items []templateItem
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, formatErr(fmt.Errorf("%s: %v", name, err))
 		}
+		var pieces []templatePiece
+		var seqs []string
+		for i, it := range items {
+			switch {
+			case it.Sequence != nil:
+				second := false
+				switch it.Sequence.ID {
+				case "A", "":
+				case "B":
+					second = true
+				default:
+					return nil, formatErr(fmt.Errorf("%s[%d]: sequence id %q, want A or B", name, i, it.Sequence.ID))
+				}
+				seqs = append(seqs, it.Sequence.ID)
+				pieces = append(pieces, templatePiece{sequence: true, second: second, typeID: it.Sequence.TypeID})
+			case it.Special != nil:
+				sp, ok := cfg.Special[it.Special.ID]
+				if !ok {
+					return nil, formatErr(fmt.Errorf("%s[%d]: special token %q missing from special_tokens", name, i, it.Special.ID))
+				}
+				for _, id := range sp.IDs {
+					if id < 0 {
+						return nil, formatErr(fmt.Errorf("special token %q has negative id %d", it.Special.ID, id))
+					}
+				}
+				pieces = append(pieces, templatePiece{ids: sp.IDs, typeID: it.Special.TypeID})
+			default:
+				return nil, formatErr(fmt.Errorf("%s[%d]: neither SpecialToken nor Sequence", name, i))
+			}
+		}
+		if len(seqs) != wantSeqs || (wantSeqs == 2 && seqs[0] == seqs[1]) {
+			return nil, formatErr(fmt.Errorf("%s template has sequences %v, want %d distinct", name, seqs, wantSeqs))
+		}
+		return pieces, nil
 	}
-	if nseq != 1 {
-		return nil, formatErr(fmt.Errorf("single template has %d sequences, want 1", nseq))
+	single, err := parse("single", cfg.Single, 1)
+	if err != nil {
+		return nil, err
 	}
-	return newTemplate(pieces), nil
+	t := newTemplate(single)
+	if len(cfg.Pair) > 0 && string(cfg.Pair) != "null" {
+		pair, err := parse("pair", cfg.Pair, 2)
+		if err != nil {
+			return nil, err
+		}
+		t.withPair(pair)
+	}
+	return t, nil
 }
 
 // templateItem is one item of a serialised template.
@@ -141,7 +215,11 @@ func parsePair(raw json.RawMessage, name string) (int32, error) {
 	return id, nil
 }
 
-func parseClsSep(raw []byte) (PostProcessor, error) {
+// parseClsSep decodes BertProcessing and RobertaProcessing. Their pair
+// layouts are [CLS] A [SEP] B [SEP] with type ids 0 then 1 (BERT) and
+// <s> A </s> </s> B </s> with type ids 0 throughout (RoBERTa, whose models
+// have a single token type).
+func parseClsSep(raw []byte, roberta bool) (PostProcessor, error) {
 	var cfg struct {
 		Sep json.RawMessage `json:"sep"`
 		Cls json.RawMessage `json:"cls"`
@@ -157,7 +235,26 @@ func parseClsSep(raw []byte) (PostProcessor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newTemplate([]templatePiece{{ids: []int32{cls}}, {sequence: true}, {ids: []int32{sep}}}), nil
+	if roberta {
+		return robertaTemplate(cls, sep), nil
+	}
+	return bertTemplate(cls, sep), nil
+}
+
+// bertTemplate is the layout of BertProcessing: [CLS] A [SEP] and
+// [CLS] A [SEP] B [SEP], the second segment with type id 1.
+func bertTemplate(cls, sep int32) *template {
+	return newTemplate([]templatePiece{{ids: []int32{cls}}, {sequence: true}, {ids: []int32{sep}}}).withPair(
+		[]templatePiece{{ids: []int32{cls}}, {sequence: true}, {ids: []int32{sep}},
+			{sequence: true, second: true, typeID: 1}, {ids: []int32{sep}, typeID: 1}})
+}
+
+// robertaTemplate is the layout of RobertaProcessing: <s> A </s> and
+// <s> A </s> </s> B </s>, type ids 0.
+func robertaTemplate(cls, sep int32) *template {
+	return newTemplate([]templatePiece{{ids: []int32{cls}}, {sequence: true}, {ids: []int32{sep}}}).withPair(
+		[]templatePiece{{ids: []int32{cls}}, {sequence: true}, {ids: []int32{sep, sep}},
+			{sequence: true, second: true}, {ids: []int32{sep}}})
 }
 
 // noopProcessor is the ByteLevel post-processor, which only trims offsets
@@ -194,6 +291,40 @@ func (q sequenceProcessor) Process(ids, typeIDs []int32, seq []int32) ([]int32, 
 	return ids, typeIDs
 }
 
+// ProcessPair lays out a pair when exactly one of the processors has a
+// pair layout and the others leave ids alone (ByteLevel), the combination
+// Hugging Face's Sequence post-processors use in practice.
+func (q sequenceProcessor) ProcessPair(ids, typeIDs []int32, a, b []int32) ([]int32, []int32, bool) {
+	if p := q.pairStage(); p != nil {
+		return p.ProcessPair(ids, typeIDs, a, b)
+	}
+	return ids, typeIDs, false
+}
+
+func (q sequenceProcessor) AddedPair() int {
+	if p := q.pairStage(); p != nil {
+		return p.AddedPair()
+	}
+	return 0
+}
+
+func (q sequenceProcessor) pairStage() pairProcessor {
+	var found pairProcessor
+	for _, p := range q {
+		switch x := p.(type) {
+		case noopProcessor:
+		case pairProcessor:
+			if found != nil {
+				return nil
+			}
+			found = x
+		default:
+			return nil
+		}
+	}
+	return found
+}
+
 func (q sequenceProcessor) Added() int {
 	n := 0
 	for _, p := range q {
@@ -204,8 +335,8 @@ func (q sequenceProcessor) Added() int {
 
 func init() {
 	postProcessorCtors["TemplateProcessing"] = func(raw []byte, _ Model) (PostProcessor, error) { return parseTemplate(raw) }
-	postProcessorCtors["BertProcessing"] = func(raw []byte, _ Model) (PostProcessor, error) { return parseClsSep(raw) }
-	postProcessorCtors["RobertaProcessing"] = func(raw []byte, _ Model) (PostProcessor, error) { return parseClsSep(raw) }
+	postProcessorCtors["BertProcessing"] = func(raw []byte, _ Model) (PostProcessor, error) { return parseClsSep(raw, false) }
+	postProcessorCtors["RobertaProcessing"] = func(raw []byte, _ Model) (PostProcessor, error) { return parseClsSep(raw, true) }
 	postProcessorCtors["ByteLevel"] = func([]byte, Model) (PostProcessor, error) { return noopProcessor{}, nil }
 	postProcessorCtors["Sequence"] = func(raw []byte, m Model) (PostProcessor, error) {
 		var cfg struct {

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"fmt"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -34,6 +35,7 @@ type Tokenizer struct {
 // state encoding does not allocate for them.
 type scratch struct {
 	seq, types []int32
+	first      []int32 // the first sequence of a pair, while the second is encoded
 	words      []string
 	raw, norm  []span
 }
@@ -70,6 +72,96 @@ func (t *Tokenizer) EncodeTo(dst []int32, text string, maxLen int) (ids []int32,
 	st.seq = seq[:0]
 	t.scratch.Put(st)
 	return dst, truncated
+}
+
+// EncodePairTo appends to ids and types the ids and token type ids of the
+// sentence pair (a, b) laid out by the post-processor's pair template
+// ([CLS] a [SEP] b [SEP] with types 0 then 1 for BERT), as Hugging Face's
+// encode(a, b) does. With maxLen > 0 the two texts' own ids are cut so that
+// the total, special tokens included, is at most maxLen, by Hugging Face's
+// longest_first strategy: the longer text loses ids first, and when both
+// must be cut each keeps half the room, the longer one (the second on a
+// tie) the odd id. Deciding which is longer needs both texts tokenized in
+// full, so unlike EncodeTo a pair costs its whole length. maxLen <= 0 means
+// no truncation. The error wraps ErrUnsupported when the post-processor
+// has no pair layout.
+func (t *Tokenizer) EncodePairTo(ids, types []int32, a, b string, maxLen int) (outIDs, outTypes []int32, truncated bool, err error) {
+	var pp pairProcessor
+	if _, noop := t.post.(noopProcessor); t.post != nil && !noop {
+		x, ok := t.post.(pairProcessor)
+		if !ok || !hasPair(x) {
+			return ids, types, false, fmt.Errorf("%w: the post-processor has no sentence-pair layout", ErrUnsupported)
+		}
+		pp = x
+	}
+	st, _ := t.scratch.Get().(*scratch)
+	if st == nil {
+		st = &scratch{}
+	}
+	defer t.scratch.Put(st)
+	sa := t.encodeSequence(st, a, -1)
+	st.first = append(st.first[:0], sa...)
+	st.seq = sa[:0]
+	sb := t.encodeSequence(st, b, -1)
+	sa = st.first
+	if maxLen > 0 {
+		added := 0
+		if pp != nil {
+			added = pp.AddedPair()
+		}
+		na, nb := longestFirst(len(sa), len(sb), max(maxLen-added, 0))
+		truncated = na < len(sa) || nb < len(sb)
+		sa, sb = sa[:na], sb[:nb]
+	}
+	if pp != nil {
+		ids, types, _ = pp.ProcessPair(ids, types, sa, sb)
+	} else {
+		// Without a post-processor Hugging Face concatenates the two,
+		// the second with type id 1.
+		ids = append(append(ids, sa...), sb...)
+		for range sa {
+			types = append(types, 0)
+		}
+		for range sb {
+			types = append(types, 1)
+		}
+	}
+	st.seq = sb[:0]
+	return ids, types, truncated, nil
+}
+
+// hasPair reports whether a pair processor has a pair layout at all (a
+// layout may add no special tokens).
+func hasPair(p pairProcessor) bool {
+	_, _, ok := p.ProcessPair(nil, nil, nil, nil)
+	return ok
+}
+
+// longestFirst returns the lengths to which two sequences of na and nb ids
+// are cut to fit budget ids together, as the longest_first strategy of
+// Hugging Face tokenizers (truncate_encodings) computes them.
+func longestFirst(na, nb, budget int) (int, int) {
+	if na+nb <= budget {
+		return na, nb
+	}
+	n1, n2 := na, nb
+	swap := n1 > n2
+	if swap {
+		n1, n2 = n2, n1
+	}
+	if n1 > budget {
+		n2 = n1
+	} else {
+		n2 = max(n1, budget-n1)
+	}
+	if n1+n2 > budget {
+		n1 = budget / 2
+		n2 = n1 + budget%2
+	}
+	if swap {
+		n1, n2 = n2, n1
+	}
+	return min(n1, na), min(n2, nb)
 }
 
 // encodeSequence returns the model ids of text without special tokens. With

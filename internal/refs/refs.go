@@ -1,7 +1,11 @@
 package refs
 
 import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -95,4 +99,79 @@ func ReadFile[T any](path string) ([]T, error) {
 		return nil, fmt.Errorf("refs: reading %s: %w", path, err)
 	}
 	return rows, nil
+}
+
+// ReadJSONL reads every row of the gzip JSON Lines reference file name
+// (relative to shared/refs, e.g. "tiny-splade.jsonl.gz") into []T,
+// skipping the test when the shared material is absent.
+func ReadJSONL[T any](tb testing.TB, name string) []T {
+	tb.Helper()
+	rows, err := ReadJSONLFile[T](filepath.Join(Shared(tb), "refs", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rows
+}
+
+// ReadJSONLFile reads every row of the JSON Lines file at path, gzip
+// compressed when the name ends in .gz, into []T. Errors name the file
+// and the line.
+func ReadJSONLFile[T any](path string) ([]T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("refs: %w", err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if filepath.Ext(path) == ".gz" {
+		z, err := gzip.NewReader(f)
+		if err != nil {
+			return nil, fmt.Errorf("refs: %s: %w", path, err)
+		}
+		defer z.Close()
+		r = z
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<28)
+	var rows []T
+	for line := 1; sc.Scan(); line++ {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			return nil, fmt.Errorf("refs: %s: line %d: %w", path, line, err)
+		}
+		rows = append(rows, v)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("refs: %s: %w", path, err)
+	}
+	return rows, nil
+}
+
+// DenseRow is one row of the tiny-bert-dense*.jsonl.gz references.
+type DenseRow struct {
+	Text      string    `json:"text"`
+	InputIDs  []int32   `json:"input_ids"`
+	Embedding []float64 `json:"embedding"`
+}
+
+// SparseRow is one row of the tiny-splade.jsonl.gz reference: the SPLADE
+// vector's indices (ascending) and values.
+type SparseRow struct {
+	Text     string    `json:"text"`
+	InputIDs []int32   `json:"input_ids"`
+	Indices  []int32   `json:"indices"`
+	Values   []float64 `json:"values"`
+}
+
+// PairRow is one row of the tiny-reranker.jsonl.gz reference: a (query,
+// passage) pair, its ids and token types, and the cross-encoder's logit and
+// score.
+type PairRow struct {
+	Pair         string  `json:"pair"`
+	Query        string  `json:"query"`
+	Passage      string  `json:"passage"`
+	InputIDs     []int32 `json:"input_ids"`
+	TokenTypeIDs []int32 `json:"token_type_ids"`
+	Logit        float64 `json:"logit"`
+	Score        float64 `json:"score"`
 }
