@@ -8,7 +8,7 @@ import "errors"
 var (
 	// ErrConfig reports an invalid Config (bad precision, truncate-dim larger
 	// than the model's dimension, a prompt and a prompt name together, …).
-	ErrConfig = errors.New("invalid pipeline configuration")
+	ErrConfig = errors.New("invalid options")
 	// ErrInterrupted reports a run stopped by its context (SIGINT/SIGTERM in
 	// the CLI) after the in-flight chunks were checkpointed; rerunning the
 	// same command resumes.

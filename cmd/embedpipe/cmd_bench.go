@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -15,7 +13,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
@@ -77,41 +74,34 @@ type benchItem struct {
 }
 
 func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("bench", "--model DIR --input FILE [flags]",
+		"embedpipe bench --model ./all-MiniLM-L6-v2 --input texts.jsonl --threads 4 --reps 3")
 	model := fs.String("model", "", modelHelp)
 	input := fs.String("input", "", `JSONL file: one {"text": …} object, or one JSON array of token ids (or {"input_ids": […]}), per line`)
-	threads := fs.Int("threads", 1, "goroutines per batch (encoder.WithThreads) and for the kernel probe")
-	computeName := fs.String("compute", "float32", "number format of the linear layers: float32, int8, or bf16 (bf16 accuracy emulated at float32 speed: no AVX512_BF16 kernels) (encoder.WithCompute)")
+	threads := fs.Int("threads", 1, "goroutines per batch and for the kernel probe")
+	computeName := fs.String("compute", "float32", "number format of the linear layers: float32, int8, or bf16 (bf16 accuracy emulated at float32 speed: no AVX512_BF16 kernels)")
 	batchSize := fs.Int("batch-size", 32, "sequences per batch, after sorting by length")
 	reps := fs.Int("reps", 3, "timed passes over the whole input (the median is reported)")
 	asJSON := fs.Bool("json", false, "print one JSON line instead of text")
 	kernelProbe := fs.Bool("kernels", true, "also measure the Dense kernels on the model's shapes")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed encoder passes to this file")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: embedpipe bench --model DIR --input FILE [--threads N] [--compute float32|int8|bf16] [--batch-size N] [--reps N] [--json]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	switch {
 	case *model == "":
-		fs.Usage()
-		return errors.New("--model is required")
+		return fs.usageErrorf("--model is required")
 	case *input == "":
-		fs.Usage()
-		return errors.New("--input is required")
+		return fs.usageErrorf("--input is required")
 	case *threads < 1:
-		return fmt.Errorf("--threads must be at least 1, got %d", *threads)
+		return fs.usageErrorf("--threads must be at least 1, got %d", *threads)
 	case *batchSize < 1:
-		return fmt.Errorf("--batch-size must be at least 1, got %d", *batchSize)
+		return fs.usageErrorf("--batch-size must be at least 1, got %d", *batchSize)
 	case *reps < 1:
-		return fmt.Errorf("--reps must be at least 1, got %d", *reps)
+		return fs.usageErrorf("--reps must be at least 1, got %d", *reps)
 	}
 	compute, err := encoder.ParseCompute(*computeName)
 	if err != nil {

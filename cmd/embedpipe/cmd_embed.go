@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,8 +32,9 @@ func runEmbed(ctx context.Context, args []string) error {
 }
 
 func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
-	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("embed", "--model DIR --input FILE|DIR|GLOB --output FILE|DIR [flags]",
+		"embedpipe embed --model ./all-MiniLM-L6-v2 --input docs.parquet --output vectors.parquet",
+		"embedpipe embed --model ./bge-small --input 'data/*.jsonl' --output out/ --precision int8 --on-error skip --errors bad.jsonl")
 	model := fs.String("model", "", modelHelp+" (required)")
 	input := fs.String("input", "", "input file, directory or glob (required): .parquet, .arrow/.feather, .arrows, .jsonl, .csv")
 	output := fs.String("output", "", "output file (one input) or directory (several inputs) (required)")
@@ -51,7 +51,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	rangesPath := fs.String("ranges", "", "int8/uint8 calibration ranges, JSON [[min…],[max…]] (default: computed over the run)")
 	truncateDim := fs.Int("truncate-dim", 0, "keep the first N dimensions, then normalize")
 	normalize := fs.String("normalize", "", "true or false: override L2 normalization after truncation (default: the model's)")
-	maxLength := fs.Int("max-length", 0, "truncate token sequences to N (default: the model's max_seq_length)")
+	maxLength := fs.Int("max-length", 0, "truncate token sequences to N tokens (default 0: the model's max_seq_length)")
 	resume := fs.Bool("resume", true, "continue from the checkpoints next to the output; false starts over")
 	cacheDir := fs.String("cache", "", "embedding cache directory shared across runs")
 	onError := fs.String("on-error", pipeline.OnErrorFail, "rows that cannot be embedded: fail, skip or null")
@@ -59,22 +59,22 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512; Parquet chunks also stop at 4 MiB of input)")
-	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.25 × pipeline.MemoryBound), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
+	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.25 × the run's worst-case working memory), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: embedpipe embed --model DIR --input FILE --output FILE [flags]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	if *model == "" || *input == "" || *output == "" {
-		fs.Usage()
-		return errors.New("--model, --input and --output are required")
+		return fs.usageErrorf("--model, --input and --output are required")
+	}
+	if *maxLength < 0 {
+		return fs.usageErrorf("--max-length %d: want 0 (the model's max_seq_length) or a positive number of tokens", *maxLength)
+	}
+	if *rangesPath != "" && *precision != "int8" && *precision != "uint8" {
+		return fs.usageErrorf("--ranges applies only to --precision int8 or uint8, not %s", *precision)
 	}
 	files, err := dataset.Expand(*input)
 	if err != nil {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -23,27 +21,21 @@ func runInspect(ctx context.Context, args []string) error {
 }
 
 func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("inspect", "[--json] [--hash] --model DIR | DIR",
+		"embedpipe inspect ./all-MiniLM-L6-v2", "embedpipe inspect --model ./bge-small --json --hash")
 	model := fs.String("model", "", modelHelp)
 	asJSON := fs.Bool("json", false, "print the model description as JSON")
 	hash := fs.Bool("hash", false, "also compute the content hash (reads every weight file)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: embedpipe inspect --model DIR [--json] [--hash]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *model == "" && fs.NArg() == 1 {
 		*model = fs.Arg(0)
-	} else if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	} else if err := fs.noArgs(); err != nil {
+		return err
 	}
 	if *model == "" {
-		fs.Usage()
-		return errors.New("--model is required")
+		return fs.usageErrorf("--model is required")
 	}
 	m, err := encoder.Load(*model, hubOption())
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -18,9 +17,11 @@ import (
 // runServe runs the embed service and workers, with an embedded NATS server
 // with JetStream unless --nats names an existing one, until SIGTERM.
 func runServe(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlags("serve", "--model DIR (--store DIR | --nats URL) [flags]",
+		"embedpipe serve --model ./all-MiniLM-L6-v2 --store ./nats-store",
+		"embedpipe serve --model ./all-MiniLM-L6-v2 --nats nats://10.0.0.5:4222 --allow-path /data --workers 2")
 	var nf natsFlags
-	nf.register(fs)
+	nf.register(fs.FlagSet)
 	listen := fs.String("listen", "127.0.0.1:4222", "address of the embedded NATS server")
 	store := fs.String("store", "", "JetStream store directory of the embedded server (required without --nats)")
 	model := fs.String("model", "", modelHelp+" (required)")
@@ -32,17 +33,18 @@ func runServe(ctx context.Context, args []string) error {
 	maxWait := fs.Duration("max-wait", 2*time.Millisecond, "how long a service batch waits for more requests")
 	executors := fs.Int("executors", 1, "service batches encoded at once")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	natsGiven := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "nats" {
-			natsGiven = true
-		}
-	})
+	if err := fs.noArgs(); err != nil {
+		return err
+	}
+	natsGiven := fs.given("nats")
+	if natsGiven && (fs.given("store") || fs.given("listen")) {
+		return fs.usageErrorf("--store and --listen configure the embedded NATS server; with --nats none is started")
+	}
 	if *model == "" {
-		return fmt.Errorf("--model is required")
+		return fs.usageErrorf("--model is required")
 	}
 	log, err := newLogger(*logLevel)
 	if err != nil {
@@ -54,7 +56,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if !natsGiven {
 		if *store == "" {
-			return fmt.Errorf("--store is required for the embedded NATS server")
+			return fs.usageErrorf("--store is required for the embedded NATS server (or give --nats URL of a running one)")
 		}
 		host, portS, err := net.SplitHostPort(*listen)
 		if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -14,15 +13,16 @@ import (
 
 // runStatus prints the progress of a submitted job.
 func runStatus(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs := newFlags("status", "[flags] JOB",
+		"embedpipe status 20260102-150405-1a2b3c4d --json")
 	var nf natsFlags
-	nf.register(fs)
+	nf.register(fs.FlagSet)
 	asJSON := fs.Bool("json", false, "print the status as JSON (embedpipe.status/v1)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: embedpipe status [flags] JOB")
+		return fs.usageErrorf("want one job id, got %d arguments", fs.NArg())
 	}
 	id := fs.Arg(0)
 	if !schemas.ValidID(id) {

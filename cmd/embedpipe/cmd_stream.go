@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 
 	"github.com/embedpipe/embedpipe/workers"
 )
@@ -11,9 +9,10 @@ import (
 // runStream embeds the text records of one JetStream stream into another
 // until SIGTERM, at least once, with de-duplicating message ids.
 func runStream(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("stream", flag.ContinueOnError)
+	fs := newFlags("stream", "--from STREAM --to STREAM --model DIR [flags]",
+		"embedpipe stream --nats nats://127.0.0.1:4222 --from texts --to vectors --model ./all-MiniLM-L6-v2")
 	var nf natsFlags
-	nf.register(fs)
+	nf.register(fs.FlagSet)
 	from := fs.String("from", "", "stream of text records (required)")
 	to := fs.String("to", "", "stream for the embedded records (required)")
 	subject := fs.String("subject", "", "subject to publish on (default: the --to stream's first subject)")
@@ -23,11 +22,14 @@ func runStream(ctx context.Context, args []string) error {
 	batch := fs.Int("batch-size", 64, "records per pull and encoder call")
 	promptName := fs.String("prompt-name", "", "model prompt to prepend to every text")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := fs.noArgs(); err != nil {
 		return err
 	}
 	if *from == "" || *to == "" || *model == "" {
-		return fmt.Errorf("--from, --to and --model are required")
+		return fs.usageErrorf("--from, --to and --model are required")
 	}
 	log, err := newLogger(*logLevel)
 	if err != nil {

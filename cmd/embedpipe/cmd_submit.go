@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,9 +16,10 @@ import (
 // runSubmit splits a job into tasks on the task stream, prints the job id
 // and, with --wait, waits for the job to end.
 func runSubmit(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("submit", flag.ContinueOnError)
+	fs := newFlags("submit", "--input FILE [--input FILE …] --output DIR [flags]",
+		"embedpipe submit --nats nats://127.0.0.1:4222 --input /data/docs.parquet --output /data/vectors --wait")
 	var nf natsFlags
-	nf.register(fs)
+	nf.register(fs.FlagSet)
 	var inputs stringList
 	fs.Var(&inputs, "input", "input file: .parquet, .jsonl (repeatable)")
 	output := fs.String("output", "", "output directory for the parts, manifest.json and _SUCCESS")
@@ -34,11 +34,17 @@ func runSubmit(ctx context.Context, args []string) error {
 	rowsPerTask := fs.Int64("rows-per-task", workers.DefaultRowsPerTask, "target rows per task of a Parquet input")
 	wait := fs.Bool("wait", false, "wait for the job and exit 0 only if it completed")
 	timeout := fs.Duration("timeout", 0, "with --wait, give up after this long")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := fs.noArgs(); err != nil {
 		return err
 	}
 	if len(inputs) == 0 || *output == "" {
-		return fmt.Errorf("--input and --output are required")
+		return fs.usageErrorf("--input and --output are required")
+	}
+	if fs.given("timeout") && !*wait {
+		return fs.usageErrorf("--timeout applies only with --wait")
 	}
 	id := *jobID
 	if id == "" {

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/io/dataset"
@@ -21,28 +17,36 @@ func runTokenize(ctx context.Context, args []string) error {
 }
 
 func tokenizeCmd(ctx context.Context, stderr io.Writer, args []string) error {
-	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("tokenize", "--model DIR --input FILE --output FILE [flags]",
+		"embedpipe tokenize --model ./all-MiniLM-L6-v2 --input docs.jsonl --output ids.jsonl")
 	model := fs.String("model", "", modelHelp+" (required)")
 	input := fs.String("input", "", "input file (required)")
 	output := fs.String("output", "", "output file (required): .parquet, .arrow, .arrows or .jsonl")
 	column := fs.String("column", "text", "text column")
-	maxLength := fs.Int("max-length", -1, "truncate to N ids (0: no truncation; default: the model's max_seq_length)")
+	maxLength := fs.Int("max-length", 0, "truncate to N ids, special tokens included (default 0: the model's max_seq_length, as in embed)")
+	noTruncate := fs.Bool("no-truncate", false, "write every id, however long the text (not with --max-length)")
 	prompt := fs.String("prompt", "", "prompt text prepended to every text")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: embedpipe tokenize --model DIR --input FILE --output FILE [--column text] [--max-length N]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	if *model == "" || *input == "" || *output == "" {
-		fs.Usage()
-		return errors.New("--model, --input and --output are required")
+		return fs.usageErrorf("--model, --input and --output are required")
+	}
+	// The pipeline reads 0 as no truncation and a negative length as the
+	// model's; the flag follows embed, where 0 is the model's.
+	maxLen := *maxLength
+	switch {
+	case *maxLength < 0:
+		return fs.usageErrorf("--max-length %d: want 0 (the model's max_seq_length) or a positive number of ids", *maxLength)
+	case *noTruncate && *maxLength > 0:
+		return fs.usageErrorf("--no-truncate and --max-length together")
+	case *noTruncate:
+		maxLen = 0
+	case *maxLength == 0:
+		maxLen = -1
 	}
 	if err := dataset.Writable(*output); err != nil {
 		return err
@@ -52,7 +56,7 @@ func tokenizeCmd(ctx context.Context, stderr io.Writer, args []string) error {
 		return err
 	}
 	_, err = pipeline.Tokenize(ctx, m, pipeline.TokenizeConfig{
-		Input: pipeline.Input{Path: *input}, Output: *output, Column: *column, Prompt: *prompt, MaxLength: *maxLength,
+		Input: pipeline.Input{Path: *input}, Output: *output, Column: *column, Prompt: *prompt, MaxLength: maxLen,
 	})
 	return err
 }

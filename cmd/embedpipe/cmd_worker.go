@@ -92,9 +92,10 @@ func loadEmbedder(dir string, threads int) (*workers.ModelEmbedder, error) {
 
 // runWorker pulls embedding tasks from NATS JetStream until SIGTERM.
 func runWorker(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs := newFlags("worker", "--model DIR --allow-path DIR [flags]",
+		"embedpipe worker --nats nats://127.0.0.1:4222 --model ./all-MiniLM-L6-v2 --allow-path /data")
 	var nf natsFlags
-	nf.register(fs)
+	nf.register(fs.FlagSet)
 	model := fs.String("model", "", modelHelp+" (required)")
 	var allow stringList
 	fs.Var(&allow, "allow-path", "directory a task may read inputs from and write outputs under (repeatable; required)")
@@ -105,14 +106,17 @@ func runWorker(ctx context.Context, args []string) error {
 	pin := fs.Bool("pin-model", false, "refuse tasks pinned to another model content hash")
 	create := fs.Bool("create-layout", true, "create the streams, consumer and bucket if missing (false: look them up, for narrow permissions)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := fs.noArgs(); err != nil {
 		return err
 	}
 	if *model == "" {
-		return fmt.Errorf("--model is required")
+		return fs.usageErrorf("--model is required")
 	}
 	if len(allow) == 0 {
-		return fmt.Errorf("at least one --allow-path is required: workers only touch files under allowed roots")
+		return fs.usageErrorf("at least one --allow-path is required: workers only touch files under allowed roots")
 	}
 	log, err := newLogger(*logLevel)
 	if err != nil {

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
 
 // command is one subcommand of the CLI. run parses args itself so that each
-// command owns its flags.
+// command owns its flags (with newFlags and cmdFlags.parse, see cli.go).
 type command struct {
 	name    string
 	summary string
@@ -32,45 +33,68 @@ var commands = []command{
 	{"stream", "embed records from one JetStream stream into another", runStream},
 }
 
-func usage() {
-	fmt.Fprintf(os.Stderr, "usage: embedpipe <command> [flags]\n\ncommands:\n")
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: embedpipe <command> [flags]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(os.Stderr, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nRun \"embedpipe <command> -h\" for a command's flags.\n")
+	fmt.Fprintf(w, "  %-9s %s\n", "version", "print the version, commit, Go version and kernel family")
+	fmt.Fprintf(w, "  %-9s %s\n", "help", "print this list, or a command's help (embedpipe help embed)")
+	fmt.Fprintf(w, "\nRun \"embedpipe <command> -h\" for a command's flags and examples.\n")
 }
 
 func main() {
-	if len(os.Args) < 2 {
-		usage()
-		os.Exit(2)
-	}
-	name := os.Args[1]
-	if name == "help" || name == "-h" || name == "--help" {
-		usage()
-		return
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command line args (without the program name) and returns
+// the exit status: 0 on success and for help, 2 for a usage error, the
+// error's ExitCode where it has one (130 after an interrupt), else 1.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	helpOutput = stdout
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help":
+		usage(stdout)
+		return 0
+	case "help":
+		if len(args) == 1 {
+			usage(stdout)
+			return 0
+		}
+		// "embedpipe help embed" is "embedpipe embed -h".
+		name, args = args[1], []string{args[1], "-h"}
+	case "version", "-version", "--version":
+		fmt.Fprint(stdout, versionText())
+		return 0
+	}
 	for _, c := range commands {
 		if c.name != name {
 			continue
 		}
-		err := c.run(ctx, os.Args[2:])
-		if err == nil {
-			return
+		err := c.run(ctx, args[1:])
+		if err == nil || errors.Is(err, flag.ErrHelp) {
+			return 0
 		}
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
-		fmt.Fprintf(os.Stderr, "embedpipe %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "embedpipe %s: %v\n", name, err)
 		var ec interface{ ExitCode() int }
 		if errors.As(err, &ec) {
-			os.Exit(ec.ExitCode())
+			return ec.ExitCode()
 		}
-		os.Exit(1)
+		return 1
 	}
-	fmt.Fprintf(os.Stderr, "embedpipe: unknown command %q\n\n", name)
-	usage()
-	os.Exit(2)
+	if s := suggest(name, commandNames()); s != "" {
+		fmt.Fprintf(stderr, "embedpipe: unknown command %q (did you mean %q?)\n\n", name, s)
+	} else {
+		fmt.Fprintf(stderr, "embedpipe: unknown command %q\n\n", name)
+	}
+	usage(stderr)
+	return 2
 }

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the command line args as main would and returns its exit
+// status and what it wrote to stdout and stderr.
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	defer func() { helpOutput = os.Stdout }()
+	code := run(context.Background(), args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// TestHelpEveryCommand checks that -h, --help and "help NAME" print one help
+// format for every command to stdout and exit 0: a usage line, the
+// summary, the flags written with two dashes, and at least one example.
+func TestHelpEveryCommand(t *testing.T) {
+	for _, c := range commands {
+		for _, args := range [][]string{{c.name, "-h"}, {c.name, "--help"}, {"help", c.name}} {
+			code, out, errOut := runCLI(t, args...)
+			if code != 0 {
+				t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
+			}
+			if errOut != "" {
+				t.Errorf("%v: help written to stderr: %q", args, errOut)
+			}
+			if !strings.HasPrefix(out, "usage: embedpipe "+c.name+" ") {
+				t.Errorf("%v: help does not start with the usage line:\n%s", args, out)
+			}
+			for _, want := range []string{"\nFlags:\n  --", "\n  -h, --help\n", "\nExamples:\n  embedpipe " + c.name + " "} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%v: help lacks %q:\n%s", args, want, out)
+				}
+			}
+			// Internal Go names mean nothing to a user.
+			if m := regexp.MustCompile(`\b(pipeline|encoder|workers|kernels)\.[A-Z]\w*`).FindString(out); m != "" {
+				t.Errorf("%v: help names %s", args, m)
+			}
+		}
+	}
+	code, out, _ := runCLI(t, "--help")
+	if code != 0 || !strings.Contains(out, "Commands:\n  embed ") || !strings.Contains(out, "version") {
+		t.Errorf("embedpipe --help: exit %d:\n%s", code, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		code, out, _ := runCLI(t, arg)
+		if code != 0 {
+			t.Fatalf("%s: exit %d", arg, code)
+		}
+		for _, want := range []string{"embedpipe ", "commit ", runtime.Version(), runtime.GOARCH} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: output lacks %q:\n%s", arg, want, out)
+			}
+		}
+		if !regexp.MustCompile(`(?m)^kernels +(avx2\+fma|pure-go)$`).MatchString(out) {
+			t.Errorf("%s: no kernel family:\n%s", arg, out)
+		}
+	}
+}
+
+func TestDidYouMean(t *testing.T) {
+	code, _, errOut := runCLI(t, "embed", "--modle", "x")
+	if code != 2 || !strings.Contains(errOut, "unknown flag --modle (did you mean --model?)") {
+		t.Errorf("mistyped flag: exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(errOut, "Flags:") {
+		t.Errorf("a mistyped flag dumps the whole help:\n%s", errOut)
+	}
+	code, _, errOut = runCLI(t, "status", "--jsno", "JOB")
+	if code != 2 || !strings.Contains(errOut, "did you mean --json?") {
+		t.Errorf("mistyped bool flag: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "embd")
+	if code != 2 || !strings.Contains(errOut, `unknown command "embd" (did you mean "embed"?)`) {
+		t.Errorf("mistyped command: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "frobnicate")
+	if code != 2 || strings.Contains(errOut, "did you mean") {
+		t.Errorf("unrelated command: exit %d, stderr %q", code, errOut)
+	}
+	if s := suggest("output-colum", []string{"output", "output-column", "column"}); s != "output-column" {
+		t.Errorf("suggest output-colum = %q", s)
+	}
+	if s := suggest("xyz", []string{"model", "input"}); s != "" {
+		t.Errorf("suggest xyz = %q", s)
+	}
+}
+
+// TestFlagsAfterArgs checks that flags after a positional argument are
+// flags, not more arguments, and that "--" still ends the flags.
+func TestFlagsAfterArgs(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := inspect(context.Background(), &out, &errOut, []string{"../../testdata/tiny-bert", "--json"}); err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		ModelType string `json:"model_type"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &info); err != nil || info.ModelType != "bert" {
+		t.Fatalf("inspect DIR --json: %v:\n%s", err, out.String())
+	}
+	fs := newFlags("x", "")
+	j := fs.Bool("json", false, "")
+	n := fs.Int("n", 0, "")
+	if err := fs.parse([]string{"a", "--json", "b", "-n", "3", "--", "--n", "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if !*j || *n != 3 || strings.Join(fs.Args(), " ") != "a b --n c" {
+		t.Fatalf("json %v n %d args %q", *j, *n, fs.Args())
+	}
+}
+
+// TestMaxLengthZero checks that --max-length 0 means the model's
+// max_seq_length in tokenize, as it does in embed, and that --no-truncate
+// keeps every id.
+func TestMaxLengthZero(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "long.jsonl")
+	long := strings.Repeat("the bank of the river ", 100)
+	if err := os.WriteFile(in, []byte(`{"text": "`+long+`"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(extra ...string) int {
+		out := filepath.Join(dir, strings.Join(append([]string{"ids"}, extra...), "")+".jsonl")
+		args := append([]string{"--model", "../../testdata/tiny-bert", "--input", in, "--output", out}, extra...)
+		if err := tokenizeCmd(context.Background(), &bytes.Buffer{}, args); err != nil {
+			t.Fatalf("tokenize %v: %v", extra, err)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var row struct {
+			IDs []int32 `json:"input_ids"`
+		}
+		if err := json.Unmarshal(b, &row); err != nil {
+			t.Fatal(err)
+		}
+		return len(row.IDs)
+	}
+	if n := ids(); n != 128 {
+		t.Errorf("default: %d ids, want the model's 128", n)
+	}
+	if n := ids("--max-length", "0"); n != 128 {
+		t.Errorf("--max-length 0: %d ids, want the model's 128 (as in embed)", n)
+	}
+	if n := ids("--max-length", "16"); n != 16 {
+		t.Errorf("--max-length 16: %d ids", n)
+	}
+	if n := ids("--no-truncate"); n <= 500 {
+		t.Errorf("--no-truncate: %d ids, want every id", n)
+	}
+}
+
+// TestRefusedFlags checks that flags which would do nothing in the mode
+// given are refused with a usage error, and that the pipeline's option
+// errors do not show internal names.
+func TestRefusedFlags(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.jsonl")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"embed", "--model", "../../testdata/tiny-bert", "--input", "../../testdata/sample.jsonl", "--output", out, "--ranges", "r.json"}, "--ranges applies only to --precision int8 or uint8"},
+		{[]string{"embed", "--model", "m", "--input", "i", "--output", out, "--max-length", "-1"}, "--max-length -1"},
+		{[]string{"tokenize", "--model", "m", "--input", "i", "--output", out, "--max-length", "5", "--no-truncate"}, "--no-truncate and --max-length"},
+		{[]string{"submit", "--input", "x.parquet", "--output", dir, "--timeout", "1m"}, "--timeout applies only with --wait"},
+		{[]string{"serve", "--model", "m", "--nats", "nats://127.0.0.1:1", "--store", dir}, "with --nats none is started"},
+	} {
+		code, _, errOut := runCLI(t, tc.args...)
+		if code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+	code, _, errOut := runCLI(t, "embed", "--model", "../../testdata/tiny-bert", "--input", "../../testdata/sample.jsonl",
+		"--output", out, "--quiet", "--truncate-dim", "999")
+	if code != 1 || strings.Contains(errOut, "pipeline") || !strings.Contains(errOut, "999") {
+		t.Errorf("--truncate-dim 999: exit %d, stderr %q", code, errOut)
+	}
+}
