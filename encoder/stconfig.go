@@ -153,6 +153,8 @@ func readLayout(dir string) (*stLayout, error) {
 			if l.splade == nil {
 				return nil, fmt.Errorf("%w: %s: an MLMTransformer without SpladePooling (masked-LM logits per token are not an embedding)", ErrUnsupported, mpath)
 			}
+			// SpladePooling pools every token, prompt tokens included.
+			l.pooling = poolSpec{includePrompt: true}
 			break
 		}
 		if l.poolingDir == "" {

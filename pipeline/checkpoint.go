@@ -61,6 +61,10 @@ func optionsKey(c *Config, m Model) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "col=%q out=%q prompt=%q value=%s trunc=%d norm=%v maxlen=%d onerr=%s",
 		c.Column, c.OutputColumn, c.Prompt, c.OutputValue, c.TruncateDim, c.normalize(m), c.MaxLength, c.OnError)
+	if c.DocumentColumn != "" {
+		// Only Scores runs have these, so embedding runs keep their keys.
+		fmt.Fprintf(h, " doc=%q logit=%q", c.DocumentColumn, c.LogitColumn)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 

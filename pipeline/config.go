@@ -41,7 +41,23 @@ type Input struct {
 const (
 	SentenceEmbedding = "sentence_embedding"
 	TokenEmbeddings   = "token_embeddings"
+	// Scores is the output of a cross-encoder run (Config.DocumentColumn):
+	// a score column and a logit column per (query, document) row.
+	Scores = "scores"
 )
+
+// PairModel is what a Scores run needs from a cross-encoder besides Model;
+// *encoder.Model satisfies it. AppendPairTo appends one tokenized pair
+// (ids and token types) to b; ScoreBatch writes NumLabels() logits and
+// scores per sequence of b into the caller's buffers.
+type PairModel interface {
+	Model
+	NumLabels() int
+	AppendPairTo(b *encoder.Batch, query, document string, maxLen int) (truncated bool, err error)
+	ScoreBatch(ctx context.Context, b *encoder.Batch, logits, scores []float32) error
+}
+
+var _ PairModel = (*encoder.Model)(nil)
 
 // OnError policies for rows that cannot be embedded.
 const (
@@ -61,6 +77,13 @@ type Config struct {
 	// Column is the text column (default "text"); OutputColumn the added
 	// embedding column (default "embedding").
 	Column, OutputColumn string
+	// DocumentColumn, with OutputValue Scores, names the documents scored
+	// against the queries of Column by a cross-encoder (a PairModel):
+	// OutputColumn (default "score") receives the score after the model's
+	// activation and LogitColumn (default "logit") the raw logit, float32
+	// for a one-label model, fixed_size_list<float32>[labels] otherwise. A
+	// row whose query or document is null gets null scores.
+	DocumentColumn, LogitColumn string
 	// Prompt is prepended to every text; PromptName names one of the model's
 	// prompts instead. Setting both is an error.
 	Prompt, PromptName string
@@ -118,11 +141,17 @@ func (c *Config) setDefaults(m Model) error {
 	if c.Column == "" {
 		c.Column = "text"
 	}
-	if c.OutputColumn == "" {
-		c.OutputColumn = "embedding"
-	}
 	if c.OutputValue == "" {
 		c.OutputValue = SentenceEmbedding
+	}
+	if c.OutputColumn == "" {
+		c.OutputColumn = "embedding"
+		if c.OutputValue == Scores {
+			c.OutputColumn = "score"
+		}
+	}
+	if c.OutputValue == Scores && c.LogitColumn == "" {
+		c.LogitColumn = "logit"
 	}
 	if c.Precision == "" {
 		c.Precision = "float32"
@@ -147,6 +176,16 @@ func (c *Config) setDefaults(m Model) error {
 	}
 	switch c.OutputValue {
 	case SentenceEmbedding, TokenEmbeddings:
+		if c.DocumentColumn != "" {
+			return fmt.Errorf("%w: a document column is for scoring pairs (output value %s)", ErrConfig, Scores)
+		}
+		if k := m.Info().Kind; k == encoder.KindSparse || k == encoder.KindCrossEncoder {
+			return fmt.Errorf("%w: %s is a %s model, which embed cannot run (use score for a cross-encoder)", ErrConfig, m.Info().Dir, k)
+		}
+	case Scores:
+		if err := c.checkScores(m); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("%w: output value %q (want sentence_embedding or token_embeddings)", ErrConfig, c.OutputValue)
 	}
@@ -186,8 +225,35 @@ func (c *Config) setDefaults(m Model) error {
 	return nil
 }
 
-// outDim is the embedding width written.
+// checkScores validates the options of a Scores run.
+func (c *Config) checkScores(m Model) error {
+	pm, ok := m.(PairModel)
+	if !ok || pm.NumLabels() == 0 {
+		return fmt.Errorf("%w: %s is not a cross-encoder (kind %s): scoring needs a ForSequenceClassification model", ErrConfig, m.Info().Dir, m.Info().Kind)
+	}
+	if c.DocumentColumn == "" || c.DocumentColumn == c.Column {
+		return fmt.Errorf("%w: scoring needs a document column other than the query column %q", ErrConfig, c.Column)
+	}
+	if c.LogitColumn == c.OutputColumn {
+		return fmt.Errorf("%w: score and logit columns are both %q", ErrConfig, c.OutputColumn)
+	}
+	if c.Precision != "float32" || c.TruncateDim != 0 || c.Normalize != nil || c.Ranges[0] != nil {
+		return fmt.Errorf("%w: scores take none of precision, truncate-dim, normalize or ranges", ErrConfig)
+	}
+	if c.Prompt != "" || c.PromptName != "" {
+		return fmt.Errorf("%w: scores take no prompt", ErrConfig)
+	}
+	return nil
+}
+
+// outDim is the embedding width written; for Scores, the scores then the
+// logits of one pair.
 func (c *Config) outDim(m Model) int {
+	if c.OutputValue == Scores {
+		if pm, ok := m.(PairModel); ok {
+			return 2 * pm.NumLabels()
+		}
+	}
 	if c.TruncateDim > 0 {
 		return c.TruncateDim
 	}

@@ -73,7 +73,7 @@ func MemoryBound(m Model, cfg Config) int64 {
 	}
 	workers := int64(c.Workers) * perWorker
 	var memoTerm int64
-	if c.OutputValue == SentenceEmbedding {
+	if c.OutputValue != TokenEmbeddings {
 		memoTerm = memoBytes
 	}
 	return chunks + io + workers + memoTerm

@@ -48,6 +48,15 @@ func fixedList(elem arrow.DataType, width, n int, raw []byte, valid []bool) arro
 	return array.MakeFromData(data)
 }
 
+// float32Array builds a float32 array of vals; valid[i] false makes row i
+// null.
+func float32Array(vals []float32, valid []bool) arrow.Array {
+	b := array.NewFloat32Builder(memory.DefaultAllocator)
+	defer b.Release()
+	b.AppendValues(vals, valid)
+	return b.NewArray()
+}
+
 // f32Bytes views a float32 slice as bytes without copying.
 func f32Bytes(f []float32) []byte {
 	if len(f) == 0 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,6 +163,7 @@ func countRows(in Input) int64 {
 type chunkJob struct {
 	c      fileio.Chunk
 	ids    []int32 // the unique sequences, end to end
+	types  []int32 // their token types (Scores runs only)
 	starts []int   // len(unique)+1
 	seqOf  []int32 // per row: its unique sequence, or -1
 	state  []uint8 // per row: rowOK, rowNull, rowFailed
@@ -191,9 +193,11 @@ type batchJob struct {
 // fileRun holds the shared state of the stages of one input file.
 type fileRun struct {
 	m       Model
+	pm      PairModel // Scores runs
 	cfg     *Config
 	in      Input
 	col     int
+	docCol  int // Scores runs: the document column
 	outDim  int
 	norm    bool
 	ckDir   string
@@ -225,7 +229,7 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	man := manifest{Version: 1, Input: abs, InputSize: st.Size(), InputMTime: st.ModTime().UnixNano(),
 		RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, ChunkRows: chunkRows, ChunkBytes: chunkBytes,
 		Model: m.ContentHash(), Options: optionsKey(cfg, m)}
-	r, err := dataset.Open(in.Path, dataset.ReadOptions{ChunkRows: chunkRows, ChunkBytes: chunkBytes, RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, TextColumn: cfg.Column})
+	r, err := dataset.Open(in.Path, dataset.ReadOptions{ChunkRows: chunkRows, ChunkBytes: chunkBytes, RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, TextColumn: cfg.Column, MoreTextColumns: moreText(cfg)})
 	if err != nil {
 		return sum, nil, err
 	}
@@ -240,15 +244,28 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	if r.Schema().HasField(cfg.OutputColumn) {
 		return sum, nil, fmt.Errorf("%w: %s already has a column %q; choose another --output-column", ErrConfig, in.Path, cfg.OutputColumn)
 	}
+	docCol := -1
+	if cfg.OutputValue == Scores {
+		if docCol, err = fileio.ColumnIndex(r.Schema(), cfg.DocumentColumn, in.Path); err != nil {
+			return sum, nil, err
+		}
+		if t := r.Schema().Field(docCol).Type; !fileio.IsTextType(t) {
+			return sum, nil, fmt.Errorf("%s: column %q: %w: %s (want a string type)", in.Path, cfg.DocumentColumn, fileio.ErrColumnType, t)
+		}
+		if r.Schema().HasField(cfg.LogitColumn) {
+			return sum, nil, fmt.Errorf("%w: %s already has a column %q; choose another --logit-column", ErrConfig, in.Path, cfg.LogitColumn)
+		}
+	}
 	ckDir := checkpointDir(out)
 	done, err := openCheckpoint(ckDir, man, cfg.Resume)
 	if err != nil {
 		return sum, nil, err
 	}
-	fr := &fileRun{m: m, cfg: cfg, in: in, col: col, outDim: cfg.outDim(m), norm: cfg.normalize(m),
+	fr := &fileRun{m: m, cfg: cfg, in: in, col: col, docCol: docCol, outDim: cfg.outDim(m), norm: cfg.normalize(m),
 		ckDir: ckDir, prompt: cfg.Prompt, prog: prog, written: map[int]chunkStats{}}
+	fr.pm, _ = m.(PairModel)
 	fr.schema = fr.partSchema(stripMetadata(r.Schema()))
-	if cfg.OutputValue == SentenceEmbedding {
+	if cfg.OutputValue != TokenEmbeddings {
 		fr.memo = newMemo(fr.outDim)
 	}
 	if cfg.CacheDir != "" && cfg.OutputValue == SentenceEmbedding {
@@ -311,6 +328,14 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	return sum, rowErrs, nil
 }
 
+// moreText names the text columns a run reads besides Column.
+func moreText(cfg *Config) []string {
+	if cfg.DocumentColumn != "" {
+		return []string{cfg.DocumentColumn}
+	}
+	return nil
+}
+
 func collectRowErrors(sets ...map[int]chunkStats) []RowError {
 	var seqs []int
 	all := map[int]chunkStats{}
@@ -331,6 +356,12 @@ func collectRowErrors(sets ...map[int]chunkStats) []RowError {
 // partSchema is the input schema plus the output columns in float32.
 func (fr *fileRun) partSchema(in *arrow.Schema) *arrow.Schema {
 	fields := slices.Clone(in.Fields())
+	if fr.cfg.OutputValue == Scores {
+		t := fr.scoreType()
+		return arrow.NewSchema(append(fields,
+			arrow.Field{Name: fr.cfg.OutputColumn, Type: t, Nullable: true},
+			arrow.Field{Name: fr.cfg.LogitColumn, Type: t, Nullable: true}), nil)
+	}
 	if fr.cfg.OutputValue == TokenEmbeddings {
 		fields = append(fields,
 			arrow.Field{Name: fr.cfg.OutputColumn, Type: arrow.ListOf(embeddingType(arrow.PrimitiveTypes.Float32, fr.m.Hidden())), Nullable: true},
@@ -339,6 +370,15 @@ func (fr *fileRun) partSchema(in *arrow.Schema) *arrow.Schema {
 		fields = append(fields, arrow.Field{Name: fr.cfg.OutputColumn, Type: embeddingType(arrow.PrimitiveTypes.Float32, fr.outDim), Nullable: true})
 	}
 	return arrow.NewSchema(fields, nil)
+}
+
+// scoreType is the type of the score and logit columns: float32 for a
+// one-label cross-encoder, a fixed-size list of the labels otherwise.
+func (fr *fileRun) scoreType() arrow.DataType {
+	if nl := fr.outDim / 2; nl > 1 {
+		return embeddingType(arrow.PrimitiveTypes.Float32, nl)
+	}
+	return arrow.PrimitiveTypes.Float32
 }
 
 // tokensColumn names the token-string column of token_embeddings output.
@@ -515,6 +555,15 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: row group %d, row %d: column %q: %w", fr.in.Path, job.c.RowGroup, job.c.FirstRow, fr.cfg.Column, err)
 	}
+	var dc *fileio.TextColumn
+	if fr.pm != nil && fr.docCol >= 0 {
+		d, err := fileio.NewTextColumn(rec.Column(fr.docCol))
+		if err != nil {
+			return nil, fmt.Errorf("%s: row group %d, row %d: column %q: %w", fr.in.Path, job.c.RowGroup, job.c.FirstRow, fr.cfg.DocumentColumn, err)
+		}
+		dc = &d
+	}
+	var pair encoder.Batch // a view of job.ids and job.types for AppendPairTo
 	st := &job.stats
 	st.Seq, st.FirstRow, st.Rows = job.c.Seq, job.c.FirstRow, int64(n)
 	job.seqOf = make([]int32, n)
@@ -524,12 +573,17 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 	for _, i := range job.c.ReplacedUTF8 {
 		replaced[i] = true
 	}
-	dedup := fr.cfg.OutputValue == SentenceEmbedding
+	dedup := fr.cfg.OutputValue != TokenEmbeddings
 	uniq := map[string]int32{}
 	var lens []int
 	var truncs []bool
+	var pairErrs map[int32]error
 	for i := 0; i < n; i++ {
 		s, ok := tc.Value(i)
+		var doc string
+		if ok && dc != nil {
+			doc, ok = dc.Value(i)
+		}
 		if !ok {
 			job.seqOf[i] = -1
 			job.state[i] = rowNull
@@ -542,8 +596,17 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 		} else if replaced[i] && strings.ContainsRune(s, utf8.RuneError) {
 			st.InvalidUTF8++
 		}
+		key := s
+		if dc != nil {
+			if !utf8.ValidString(doc) {
+				doc = strings.ToValidUTF8(doc, "\uFFFD")
+				st.InvalidUTF8++
+			}
+			// The length prefix keeps (a, bc) and (ab, c) apart.
+			key = strconv.Itoa(len(s)) + ":" + s + doc
+		}
 		if dedup {
-			if u, ok := uniq[s]; ok {
+			if u, ok := uniq[key]; ok {
 				job.seqOf[i] = u
 				st.Deduplicated++
 				st.Tokens += int64(lens[u])
@@ -554,18 +617,30 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 			}
 		}
 		before := len(job.ids)
-		ids, trunc := fr.m.TokenizeTo(job.ids, s, fr.prompt, fr.cfg.MaxLength)
-		job.ids = ids
+		var trunc bool
 		u := int32(len(job.starts) - 1)
+		if dc != nil {
+			pair.IDs, pair.Types, pair.Starts = job.ids, job.types, pair.Starts[:0]
+			var perr error
+			if trunc, perr = fr.pm.AppendPairTo(&pair, s, doc, fr.cfg.MaxLength); perr != nil {
+				if pairErrs == nil {
+					pairErrs = map[int32]error{}
+				}
+				pairErrs[u] = perr
+			}
+			job.ids, job.types = pair.IDs, pair.Types
+		} else {
+			job.ids, trunc = fr.m.TokenizeTo(job.ids, s, fr.prompt, fr.cfg.MaxLength)
+		}
 		job.starts = append(job.starts, len(job.ids))
 		l := len(job.ids) - before
 		lens = append(lens, l)
 		truncs = append(truncs, trunc)
 		if dedup {
-			uniq[strings.Clone(s)] = u
+			uniq[strings.Clone(key)] = u
 		}
 		if fr.cache != nil || fr.memo != nil {
-			job.keys = append(job.keys, textKey(s))
+			job.keys = append(job.keys, textKey(key))
 		}
 		job.seqOf[i] = u
 		st.Tokens += int64(l)
@@ -582,6 +657,10 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 	}
 	var todo []int32
 	for u := 0; u < nu; u++ {
+		if perr := pairErrs[int32(u)]; perr != nil {
+			job.failed[u] = perr
+			continue
+		}
 		if lens[u] == 0 {
 			job.failed[u] = errors.New("the text gives no tokens")
 			continue
@@ -650,6 +729,12 @@ func (fr *fileRun) encodeSeqs(ctx context.Context, ew *encodeScratch, job *chunk
 	ew.b.Reset()
 	for _, u := range seqs {
 		ew.b.Add(job.seq(u))
+		if job.types != nil {
+			ew.b.Types = append(ew.b.Types[:len(ew.b.IDs)-len(job.seq(u))], job.types[job.starts[u]:job.starts[u+1]]...)
+		}
+	}
+	if fr.cfg.OutputValue == Scores {
+		return fr.scoreSeqs(ctx, ew, job, seqs)
 	}
 	if fr.cfg.OutputValue == TokenEmbeddings {
 		h := fr.m.Hidden()
@@ -690,6 +775,32 @@ func (fr *fileRun) encodeSeqs(ctx context.Context, ew *encodeScratch, job *chunk
 	return nil
 }
 
+// scoreSeqs scores the pairs of ew.b (the unique sequences seqs of job)
+// into job.emb: per sequence its scores, then its logits.
+func (fr *fileRun) scoreSeqs(ctx context.Context, ew *encodeScratch, job *chunkJob, seqs []int32) error {
+	n, od := len(seqs), fr.outDim
+	nl := od / 2
+	if cap(ew.dst) < n*od {
+		ew.dst = make([]float32, n*od)
+	}
+	scores, logits := ew.dst[:n*nl], ew.dst[n*nl:n*od]
+	if err := fr.pm.ScoreBatch(ctx, &ew.b, logits, scores); err != nil {
+		return err
+	}
+	for k, u := range seqs {
+		out := job.emb[int(u)*od : int(u+1)*od]
+		copy(out[:nl], scores[k*nl:(k+1)*nl])
+		copy(out[nl:], logits[k*nl:(k+1)*nl])
+		if fr.cache != nil {
+			fr.cache.put(fr.cacheKeyOf(job, u), out)
+		}
+		if fr.memo != nil {
+			fr.memo.put(job.keys[u], out)
+		}
+	}
+	return nil
+}
+
 // normalizeTo scales v to unit L2 norm in float32 as torch.nn.functional.
 // normalize does (the norm clamped below at 1e-12).
 func normalizeTo(v []float32) {
@@ -704,6 +815,31 @@ func normalizeTo(v []float32) {
 	for i := range v {
 		v[i] /= n
 	}
+}
+
+// scoreColumns builds the score and logit columns of the kept rows of a
+// Scores chunk.
+func (fr *fileRun) scoreColumns(job *chunkJob, keep, valid []bool) []arrow.Array {
+	od := fr.outDim
+	nl := od / 2
+	sc, lg := make([]float32, len(valid)*nl), make([]float32, len(valid)*nl)
+	k := 0
+	for i := range keep {
+		if !keep[i] {
+			continue
+		}
+		if valid[k] {
+			u := int(job.seqOf[i])
+			copy(sc[k*nl:(k+1)*nl], job.emb[u*od:u*od+nl])
+			copy(lg[k*nl:(k+1)*nl], job.emb[u*od+nl:(u+1)*od])
+		}
+		k++
+	}
+	if nl > 1 {
+		return []arrow.Array{fixedList(arrow.PrimitiveTypes.Float32, nl, len(valid), f32Bytes(sc), valid),
+			fixedList(arrow.PrimitiveTypes.Float32, nl, len(valid), f32Bytes(lg), valid)}
+	}
+	return []arrow.Array{float32Array(sc, valid), float32Array(lg, valid)}
 }
 
 // writeChunk builds the chunk's output record, writes its checkpoint and
@@ -744,9 +880,12 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record,
 	}
 	defer kept.Release()
 	var extra []arrow.Array
-	if fr.cfg.OutputValue == TokenEmbeddings {
+	switch fr.cfg.OutputValue {
+	case TokenEmbeddings:
 		extra = fr.tokenColumns(job, keep, valid)
-	} else {
+	case Scores:
+		extra = fr.scoreColumns(job, keep, valid)
+	default:
 		od := fr.outDim
 		vals := make([]float32, len(valid)*od)
 		k := 0

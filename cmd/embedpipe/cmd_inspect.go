@@ -76,7 +76,22 @@ func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
 	row("parameters", "%s (%.1fM)", groupDigits(info.Params), float64(info.Params)/1e6)
 	row("dtype", "%s (computed in float32)", info.DType)
 	row("tokenizer", "%s", info.TokenizerKind)
+	row("kind", "%s", info.Kind)
 	row("pooling", "%s", info.Pooling)
+	for i, d := range info.Dense {
+		bias := "no bias"
+		if d.Bias {
+			bias = "bias"
+		}
+		row(fmt.Sprintf("dense %d", i+1), "%d → %d, %s, %s", d.In, d.Out, bias, d.Activation)
+	}
+	if sp := info.Sparse; sp != nil {
+		row("sparse", "SPLADE over %d vocabulary tokens, %s pooling, %s activation (scratch ≤ %.1f MiB per batch)",
+			sp.Vocab, sp.Pooling, sp.Activation, float64(sp.ScratchBytes)/(1<<20))
+	}
+	if ce := info.CrossEncoder; ce != nil {
+		row("cross-encoder", "%d label(s) %s, score = %s(logit) (%s)", len(ce.Labels), strings.Join(ce.Labels, ", "), ce.Activation, ce.ActivationSource)
+	}
 	row("normalize", "%v", info.Normalize)
 	row("max length", "%d tokens (position table %d)", info.MaxSeqLen, info.MaxPositions)
 	if len(info.Prompts) == 0 {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/internal/hubtest"
+	"github.com/embedpipe/embedpipe/internal/refs"
 )
 
 func TestInspect(t *testing.T) {
@@ -80,6 +81,33 @@ func TestInspectHubID(t *testing.T) {
 		if want := "acme/tiny-bert@" + commit; !strings.Contains(out.String(), want) ||
 			!strings.Contains(out.String(), filepath.Join(home, "hub", "models--acme--tiny-bert", "snapshots", commit)) {
 			t.Fatalf("offline=%q: output lacks %s and its snapshot:\n%s", offline, want, out.String())
+		}
+	}
+}
+
+// TestInspectHeads checks that inspect describes the retrieval heads:
+// Dense shapes and activations, the sparse vocabulary and pooling, the
+// cross-encoder's labels and activation.
+func TestInspectHeads(t *testing.T) {
+	shared := refs.Shared(t)
+	cases := map[string][]string{
+		"tiny-bert-dense":  {"kind:", "embedding", "dense 1:", "32 → 24, bias, Tanh", "embedding dim:", "24"},
+		"tiny-bert-dense2": {"dense 1:", "32 → 64, no bias, Identity", "dense 2:", "64 → 32, no bias, Identity"},
+		"tiny-splade":      {"kind:", "sparse", "SPLADE over 30522 vocabulary tokens, max pooling, relu activation"},
+		"tiny-reranker":    {"kind:", "cross-encoder", "1 label(s) LABEL_0, score = Sigmoid(logit)"},
+	}
+	for name, wants := range cases {
+		var out, errOut bytes.Buffer
+		if err := inspect(context.Background(), &out, &errOut, []string{"--model", filepath.Join(shared, "models", name)}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, w := range wants {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: inspect output lacks %q:\n%s", name, w, out.String())
+			}
+		}
+		if strings.Contains(out.String(), "include_prompt") {
+			t.Errorf("%s: spurious include_prompt note:\n%s", name, out.String())
 		}
 	}
 }

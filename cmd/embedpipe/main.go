@@ -23,6 +23,7 @@ type command struct {
 
 var commands = []command{
 	{"embed", "embed a text column of a file or dataset", runEmbed},
+	{"score", "score (query, document) pairs of a file with a cross-encoder", runScore},
 	{"tokenize", "write the token ids a model sees for each text", runTokenize},
 	{"inspect", "describe a model directory", runInspect},
 	{"bench", "measure encoder and end-to-end throughput", runBench},

@@ -57,6 +57,9 @@ type ReadOptions struct {
 	RowGroupLo, RowGroupHi int
 	// TextColumn is kept a string column by readers that infer types (CSV).
 	TextColumn string
+	// MoreTextColumns are kept string columns too (a cross-encoder's
+	// document column).
+	MoreTextColumns []string
 }
 
 // Open opens path with the reader its extension names.
@@ -80,6 +83,7 @@ func Open(path string, opts ReadOptions) (fileio.Reader, error) {
 		if opts.TextColumn != "" {
 			cols = []string{opts.TextColumn}
 		}
+		cols = append(cols, opts.MoreTextColumns...)
 		return csvio.Open(path, csvio.ReadOptions{ChunkRows: opts.ChunkRows, StringColumns: cols})
 	}
 	return nil, fmt.Errorf("%s: %w", path, fileio.ErrUnsupportedFormat)
