@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,9 +25,10 @@ func runScore(ctx context.Context, args []string) error {
 }
 
 func scoreCmd(ctx context.Context, stderr io.Writer, args []string) error {
-	fs := flag.NewFlagSet("score", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	model := fs.String("model", "", "cross-encoder model directory (required)")
+	fs := newFlags("score", "--model DIR --input FILE|DIR|GLOB --output FILE|DIR [--query-column query --document-column document] [flags]",
+		"embedpipe score --model ./ms-marco-MiniLM-L6-v2 --input pairs.parquet --query-column query --document-column document --output scored.parquet",
+		"embedpipe score --model ./bge-reranker-base --input 'runs/*.jsonl' --output scored/ --on-error skip --errors bad.jsonl")
+	model := fs.String("model", "", "cross-encoder: "+modelHelp+" (required)")
 	input := fs.String("input", "", "input file, directory or glob (required): .parquet, .arrow/.feather, .arrows, .jsonl, .csv")
 	output := fs.String("output", "", "output file (one input) or directory (several inputs) (required)")
 	queryCol := fs.String("query-column", "query", "query column")
@@ -46,20 +46,17 @@ func scoreCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512)")
 	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto, off, or a size such as 800MiB; GOMEMLIMIT takes precedence")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: embedpipe score --model DIR --input FILE --query-column query --document-column document --output FILE [flags]\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	if err := fs.noArgs(); err != nil {
+		return err
 	}
 	if *model == "" || *input == "" || *output == "" {
-		fs.Usage()
-		return errors.New("--model, --input and --output are required")
+		return fs.usageErrorf("--model, --input and --output are required")
+	}
+	if *maxLength < 0 {
+		return fs.usageErrorf("--max-length %d: want 0 (the model's maximum) or a positive number of tokens", *maxLength)
 	}
 	files, err := dataset.Expand(*input)
 	if err != nil {
