@@ -6,30 +6,11 @@ import (
 	"github.com/embedpipe/embedpipe/encoder/kernels"
 )
 
-// Mask restricts the keys a query attends to within its sequence.
-// The zero Mask is bidirectional attention over the whole sequence.
-type Mask struct {
-	// Causal lets query i see keys 0..i only (decoder models).
-	Causal bool
-	// Window, when > 0, lets query i see only keys j with |i-j| <= Window/2
-	// (ModernBERT's local attention of window Window).
-	Window int
-}
-
-// Range returns the half-open range [lo, hi) of keys query i of a sequence
-// of n tokens sees.
-func (m Mask) Range(i, n int) (lo, hi int) {
-	lo, hi = 0, n
-	if m.Causal {
-		hi = i + 1
-	}
-	if m.Window > 0 {
-		h := m.Window / 2
-		lo = max(lo, i-h)
-		hi = min(hi, i+h+1)
-	}
-	return lo, hi
-}
+// Mask restricts the keys a query attends to within its sequence: the
+// zero Mask is bidirectional attention over the whole sequence, Causal lets
+// query i see keys 0..i, Window > 0 lets it see keys j with |i-j| <=
+// Window/2. It is kernels.Mask, whose Range states the rule.
+type Mask = kernels.Mask
 
 // QKTransform rewrites the queries and keys of one sequence in place before
 // attention scores are computed: rotary position embeddings, QK-norm. q and
@@ -41,15 +22,20 @@ type QKTransform interface {
 	TransformQK(q, k []float32, ld, n, heads, kvHeads, headDim int)
 }
 
-// ScoreBias adds a bias to the n×n attention scores of one head of one
-// sequence (already scaled), before the mask and the softmax: relative
-// position biases. Implementations must be safe for concurrent use.
-type ScoreBias interface {
-	AddScoreBias(scores []float32, head, n int)
-}
+// ScoreBias adds a bias to a tile of the attention scores of one head of
+// one sequence (already scaled), before the mask and the softmax: relative
+// position biases. The tile holds rows×cols scores with row stride ld; row
+// r is query i0+r, column c key j0+c. Fused attention calls it once per
+// score tile, so it never sees an n×n matrix. It is kernels.ScoreBias.
+type ScoreBias = kernels.ScoreBias
 
 // Attention is multi-head (Heads == KVHeads) or grouped-query scaled
-// dot-product self-attention with a fused QKV projection.
+// dot-product self-attention with a fused QKV projection. The scores are
+// computed fused, per head and tile (kernels.Attender): working memory
+// grows with n·HeadDim, not n², and key blocks the Mask hides from a whole
+// tile of queries are skipped. Code that keeps the keys and values of a
+// prefix (a KV cache) calls kernels.Attender itself with the prefix as the
+// first KV segment and pos0 set to its length.
 type Attention struct {
 	// QKV projects hidden states to Heads×HeadDim query values, then
 	// KVHeads×HeadDim key values, then KVHeads×HeadDim value values per row.
@@ -71,30 +57,38 @@ func NewAttention(qkv, out *kernels.Dense, heads, kvHeads, headDim int) *Attenti
 }
 
 // AttentionBuffers are the working buffers of Attention.Forward for tokens
-// rows: QKV holds rows×QKV.Out floats, Ctx rows×Heads×HeadDim, and Scores
-// n×n floats for the longest sequence n.
+// rows: QKV holds rows×QKV.Out floats, Ctx rows×Heads×HeadDim. Scores, n×n
+// floats for the longest sequence n, exists only when the Scratch has an
+// Observer (the materialising path); the fused path takes its
+// per-goroutine tiles from kernels.GetAttender.
 type AttentionBuffers struct {
 	QKV, Ctx, Scores []float32
-	// Pool parallelises the projections (nil: the calling goroutine).
+	// Pool parallelises the projections and the heads (nil: the calling
+	// goroutine).
 	Pool *kernels.Pool
 
 	// obs, when set, receives the probabilities of layer layer (see
 	// Observer); it selects the materialising path.
 	obs   Observer
 	layer int
+	job   *attnJob
 }
 
 // Buffers takes the buffers for a batch of rows tokens whose longest
 // sequence has maxN tokens from slots first, first+1 and first+2 of s.
 func (a *Attention) Buffers(s *Scratch, first, rows, maxN int) AttentionBuffers {
-	return AttentionBuffers{
-		QKV:    s.Buf(first, rows*a.QKV.Out),
-		Ctx:    s.Buf(first+1, rows*a.Heads*a.HeadDim),
-		Scores: s.Buf(first+2, maxN*maxN),
-		Pool:   s.Pool,
-		obs:    s.Observer,
-		layer:  s.layer,
+	b := AttentionBuffers{
+		QKV:   s.Buf(first, rows*a.QKV.Out),
+		Ctx:   s.Buf(first+1, rows*a.Heads*a.HeadDim),
+		Pool:  s.Pool,
+		obs:   s.Observer,
+		layer: s.layer,
+		job:   &s.attn,
 	}
+	if s.Observer != nil {
+		b.Scores = s.Buf(first+2, maxN*maxN)
+	}
+	return b
 }
 
 // Forward writes the attention output (before any residual) of the rows
@@ -127,26 +121,71 @@ func (a *Attention) context(x []float32, starts []int, buf AttentionBuffers) int
 	}
 	a.QKV.ForwardParallel(buf.Pool, buf.QKV, x, rows, nil)
 	ld := a.QKV.Out
-	hd := a.HeadDim
-	cd := a.Heads * hd
-	group := a.Heads / a.KVHeads
-	kOff := a.Heads * hd
-	vOff := kOff + a.KVHeads*hd
+	kOff := a.Heads * a.HeadDim
+	work := 0
 	for s := 0; s+1 < len(starts); s++ {
 		o, n := starts[s], starts[s+1]-starts[s]
 		if n == 0 {
 			continue
 		}
-		seq := buf.QKV[o*ld : (o+n)*ld]
 		if a.QK != nil {
-			a.QK.TransformQK(seq, seq[kOff:], ld, n, a.Heads, a.KVHeads, hd)
+			seq := buf.QKV[o*ld : (o+n)*ld]
+			a.QK.TransformQK(seq, seq[kOff:], ld, n, a.Heads, a.KVHeads, a.HeadDim)
 		}
-		sc := buf.Scores[:n*n]
-		for h := 0; h < a.Heads; h++ {
-			a.headProbs(sc, seq, ld, h, n)
-			v := seq[vOff+(h/group)*hd:]
-			kernels.SgemmNN(n, hd, n, 1, sc, n, v, ld, 0, buf.Ctx[o*cd+h*hd:], cd)
+		work += n * n
+	}
+	j := buf.job
+	if j == nil {
+		j = new(attnJob)
+	}
+	j.a, j.starts, j.qkv, j.ctx = a, starts, buf.QKV, buf.Ctx
+	items := (len(starts) - 1) * a.KVHeads
+	// Hand heads to the pool only when there is enough to repay it: about
+	// a million multiply-adds of scores.
+	if buf.Pool.Threads() > 1 && items > 1 && work*a.Heads*a.HeadDim >= 1<<20 {
+		if j.run == nil {
+			// A method value allocates; made once per Scratch, it is reused.
+			j.run = j.items
+		}
+		buf.Pool.For(items, 1, j.run)
+	} else {
+		j.items(0, items)
+	}
+	j.a, j.starts, j.qkv, j.ctx = nil, nil, nil, nil
+	return rows
+}
+
+// attnJob is the fused attention of one Attention.context call, split into
+// items (sequence, KV head) that participants of a Pool take in ranges.
+type attnJob struct {
+	a        *Attention
+	starts   []int
+	qkv, ctx []float32
+	run      func(lo, hi int)
+}
+
+// items computes work items lo..hi-1: item it is KV head it%KVHeads of
+// sequence it/KVHeads, with the query heads of its group.
+func (j *attnJob) items(lo, hi int) {
+	a := j.a
+	hd := a.HeadDim
+	ld := a.QKV.Out
+	cd := a.Heads * hd
+	group := a.Heads / a.KVHeads
+	kOff := a.Heads * hd
+	vOff := kOff + a.KVHeads*hd
+	att := kernels.GetAttender()
+	defer kernels.PutAttender(att)
+	for it := lo; it < hi; it++ {
+		s, kv := it/a.KVHeads, it%a.KVHeads
+		o, n := j.starts[s], j.starts[s+1]-j.starts[s]
+		if n == 0 {
+			continue
+		}
+		seq := j.qkv[o*ld : (o+n)*ld]
+		att.SetKV(hd, kernels.KV{}, kernels.KV{K: seq[kOff+kv*hd:], V: seq[vOff+kv*hd:], LD: ld, N: n})
+		for h := kv * group; h < (kv+1)*group; h++ {
+			att.Attend(j.ctx[o*cd+h*hd:], cd, seq[h*hd:], ld, n, 0, a.Scale, a.Mask, a.Bias, h)
 		}
 	}
-	return rows
 }

@@ -21,7 +21,15 @@
 //     QKTransform rewrites queries and keys of one sequence before the scores
 //     (rotary embeddings, QK-norm), a ScoreBias adds to the scores of one head
 //     (relative position buckets), and a Mask restricts which keys a query
-//     sees (bidirectional, causal, sliding window).
+//     sees (bidirectional, causal, sliding window). The scores are fused
+//     (kernels.Attender, flash-style tiles with an online softmax): working
+//     memory is O(n·HeadDim) per goroutine, never n², and key blocks the
+//     mask hides from a whole query tile are skipped. A Scratch.Pool splits
+//     the (sequence, KV head) pairs across its workers.
+//   - An Observer set on the Scratch (observe.go) makes attention take the
+//     materialising path (each head's n×n probabilities, n² floats of
+//     scratch) so that the probabilities can be shown; without one nothing
+//     is materialised.
 //   - Rotary is the QKTransform of rotary position embeddings, with optional
 //     per-head QK-norm; its angles are computed in float32 as transformers
 //     does. MPNet's relative position buckets are a ScoreBias shared by all

@@ -42,10 +42,10 @@ func naiveLinear(d *kernels.Dense, x []float32) []float64 {
 // applied per head and position.
 type rowBias struct{}
 
-func (rowBias) AddScoreBias(sc []float32, head, n int) {
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			sc[i*n+j] += float32(head) * 0.1 * float32(j-i)
+func (rowBias) AddScoreBias(sc []float32, ld, head, i0, rows, j0, cols int) {
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			sc[i*ld+j] += float32(head) * 0.1 * float32(j0+j-i0-i)
 		}
 	}
 }
@@ -236,5 +236,97 @@ func TestForwardAddAliases(t *testing.T) {
 				t.Fatalf("MLP (gated %v) ForwardAddPool [%d]: %v, want %v", gated, i, fused[i], x[i]+plain[i])
 			}
 		}
+	}
+}
+
+// probeObserver is an Observer that checks each attention distribution it
+// is shown and counts the calls.
+type probeObserver struct {
+	t     *testing.T
+	mask  arch.Mask
+	calls int
+}
+
+func (p *probeObserver) States(int, []float32, []int, int)   {}
+func (p *probeObserver) Routes(int, []int32, []float32, int) {}
+func (p *probeObserver) Attention(layer, seq, head, kvHead int, mask arch.Mask, probs []float32, n int) {
+	p.calls++
+	for i := 0; i < n; i++ {
+		lo, hi := p.mask.Range(i, n)
+		sum := 0.0
+		for j, v := range probs[i*n : i*n+n] {
+			if (j < lo || j >= hi) && v != 0 {
+				p.t.Fatalf("layer %d seq %d head %d: probability %v at masked key %d of query %d", layer, seq, head, v, j, i)
+			}
+			sum += float64(v)
+		}
+		if math.Abs(sum-1) > 1e-5 {
+			p.t.Fatalf("layer %d seq %d head %d query %d: probabilities sum to %v", layer, seq, head, i, sum)
+		}
+	}
+}
+
+// TestAttentionFusedMatchesMaterialized compares the fused attention with
+// the materialising path an Observer selects, on sequences long
+// enough to span several query tiles and key blocks, with the masks of
+// ModernBERT and Qwen3, a score bias and grouped-query heads; it also checks
+// that splitting the heads over a Pool changes no bit.
+func TestAttentionFusedMatchesMaterialized(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	const hidden = 48
+	pool := kernels.NewPool(2)
+	defer pool.Close()
+	for _, tc := range []struct {
+		heads, kvHeads int
+		mask           arch.Mask
+		bias           bool
+	}{
+		{4, 4, arch.Mask{}, true},
+		{4, 4, arch.Mask{Window: 128}, false},
+		{6, 2, arch.Mask{Causal: true}, false},
+	} {
+		t.Run(fmt.Sprintf("%d-%d-%+v-%v", tc.heads, tc.kvHeads, tc.mask, tc.bias), func(t *testing.T) {
+			hd := 16
+			a := arch.NewAttention(randDense(r, (tc.heads+2*tc.kvHeads)*hd, hidden), randDense(r, hidden, tc.heads*hd), tc.heads, tc.kvHeads, hd)
+			a.Mask = tc.mask
+			if tc.bias {
+				a.Bias = rowBias{}
+			}
+			starts := []int{0, 1, 71, 372}
+			T := starts[len(starts)-1]
+			x := randVec(r, T*hidden, 1)
+			fused := make([]float32, T*hidden)
+			var s arch.Scratch
+			a.Forward(fused, x, starts, a.Buffers(&s, 0, T, 301))
+
+			pooled := make([]float32, T*hidden)
+			s.Pool = pool
+			one := []int{0, 301}
+			a.Forward(pooled[71*hidden:], x[71*hidden:], one, a.Buffers(&s, 0, 301, 301))
+			s.Pool = nil
+			solo := make([]float32, 301*hidden)
+			a.Forward(solo, x[71*hidden:], one, a.Buffers(&s, 0, 301, 301))
+			for i := range solo {
+				if math.Float32bits(solo[i]) != math.Float32bits(pooled[71*hidden+i]) {
+					t.Fatalf("pooled heads differ at %d: %v vs %v", i, pooled[71*hidden+i], solo[i])
+				}
+				if d := math.Abs(float64(solo[i] - fused[71*hidden+i])); d > 1e-6 {
+					t.Fatalf("sequence alone differs from in batch at %d: %v vs %v", i, solo[i], fused[71*hidden+i])
+				}
+			}
+
+			obs := &probeObserver{t: t, mask: tc.mask}
+			s.Observer = obs
+			mat := make([]float32, T*hidden)
+			a.Forward(mat, x, starts, a.Buffers(&s, 0, T, 301))
+			if want := 3 * tc.heads; obs.calls != want {
+				t.Errorf("observer called %d times, want %d (sequences × heads)", obs.calls, want)
+			}
+			for i := range mat {
+				if d := math.Abs(float64(mat[i] - fused[i])); d > 2e-5 {
+					t.Fatalf("fused [%d] = %v, materialised %v", i, fused[i], mat[i])
+				}
+			}
+		})
 	}
 }

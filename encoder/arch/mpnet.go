@@ -165,14 +165,15 @@ func newRelativeBias(table []float32, buckets, heads, maxLen int) *relativeBias 
 	return r
 }
 
-// AddScoreBias adds the bias of head to the n×n scores of one sequence.
-func (r *relativeBias) AddScoreBias(scores []float32, head, n int) {
+// AddScoreBias adds the bias of head to a tile of the scores of one
+// sequence.
+func (r *relativeBias) AddScoreBias(tile []float32, ld, head, i0, rows, j0, cols int) {
 	br := r.byRel[head]
-	for i := 0; i < n; i++ {
-		// Key j of query i has relative position j−i, so row i reads the n
-		// consecutive entries starting at relative position −i.
-		lo := r.maxLen - 1 - i
-		kernels.Add(scores[i*n:i*n+n], br[lo:lo+n])
+	for i := 0; i < rows; i++ {
+		// Key j of query i has relative position j−i, so row i reads the
+		// cols consecutive entries starting at relative position j0−i.
+		lo := r.maxLen - 1 + j0 - (i0 + i)
+		kernels.Add(tile[i*ld:i*ld+cols], br[lo:lo+cols])
 	}
 }
 

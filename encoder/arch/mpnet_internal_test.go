@@ -35,17 +35,28 @@ func TestRelativeBias(t *testing.T) {
 		table[i] = float32(i) * 0.25
 	}
 	r := newRelativeBias(table, buckets, heads, maxLen)
-	for h := 0; h < heads; h++ {
-		sc := make([]float32, n*n)
-		for i := range sc {
-			sc[i] = 1
-		}
-		r.AddScoreBias(sc, h, n)
-		for i := 0; i < n; i++ {
-			for j := 0; j < n; j++ {
-				want := 1 + table[mpnetBucket(j-i, buckets, 128)*heads+h]
-				if sc[i*n+j] != want {
-					t.Fatalf("head %d, query %d, key %d: %v, want %v", h, i, j, sc[i*n+j], want)
+	// The whole n×n matrix, and interior tiles (fused attention's calls)
+	// with a row stride wider than the tile.
+	for _, tc := range []struct{ i0, rows, j0, cols, ld int }{
+		{0, n, 0, n, n},
+		{5, 7, 16, 20, 24},
+		{30, 7, 0, 9, 16},
+	} {
+		for h := 0; h < heads; h++ {
+			sc := make([]float32, tc.rows*tc.ld)
+			for i := range sc {
+				sc[i] = 1
+			}
+			r.AddScoreBias(sc, tc.ld, h, tc.i0, tc.rows, tc.j0, tc.cols)
+			for i := 0; i < tc.rows; i++ {
+				for j := 0; j < tc.ld; j++ {
+					want := float32(1)
+					if j < tc.cols {
+						want += table[mpnetBucket(tc.j0+j-tc.i0-i, buckets, 128)*heads+h]
+					}
+					if sc[i*tc.ld+j] != want {
+						t.Fatalf("tile %+v, head %d, query %d, key %d: %v, want %v", tc, h, tc.i0+i, tc.j0+j, sc[i*tc.ld+j], want)
+					}
 				}
 			}
 		}

@@ -57,7 +57,7 @@ func (a *Attention) headProbs(sc, seq []float32, ld, h, n int) {
 	k := seq[a.Heads*hd+kv*hd:]
 	kernels.SgemmNT(n, n, hd, a.Scale, q, ld, k, ld, 0, sc, n)
 	if a.Bias != nil {
-		a.Bias.AddScoreBias(sc, h, n)
+		a.Bias.AddScoreBias(sc, n, h, 0, n, 0, n)
 	}
 	for i := 0; i < n; i++ {
 		row := sc[i*n : i*n+n]

@@ -18,7 +18,8 @@ type Scratch struct {
 	Observer Observer
 
 	bufs  [][]float32
-	layer int // the layer being observed, set by observeStates
+	layer int     // the layer being observed, set by observeStates
+	attn  attnJob // the fused attention of the call in flight
 }
 
 // Buf returns buffer slot with length n, growing it when needed. Its contents

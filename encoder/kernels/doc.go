@@ -43,6 +43,23 @@
 // time; code that already runs in parallel (one goroutine per group of
 // sequences) passes a nil pool instead.
 //
+// # Attention
+//
+// Attender (attention.go) is fused, flash-style attention for one head:
+// SetKV packs the keys and values once (into the micro-kernel's panel
+// layout on the SIMD path), optionally after a cached prefix segment, and
+// Attend computes the context of a group of query heads in tiles of 48
+// queries × 256 keys: scores with the 6×16 micro-kernel, a ScoreBias per
+// tile, an online softmax (running row maximum and sum, the context
+// rescaled when the maximum grows) and the probabilities times the values
+// added to a context tile. Key blocks outside the union of a tile's Mask
+// ranges are never visited, so causal attention computes about half the
+// scores and a 128-token sliding window about 128+48 keys per query tile.
+// Working memory per goroutine is the packed keys and values (8·n·d bytes)
+// plus about 62 KB of tiles: 4,257,664 bytes for n = 8,192, d = 64, where a
+// materialised score matrix would take 268,435,456 bytes per head.
+// attentionRef, materialising each row in float64, is its ground truth.
+//
 // # Int8
 //
 // NewDenseInt8 (ComputeInt8) builds a Dense that computes with dynamic
