@@ -65,6 +65,9 @@ func optionsKey(c *Config, m Model) string {
 		// Only Scores runs have these, so embedding runs keep their keys.
 		fmt.Fprintf(h, " doc=%q logit=%q", c.DocumentColumn, c.LogitColumn)
 	}
+	if c.SparseTopK > 0 {
+		fmt.Fprintf(h, " topk=%d", c.SparseTopK)
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 

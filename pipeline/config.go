@@ -41,6 +41,10 @@ type Input struct {
 const (
 	SentenceEmbedding = "sentence_embedding"
 	TokenEmbeddings   = "token_embeddings"
+	// SparseEmbedding is the output of a sparse (SPLADE) encoder: one
+	// struct<indices: list<int32>, values: list<float32>> per row, indices
+	// ascending. It is the default output value of a sparse model.
+	SparseEmbedding = "sparse_embedding"
 	// Scores is the output of a cross-encoder run (Config.DocumentColumn):
 	// a score column and a logit column per (query, document) row.
 	Scores = "scores"
@@ -58,6 +62,16 @@ type PairModel interface {
 }
 
 var _ PairModel = (*encoder.Model)(nil)
+
+// SparseModel is what a SparseEmbedding run needs from a sparse encoder
+// besides Model; *encoder.Model satisfies it. EmbedSparseBatch appends one
+// sparse vector per sequence of b to dst, which the caller owns.
+type SparseModel interface {
+	Model
+	EmbedSparseBatch(ctx context.Context, b *encoder.Batch, opt encoder.SparseOptions, dst *encoder.SparseVectors) error
+}
+
+var _ SparseModel = (*encoder.Model)(nil)
 
 // OnError policies for rows that cannot be embedded.
 const (
@@ -84,6 +98,9 @@ type Config struct {
 	// for a one-label model, fixed_size_list<float32>[labels] otherwise. A
 	// row whose query or document is null gets null scores.
 	DocumentColumn, LogitColumn string
+	// SparseTopK, with OutputValue SparseEmbedding, keeps only the K
+	// largest weights of each sparse vector (0: every positive weight).
+	SparseTopK int
 	// Prompt is prepended to every text; PromptName names one of the model's
 	// prompts instead. Setting both is an error.
 	Prompt, PromptName string
@@ -141,8 +158,12 @@ func (c *Config) setDefaults(m Model) error {
 	if c.Column == "" {
 		c.Column = "text"
 	}
-	if c.OutputValue == "" {
+	if c.OutputValue == "" || c.OutputValue == SentenceEmbedding && m.Info().Kind == encoder.KindSparse {
+		// A sparse encoder's sentence embedding is its sparse vector.
 		c.OutputValue = SentenceEmbedding
+		if m.Info().Kind == encoder.KindSparse {
+			c.OutputValue = SparseEmbedding
+		}
 	}
 	if c.OutputColumn == "" {
 		c.OutputColumn = "embedding"
@@ -186,8 +207,18 @@ func (c *Config) setDefaults(m Model) error {
 		if err := c.checkScores(m); err != nil {
 			return err
 		}
+	case SparseEmbedding:
+		if _, ok := m.(SparseModel); !ok || m.Info().Kind != encoder.KindSparse {
+			return fmt.Errorf("%w: %s is not a sparse encoder (kind %s)", ErrConfig, m.Info().Dir, m.Info().Kind)
+		}
+		if c.Precision != "float32" || c.TruncateDim != 0 || c.Normalize != nil || c.Ranges[0] != nil {
+			return fmt.Errorf("%w: sparse vectors take none of precision, truncate-dim, normalize or ranges (--sparse-top-k keeps the largest weights)", ErrConfig)
+		}
 	default:
-		return fmt.Errorf("%w: output value %q (want sentence_embedding or token_embeddings)", ErrConfig, c.OutputValue)
+		return fmt.Errorf("%w: output value %q (want sentence_embedding, token_embeddings or sparse_embedding)", ErrConfig, c.OutputValue)
+	}
+	if c.SparseTopK < 0 || c.SparseTopK > 0 && c.OutputValue != SparseEmbedding {
+		return fmt.Errorf("%w: sparse top-k %d applies to a sparse encoder's output only", ErrConfig, c.SparseTopK)
 	}
 	switch c.OnError {
 	case OnErrorFail, OnErrorSkip, OnErrorNull:
@@ -249,6 +280,9 @@ func (c *Config) checkScores(m Model) error {
 // outDim is the embedding width written; for Scores, the scores then the
 // logits of one pair.
 func (c *Config) outDim(m Model) int {
+	if c.OutputValue == SparseEmbedding {
+		return 0 // variable: see sparseEntries
+	}
 	if c.OutputValue == Scores {
 		if pm, ok := m.(PairModel); ok {
 			return 2 * pm.NumLabels()
@@ -256,6 +290,15 @@ func (c *Config) outDim(m Model) int {
 	}
 	if c.TruncateDim > 0 {
 		return c.TruncateDim
+	}
+	return m.Dim()
+}
+
+// sparseEntries bounds the entries of one sparse vector: the top-k, or
+// else the vocabulary.
+func (c *Config) sparseEntries(m Model) int {
+	if c.SparseTopK > 0 {
+		return min(c.SparseTopK, m.Dim())
 	}
 	return m.Dim()
 }

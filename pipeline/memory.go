@@ -49,9 +49,13 @@ func MemoryBound(m Model, cfg Config) int64 {
 	// twice its bytes), the output record and part built from it, the token
 	// ids, and the float32 embeddings twice (per unique text, then per row).
 	perChunk := 3*chunkBytes + rows*maxLen*4
-	if c.OutputValue == TokenEmbeddings {
+	switch c.OutputValue {
+	case TokenEmbeddings:
 		perChunk += 2 * rows * maxLen * int64(m.Hidden()) * f32
-	} else {
+	case SparseEmbedding:
+		// An index and a value per entry, per unique text and per row.
+		perChunk += 2 * rows * int64(c.sparseEntries(m)) * 8
+	default:
 		perChunk += 2 * rows * int64(c.outDim(m)) * f32
 	}
 	chunks := int64(inflightChunks(c.Workers)) * perChunk
@@ -71,9 +75,13 @@ func MemoryBound(m Model, cfg Config) int64 {
 	if c.OutputValue == TokenEmbeddings {
 		perWorker += int64(c.MaxBatchTokens) * h * f32
 	}
+	if sp := info.Sparse; sp != nil && c.OutputValue == SparseEmbedding {
+		// The tiled vocabulary projection and a batch's vectors.
+		perWorker += int64(sp.ScratchBytes) + int64(c.BatchSize)*int64(c.sparseEntries(m))*8
+	}
 	workers := int64(c.Workers) * perWorker
 	var memoTerm int64
-	if c.OutputValue != TokenEmbeddings {
+	if c.OutputValue == SentenceEmbedding || c.OutputValue == Scores {
 		memoTerm = memoBytes
 	}
 	return chunks + io + workers + memoTerm

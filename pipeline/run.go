@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/fileio"
@@ -169,6 +171,10 @@ type chunkJob struct {
 	state  []uint8 // per row: rowOK, rowNull, rowFailed
 	emb    []float32
 	tokEmb []float32
+	// spIdx and spVal hold each unique sequence's sparse vector
+	// (SparseEmbedding runs).
+	spIdx  [][]int32
+	spVal  [][]float32
 	failed []error    // per unique sequence: why it could not be embedded
 	keys   []cacheKey // per unique sequence, when a cache is used
 	stats  chunkStats
@@ -193,7 +199,8 @@ type batchJob struct {
 // fileRun holds the shared state of the stages of one input file.
 type fileRun struct {
 	m       Model
-	pm      PairModel // Scores runs
+	pm      PairModel   // Scores runs
+	sm      SparseModel // SparseEmbedding runs
 	cfg     *Config
 	in      Input
 	col     int
@@ -264,8 +271,9 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 	fr := &fileRun{m: m, cfg: cfg, in: in, col: col, docCol: docCol, outDim: cfg.outDim(m), norm: cfg.normalize(m),
 		ckDir: ckDir, prompt: cfg.Prompt, prog: prog, written: map[int]chunkStats{}}
 	fr.pm, _ = m.(PairModel)
+	fr.sm, _ = m.(SparseModel)
 	fr.schema = fr.partSchema(stripMetadata(r.Schema()))
-	if cfg.OutputValue != TokenEmbeddings {
+	if cfg.OutputValue == SentenceEmbedding || cfg.OutputValue == Scores {
 		fr.memo = newMemo(fr.outDim)
 	}
 	if cfg.CacheDir != "" && cfg.OutputValue == SentenceEmbedding {
@@ -361,6 +369,9 @@ func (fr *fileRun) partSchema(in *arrow.Schema) *arrow.Schema {
 		return arrow.NewSchema(append(fields,
 			arrow.Field{Name: fr.cfg.OutputColumn, Type: t, Nullable: true},
 			arrow.Field{Name: fr.cfg.LogitColumn, Type: t, Nullable: true}), nil)
+	}
+	if fr.cfg.OutputValue == SparseEmbedding {
+		return arrow.NewSchema(append(fields, arrow.Field{Name: fr.cfg.OutputColumn, Type: sparseType, Nullable: true}), nil)
 	}
 	if fr.cfg.OutputValue == TokenEmbeddings {
 		fields = append(fields,
@@ -650,9 +661,12 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 	}
 	nu := len(lens)
 	job.failed = make([]error, nu)
-	if fr.cfg.OutputValue == TokenEmbeddings {
+	switch fr.cfg.OutputValue {
+	case TokenEmbeddings:
 		job.tokEmb = make([]float32, len(job.ids)*fr.m.Hidden())
-	} else {
+	case SparseEmbedding:
+		job.spIdx, job.spVal = make([][]int32, nu), make([][]float32, nu)
+	default:
 		job.emb = make([]float32, nu*fr.outDim)
 	}
 	var todo []int32
@@ -703,6 +717,7 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 type encodeScratch struct {
 	b   encoder.Batch
 	dst []float32
+	sv  encoder.SparseVectors
 }
 
 // encode runs one batch. A batch the encoder rejects is retried one
@@ -733,8 +748,19 @@ func (fr *fileRun) encodeSeqs(ctx context.Context, ew *encodeScratch, job *chunk
 			ew.b.Types = append(ew.b.Types[:len(ew.b.IDs)-len(job.seq(u))], job.types[job.starts[u]:job.starts[u+1]]...)
 		}
 	}
-	if fr.cfg.OutputValue == Scores {
+	switch fr.cfg.OutputValue {
+	case Scores:
 		return fr.scoreSeqs(ctx, ew, job, seqs)
+	case SparseEmbedding:
+		ew.sv.Reset()
+		if err := fr.sm.EmbedSparseBatch(ctx, &ew.b, encoder.SparseOptions{TopK: fr.cfg.SparseTopK}, &ew.sv); err != nil {
+			return err
+		}
+		for k, u := range seqs {
+			idx, val := ew.sv.Vector(k)
+			job.spIdx[u], job.spVal[u] = slices.Clone(idx), slices.Clone(val)
+		}
+		return nil
 	}
 	if fr.cfg.OutputValue == TokenEmbeddings {
 		h := fr.m.Hidden()
@@ -842,6 +868,40 @@ func (fr *fileRun) scoreColumns(job *chunkJob, keep, valid []bool) []arrow.Array
 	return []arrow.Array{float32Array(sc, valid), float32Array(lg, valid)}
 }
 
+// sparseType is the Arrow type of a sparse vector column.
+var sparseType = arrow.StructOf(
+	arrow.Field{Name: "indices", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32)},
+	arrow.Field{Name: "values", Type: arrow.ListOf(arrow.PrimitiveTypes.Float32)},
+)
+
+// sparseColumn builds the sparse vector column of the kept rows of a
+// SparseEmbedding chunk.
+func (fr *fileRun) sparseColumn(job *chunkJob, keep, valid []bool) arrow.Array {
+	b := array.NewStructBuilder(memory.DefaultAllocator, sparseType)
+	defer b.Release()
+	ib, vb := b.FieldBuilder(0).(*array.ListBuilder), b.FieldBuilder(1).(*array.ListBuilder)
+	ivals, vvals := ib.ValueBuilder().(*array.Int32Builder), vb.ValueBuilder().(*array.Float32Builder)
+	k := 0
+	for i := range keep {
+		if !keep[i] {
+			continue
+		}
+		if !valid[k] {
+			b.AppendNull()
+			k++
+			continue
+		}
+		u := job.seqOf[i]
+		b.Append(true)
+		ib.Append(true)
+		ivals.AppendValues(job.spIdx[u], nil)
+		vb.Append(true)
+		vvals.AppendValues(job.spVal[u], nil)
+		k++
+	}
+	return b.NewArray()
+}
+
 // writeChunk builds the chunk's output record, writes its checkpoint and
 // returns the record, which the caller releases.
 func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record, error) {
@@ -885,6 +945,8 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record,
 		extra = fr.tokenColumns(job, keep, valid)
 	case Scores:
 		extra = fr.scoreColumns(job, keep, valid)
+	case SparseEmbedding:
+		extra = []arrow.Array{fr.sparseColumn(job, keep, valid)}
 	default:
 		od := fr.outDim
 		vals := make([]float32, len(valid)*od)

@@ -45,7 +45,8 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	workers := fs.Int("workers", 0, "concurrent encoder batches (default GOMAXPROCS; each gets GOMAXPROCS/workers threads)")
 	promptName := fs.String("prompt-name", "", "name of a prompt defined by the model")
 	prompt := fs.String("prompt", "", "prompt text prepended to every text")
-	outValue := fs.String("output-value", pipeline.SentenceEmbedding, "sentence_embedding or token_embeddings")
+	outValue := fs.String("output-value", "", "sentence_embedding or token_embeddings (default: sentence_embedding; sparse_embedding for a sparse encoder)")
+	sparseTopK := fs.Int("sparse-top-k", 0, "sparse encoders: keep the K largest weights of each vector (default 0: every positive weight)")
 	precision := fs.String("precision", "float32", "float32, float16, int8, uint8, binary or ubinary")
 	computeName := fs.String("compute", "float32", "number format of the model's linear layers: float32, int8 (dynamic quantization, opt-in; BERT-family models), or bf16 (bf16 accuracy emulated at float32 speed, no speed gain; not Qwen3-MoE)")
 	rangesPath := fs.String("ranges", "", "int8/uint8 calibration ranges, JSON [[min…],[max…]] (default: computed over the run)")
@@ -90,7 +91,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	}
 	cfg := pipeline.Config{
 		Output: *output, Column: *column, OutputColumn: *outColumn,
-		Prompt: *prompt, PromptName: *promptName, OutputValue: *outValue, Precision: *precision,
+		Prompt: *prompt, PromptName: *promptName, OutputValue: *outValue, SparseTopK: *sparseTopK, Precision: *precision,
 		TruncateDim: *truncateDim, MaxLength: *maxLength, BatchSize: *batchSize, MaxBatchTokens: *maxBatchTokens,
 		Workers: *workers, ChunkRows: *chunkRows, Resume: *resume, OnError: *onError,
 		ErrorsPath: *errorsPath, CacheDir: *cacheDir,
