@@ -26,6 +26,7 @@ var commands = []command{
 	{"score", "score (query, document) pairs of a file with a cross-encoder", runScore},
 	{"tokenize", "write the token ids a model sees for each text", runTokenize},
 	{"inspect", "describe a model directory", runInspect},
+	{"explain", "draw a model's attention and context for a few texts", runExplain},
 	{"bench", "measure encoder and end-to-end throughput", runBench},
 	{"worker", "pull embedding tasks from NATS JetStream", runWorker},
 	{"submit", "submit an embedding job to NATS JetStream", runSubmit},
