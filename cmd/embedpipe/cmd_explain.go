@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -62,40 +60,37 @@ func (l *indexList) Set(s string) error {
 }
 
 func explainCmd(ctx context.Context, stdout, stderr io.Writer, args []string) error {
-	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	model := fs.String("model", "", "model directory (required)")
-	out := fs.String("out", "", "output directory (required; created if needed)")
+	fs := newFlags("explain", "--model DIR --text T [--text T2 …] --out DIR [--layers 0,2] [--heads 0-3]",
+		`embedpipe explain --model ./all-MiniLM-L6-v2 --text "the river bank flooded" --text "the bank raised its rates" --out bank/`,
+		`embedpipe explain --model ./all-MiniLM-L6-v2 --text "a cat sat on the mat" --layers 0,5 --heads 0-3 --out cat/`)
+	model := fs.String("model", "", modelHelp+" (required)")
+	out := fs.String("out", "", "output directory (required; created if needed): attention.png/.svg (attention-2.png… for later texts),\n"+
+		"context.png, similarity.png, routes.png for mixture-of-experts models, report.html, explain.json")
 	var texts textList
-	fs.Var(&texts, "text", "a text to explain (repeat for several: texts that share a word show its contextual similarity)")
+	fs.Var(&texts, "text", "a text to explain; repeat for several (texts that share a word show its contextual similarity)")
 	var layers, heads indexList
 	fs.Var(&layers, "layers", "layers the attention pictures show, from 0: \"0,2\" or \"1-3\" (default: all)")
 	fs.Var(&heads, "heads", "heads the attention pictures show, from 0 (default: all)")
-	maxTokens := fs.Int("max-tokens", explain.DefaultMaxTokens, fmt.Sprintf("refuse texts longer than this many tokens (at most %d)", explain.MaxTokensLimit))
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: embedpipe explain --model DIR --text T [--text T2 …] --out DIR [--layers 0,2] [--heads 0-3]\n\n"+
-			"Writes attention.png/.svg (one per text: attention-2.png…), context.png, similarity.png,\n"+
-			"routes.png (mixture-of-experts models), report.html and explain.json into --out.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	maxTokens := fs.Int("max-tokens", explain.DefaultMaxTokens, fmt.Sprintf("refuse texts longer than this many tokens, special tokens included (at most %d)", explain.MaxTokensLimit))
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %s (quote a text and pass it with --text)", strings.Join(fs.Args(), " "))
+		return fs.usageErrorf("unexpected arguments: %s (quote a text and pass it with --text)", strings.Join(fs.Args(), " "))
 	}
 	if *model == "" || *out == "" || len(texts) == 0 {
-		fs.Usage()
-		return errors.New("--model, --out and at least one --text are required")
+		return fs.usageErrorf("--model, --out and at least one --text are required")
 	}
 	if *maxTokens < 2 || *maxTokens > explain.MaxTokensLimit {
-		return fmt.Errorf("--max-tokens %d outside [2, %d]", *maxTokens, explain.MaxTokensLimit)
+		return fs.usageErrorf("--max-tokens %d outside [2, %d]", *maxTokens, explain.MaxTokensLimit)
+	}
+	if len(texts) > explain.MaxTexts {
+		return fs.usageErrorf("%d texts: at most %d are explained at once", len(texts), explain.MaxTexts)
 	}
 	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
-		return fmt.Errorf("--out %s exists and is not a directory", *out)
+		return fs.usageErrorf("--out %s exists and is not a directory", *out)
 	}
-	m, err := encoder.Load(*model)
+	m, err := encoder.Load(*model, hubOption())
 	if err != nil {
 		return err
 	}
