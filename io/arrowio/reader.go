@@ -1,6 +1,7 @@
 package arrowio
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -48,19 +49,37 @@ func Open(path string, opts ReadOptions) (r *Reader, err error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if opts.Stream {
+		err = VerifyStream(bufio.NewReader(f), st.Size())
+		if err == nil {
+			_, err = f.Seek(0, io.SeekStart)
+		}
+	} else {
+		err = VerifyFile(f, st.Size())
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w: %v", path, fileio.ErrCorrupt, err)
+	}
+	mem := ipc.WithAllocator(newCappedAllocator(st.Size()))
 	r = &Reader{path: path, f: f, chunk: int64(opts.ChunkRows), batch: -1}
 	if r.chunk <= 0 {
 		r.chunk = fileio.DefaultChunkRows
 	}
 	if opts.Stream {
-		r.sr, err = ipc.NewReader(f)
+		r.sr, err = ipc.NewReader(f, mem)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("%s: %w: %v", path, fileio.ErrCorrupt, err)
 		}
 		r.schema = r.sr.Schema()
 	} else {
-		r.fr, err = ipc.NewFileReader(f)
+		r.fr, err = ipc.NewFileReader(f, mem)
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("%s: %w: %v", path, fileio.ErrCorrupt, err)

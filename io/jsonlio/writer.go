@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -56,7 +57,7 @@ func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 			var err error
 			b, err = appendValue(b, col, i)
 			if err != nil {
-				return fmt.Errorf("%s: column %q: %w", w.af.Final(), w.schema.Field(c).Name, err)
+				return fmt.Errorf("%s: row %d of the batch, column %q: %w", w.af.Final(), i, w.schema.Field(c).Name, err)
 			}
 		}
 		b = append(b, '}', '\n')
@@ -70,7 +71,15 @@ func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
 
 // appendValue appends the JSON form of row i of col. Float32 and fixed-size
 // float32 lists take a fast path; every other type uses arrow's own JSON form.
-func appendValue(b []byte, col arrow.Array, i int) ([]byte, error) {
+func appendValue(b []byte, col arrow.Array, i int) (out []byte, err error) {
+	// Arrow's JSON forms panic on some valid values (a timestamp nested in
+	// a struct, in a zone this machine does not know): a value that cannot
+	// be written is an error naming its row, not the end of the process.
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = b, fmt.Errorf("%w: value of type %s cannot be written as JSON: %v", fileio.ErrColumnType, col.DataType(), p)
+		}
+	}()
 	if col.IsNull(i) {
 		return append(b, "null"...), nil
 	}
@@ -79,6 +88,8 @@ func appendValue(b []byte, col arrow.Array, i int) ([]byte, error) {
 		return appendString(b, a.Value(i)), nil
 	case *array.Float32:
 		return appendFloat32(b, a.Value(i)), nil
+	case *array.Timestamp:
+		return appendTimestamp(b, a, i), nil
 	case *array.FixedSizeList:
 		if vals, ok := a.ListValues().(*array.Float32); ok {
 			lo, hi := a.ValueOffsets(i)
@@ -97,6 +108,21 @@ func appendValue(b []byte, col arrow.Array, i int) ([]byte, error) {
 		return b, err
 	}
 	return append(b, v...), nil
+}
+
+// appendTimestamp writes row i of a in Arrow's JSON form, in the column's
+// zone. An Arrow timestamp is an instant in UTC and its zone only says how to
+// show it: a zone that this machine's time zone database does not know (Arrow
+// itself panics on it) is shown as UTC, which names the same instant.
+func appendTimestamp(b []byte, a *array.Timestamp, i int) []byte {
+	typ := a.DataType().(*arrow.TimestampType)
+	loc, err := typ.GetZone()
+	if err != nil || loc == nil {
+		loc = time.UTC
+	}
+	b = append(b, '"')
+	b = a.Value(i).ToTime(typ.Unit).In(loc).AppendFormat(b, "2006-01-02 15:04:05.999999999Z0700")
+	return append(b, '"')
 }
 
 func appendString(b []byte, s string) []byte {

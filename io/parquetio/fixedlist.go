@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"github.com/embedpipe/embedpipe/io/arrowio"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -137,6 +138,11 @@ func patchStoredSchema(md metadata.KeyValueMetadata) (map[int]*arrow.FixedSizeLi
 			if raw, err = base64.RawStdEncoding.DecodeString(*kv.Value); err != nil {
 				return nil, err
 			}
+		}
+		// pqarrow reads the same bytes after this: a lying length in them
+		// must be caught here, before either reader allocates from it.
+		if err := arrowio.VerifyStreamBytes(raw); err != nil {
+			return nil, err
 		}
 		r, err := ipc.NewReader(bytes.NewReader(raw))
 		if err != nil {

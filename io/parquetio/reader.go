@@ -41,6 +41,7 @@ type Reader struct {
 	fr     *pqarrow.FileReader
 	schema *arrow.Schema
 	fixed  map[int]*arrow.FixedSizeListType // columns read as lists, handed out as fixed-size lists
+	nested map[int]bool                     // leaf columns under a struct or map (see precheck.go)
 	lo, hi int
 	rows   int64
 
@@ -121,7 +122,7 @@ func Open(path string, opts ReadOptions) (r *Reader, err error) {
 	for i := 0; i < n; i++ {
 		starts[i+1] = starts[i] + pf.MetaData().RowGroup(i).NumRows()
 	}
-	return &Reader{path: path, f: f, pf: pf, fr: fr, schema: schema, fixed: fixed, lo: lo, hi: hi, rg: lo, starts: starts,
+	return &Reader{path: path, f: f, pf: pf, fr: fr, schema: schema, fixed: fixed, nested: nestedLeaves(fr.Manifest), lo: lo, hi: hi, rg: lo, starts: starts,
 		rows: starts[hi] - starts[lo], chunkRows: chunk, chunkBytes: opts.ChunkBytes}, nil
 }
 
@@ -146,6 +147,9 @@ func (r *Reader) Next(ctx context.Context) (c fileio.Chunk, err error) {
 			return fileio.Chunk{}, io.EOF
 		}
 		if r.rr == nil {
+			if err := r.precheckRowGroup(r.rg); err != nil {
+				return fileio.Chunk{}, fmt.Errorf("%s: row group %d: %w: %v", r.path, r.rg, fileio.ErrCorrupt, err)
+			}
 			r.fr.Props.BatchSize = int64(r.rowsPerChunk(r.rg))
 			rr, err := r.fr.GetRecordReader(ctx, nil, []int{r.rg})
 			if err != nil {
