@@ -224,6 +224,11 @@ func (m *Model) ScoreBatch(ctx context.Context, b *Batch, logits, scores []float
 		out = s.headA
 	}
 	h.out.Forward(out, s.headB, n)
+	for i := range n {
+		if !finite(out[i*nl : (i+1)*nl]) {
+			return fmt.Errorf("%w: logits of pair %d of the batch", ErrNonFinite, i)
+		}
+	}
 	if scores != nil {
 		copy(scores[:n*nl], out[:n*nl])
 		if h.act.f != nil {

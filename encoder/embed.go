@@ -130,7 +130,23 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 			normalize(dst[i*dim : i*dim+dim])
 		}
 	}
+	for i := 0; i < n; i++ {
+		if !finite(dst[i*dim : i*dim+dim]) {
+			return fmt.Errorf("%w: sequence %d of the batch (%d tokens)", ErrNonFinite, i, st[i+1]-st[i])
+		}
+	}
 	return nil
+}
+
+// finite reports whether every value of v is a finite number.
+func finite(v []float32) bool {
+	for _, x := range v {
+		// x-x is 0 for finite x and NaN for NaN and ±Inf.
+		if x-x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // TokenEmbeddingsBatch writes the contextual token embeddings of every token
@@ -147,7 +163,17 @@ func (m *Model) TokenEmbeddingsBatch(ctx context.Context, b *Batch, dst []float3
 	}
 	s := m.getScratch()
 	defer m.scratch.Put(s)
-	return m.forward(ctx, s, b, dst[:len(b.IDs)*m.info.Hidden])
+	out := dst[:len(b.IDs)*m.info.Hidden]
+	if err := m.forward(ctx, s, b, out); err != nil {
+		return err
+	}
+	st, h := b.starts(), m.info.Hidden
+	for i := 0; i < b.Len(); i++ {
+		if !finite(out[st[i]*h : st[i+1]*h]) {
+			return fmt.Errorf("%w: token embeddings of sequence %d of the batch", ErrNonFinite, i)
+		}
+	}
+	return nil
 }
 
 // forward runs the encoder over b into hidden. With worker threads it cuts

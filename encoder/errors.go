@@ -24,6 +24,10 @@ var (
 	// ErrInput reports a batch that cannot be embedded: malformed starts,
 	// an empty sequence, ids out of range, a destination too small.
 	ErrInput = arch.ErrInput
+	// ErrNonFinite reports an embedding that holds NaN or Inf: it is never
+	// handed out as a result. Bad weights give it; so did a non-positive
+	// normalization epsilon, which Load now refuses.
+	ErrNonFinite = errors.New("embedding is not finite")
 	// ErrPrompt reports a prompt name the model does not define.
 	ErrPrompt = errors.New("unknown prompt")
 )

@@ -1,11 +1,13 @@
 package encoder_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,6 +115,12 @@ func TestLoadErrors(t *testing.T) {
 			encoder.ErrUnsupported, []string{"swoosh", "hidden_act"}},
 		{"bad hidden size", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"hidden_size": 33})},
 			encoder.ErrConfig, []string{"hidden_size"}},
+		{"negative layer_norm_eps", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"layer_norm_eps": -1})},
+			encoder.ErrConfig, []string{"layer_norm_eps", "config.json"}},
+		{"zero layer_norm_eps", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"layer_norm_eps": 0})},
+			encoder.ErrConfig, []string{"layer_norm_eps"}},
+		{"NaN layer_norm_eps", map[string]string{"config.json": strings.Replace(editJSON(t, cfg, map[string]any{"layer_norm_eps": 1}), `"layer_norm_eps":1`, `"layer_norm_eps":NaN`, 1)},
+			encoder.ErrConfig, []string{"config.json"}},
 		{"missing layers", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"num_hidden_layers": nil})},
 			encoder.ErrConfig, []string{"num_hidden_layers"}},
 		{"more layers than weights", map[string]string{"config.json": editJSON(t, cfg, map[string]any{"num_hidden_layers": 3})},
@@ -260,6 +268,38 @@ func TestDoLowerCase(t *testing.T) {
 	}
 	if !slices.Equal(c, b) {
 		t.Fatalf("do_lower_case: ids %v, want those of the lower-cased text %v", c, b)
+	}
+}
+
+// TestNonFiniteEmbeddingIsAnError loads tiny-bert with a NaN in one weight
+// of the embedding LayerNorm: every embedding is NaN, and Embed must say so
+// instead of handing the NaNs out as results.
+func TestNonFiniteEmbeddingIsAnError(t *testing.T) {
+	src := refs.ModelDir(t, "tiny-bert")
+	b, err := os.ReadFile(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hlen := binary.LittleEndian.Uint64(b)
+	var hdr map[string]json.RawMessage
+	if err := json.Unmarshal(b[8:8+hlen], &hdr); err != nil {
+		t.Fatal(err)
+	}
+	var ti struct {
+		Dtype   string  `json:"dtype"`
+		Offsets []int64 `json:"data_offsets"`
+	}
+	if err := json.Unmarshal(hdr["embeddings.LayerNorm.weight"], &ti); err != nil || ti.Dtype != "F32" {
+		t.Fatalf("embeddings.LayerNorm.weight: %s, %v", hdr["embeddings.LayerNorm.weight"], err)
+	}
+	bad := bytes.Clone(b)
+	binary.LittleEndian.PutUint32(bad[8+int64(hlen)+ti.Offsets[0]:], math.Float32bits(float32(math.NaN())))
+	m := load(t, variant(t, src, map[string]string{"model.safetensors": string(bad)}))
+	defer m.Close()
+	out := make([]float32, m.Dim())
+	err = m.Embed(context.Background(), []string{"hello"}, "", out)
+	if !errors.Is(err, encoder.ErrNonFinite) {
+		t.Fatalf("Embed of a NaN model: err = %v, want ErrNonFinite", err)
 	}
 }
 

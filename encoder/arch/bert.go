@@ -47,7 +47,7 @@ func parseBERTConfig(cfg *Config) (bertConfig, error) {
 	if c.act, err = cfg.StringOr("hidden_act", "gelu"); err != nil {
 		return c, err
 	}
-	if c.eps, err = cfg.FloatOr("layer_norm_eps", 1e-12); err != nil {
+	if c.eps, err = cfg.PositiveFloatOr("layer_norm_eps", 1e-12); err != nil {
 		return c, err
 	}
 	pet, err := cfg.StringOr("position_embedding_type", "absolute")

@@ -98,6 +98,20 @@ func (c *Config) FloatOr(key string, def float64) (float64, error) {
 	return f, nil
 }
 
+// PositiveFloatOr is FloatOr for values that must be above zero, such as the
+// epsilon of a normalization: a zero or negative one turns every embedding
+// into NaN, which must be refused at load rather than written as results.
+func (c *Config) PositiveFloatOr(key string, def float64) (float64, error) {
+	f, err := c.FloatOr(key, def)
+	if err != nil {
+		return 0, err
+	}
+	if !(f > 0) {
+		return 0, c.errf(key, "%v must be above 0", f)
+	}
+	return f, nil
+}
+
 // StringOr returns the string at key, or def when it is absent or null.
 func (c *Config) StringOr(key, def string) (string, error) {
 	if !c.Has(key) {

@@ -55,7 +55,7 @@ func parseModernBERTConfig(cfg *Config) (modernBERTConfig, error) {
 	if c.act, err = cfg.StringOr("hidden_activation", "gelu"); err != nil {
 		return c, err
 	}
-	if c.eps, err = cfg.FloatOr("norm_eps", 1e-5); err != nil {
+	if c.eps, err = cfg.PositiveFloatOr("norm_eps", 1e-5); err != nil {
 		return c, err
 	}
 	if c.normBias, err = cfg.BoolOr("norm_bias", false); err != nil {

@@ -63,7 +63,7 @@ func parseQwen3Config(cfg *Config) (qwen3Config, error) {
 	if c.act, err = cfg.StringOr("hidden_act", "silu"); err != nil {
 		return c, err
 	}
-	if c.eps, err = cfg.FloatOr("rms_norm_eps", 1e-6); err != nil {
+	if c.eps, err = cfg.PositiveFloatOr("rms_norm_eps", 1e-6); err != nil {
 		return c, err
 	}
 	if c.attnBias, err = cfg.BoolOr("attention_bias", false); err != nil {

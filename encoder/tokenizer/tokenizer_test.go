@@ -2,6 +2,8 @@ package tokenizer
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -197,6 +199,8 @@ func TestLoadErrors(t *testing.T) {
 		{"not json", "{", ErrFormat, ""},
 		{"no model", `{"added_tokens": []}`, ErrFormat, "no model"},
 		{"merge outside vocab", strings.Replace(testBPEJSON, `["Ġ", "h"]`, `["Ġ", "q"]`, 1), ErrFormat, "merge 4"},
+		{"empty WordPiece vocabulary", strings.Replace(testWordPieceJSON, `"vocab": {"[UNK]": 0,`, `"vocab": {}, "x": {"[UNK]": 0,`, 1), ErrFormat, "vocabulary is empty"},
+		{"unk_token outside the vocabulary", strings.Replace(testWordPieceJSON, `"unk_token": "[UNK]"`, `"unk_token": "[NOPE]"`, 1), ErrFormat, "[NOPE]"},
 		{"dropout", strings.Replace(testBPEJSON, `"dropout": null`, `"dropout": 0.1`, 1), ErrUnsupported, "dropout"},
 		{"template id outside vocab", strings.Replace(testBPEJSON, `"ids": [0]`, `"ids": [1000]`, 1), ErrFormat, "1000"},
 		{"template token undeclared", strings.Replace(testBPEJSON, `"special_tokens": {"<|endoftext|>"`, `"special_tokens": {"<|x|>"`, 1), ErrFormat, "<|endoftext|>"},
@@ -204,6 +208,15 @@ func TestLoadErrors(t *testing.T) {
 		_, err := parseTokenizerJSON([]byte(c.json))
 		if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.mention) {
 			t.Errorf("%s: got %v, want %v mentioning %q", c.name, err, c.err, c.mention)
+		}
+	}
+	for name, vocab := range map[string]string{"empty vocab.txt": "", "vocab.txt without [UNK]": "[CLS]\n[SEP]\nhello\n"} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "vocab.txt"), []byte(vocab), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(dir); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "vocab.txt") {
+			t.Errorf("%s: got %v, want ErrFormat naming vocab.txt", name, err)
 		}
 	}
 	if _, err := Load(t.TempDir()); !errors.Is(err, ErrNotFound) {

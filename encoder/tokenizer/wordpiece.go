@@ -24,6 +24,15 @@ type wordPiece struct {
 }
 
 func newWordPiece(vocab map[string]int32, unkToken, prefix string, maxChars int) (*wordPiece, error) {
+	// Hugging Face fails on the first unknown word of such tokenizers; one
+	// without a vocabulary, or whose unknown token is not in it, would
+	// otherwise silently drop words, so both are refused here.
+	if len(vocab) == 0 {
+		return nil, fmt.Errorf("%w: WordPiece vocabulary is empty", ErrFormat)
+	}
+	if _, ok := vocab[unkToken]; !ok {
+		return nil, fmt.Errorf("%w: WordPiece unk_token %q is not in the %d-entry vocabulary (unknown words would vanish)", ErrFormat, unkToken, len(vocab))
+	}
 	m := &wordPiece{vocab: vocab, cont: map[string]int32{}, unk: -1, prefix: prefix, maxChars: maxChars}
 	maxID := int32(-1)
 	for tok, id := range vocab {
