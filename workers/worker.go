@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/embedpipe/embedpipe/metrics"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,6 +52,9 @@ type WorkerConfig struct {
 	// instead of creating them, so that it can run with the narrow
 	// permissions listed in the package documentation.
 	NoCreate bool
+	// Metrics, when not nil, counts tasks by outcome and the rows and
+	// tokens embedded, and exports the consumer's pending counts.
+	Metrics *metrics.Metrics
 }
 
 // Worker pulls tasks from the shared durable consumer and runs them. At most
@@ -115,6 +119,15 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-time.After(time.Second):
 		}
 	}
+	w.cfg.Metrics.ConsumerPending(func() (int64, int64, error) {
+		ictx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ci, err := cons.Info(ictx)
+		if err != nil {
+			return 0, 0, err
+		}
+		return int64(ci.NumPending), int64(ci.NumAckPending), nil
+	})
 	credits := make(chan struct{}, w.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -264,6 +277,8 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		log.Warn("ack failed", "err", err)
 		return
 	}
+	w.cfg.Metrics.Task(metrics.TaskDone)
+	w.cfg.Metrics.Embedded(info.Rows, info.Tokens)
 	log.Info("task done", "rows", info.Rows, "tokens", info.Tokens, "seconds", res.Seconds)
 }
 
@@ -279,11 +294,13 @@ func (w *Worker) fail(ctx context.Context, kv jetstream.KeyValue, msg jetstream.
 	if !permanent && deliveries < w.cfg.Layout.MaxDeliver {
 		delay := time.Duration(deliveries) * 250 * time.Millisecond
 		log.Warn("task failed, will retry", "err", err, "delay", delay)
+		w.cfg.Metrics.Task(metrics.TaskRetried)
 		_ = msg.NakWithDelay(delay)
 		return
 	}
 	reason := truncate(err.Error(), 1000)
 	log.Error("task dead-lettered", "err", reason)
+	w.cfg.Metrics.Task(metrics.TaskFailed)
 	w.deadLetter(ctx, msg, fmt.Sprintf("%s%s.%d", DeadLetterSubjectPrefix, task.JobID, task.Index), reason, deliveries)
 	res := schemas.Result{Schema: schemas.ResultV1, JobID: task.JobID, Index: task.Index, Worker: w.cfg.ID,
 		Deliveries: deliveries, Error: reason, FinishedAt: time.Now().UTC()}

@@ -62,6 +62,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512; Parquet chunks also stop at 4 MiB of input)")
 	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.25 × the run's worst-case working memory), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
+	metricsAddr := fs.String("metrics", "", "serve /metrics, /health and /live on this address during the run (e.g. 127.0.0.1:9090)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -132,6 +133,23 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	}
 	rep := newReporter(stderr, *quiet)
 	cfg.Progress, cfg.ProgressEvery = rep.progress, rep.every
+	if *metricsAddr != "" {
+		mctx, stopMetrics := context.WithCancel(ctx)
+		defer stopMetrics()
+		met, health, err := startMetrics(mctx, *metricsAddr, nil)
+		if err != nil {
+			return err
+		}
+		health.SetReady(true)
+		var rows, tokens int64
+		cfg.Progress = func(s pipeline.Summary) {
+			// Progress comes from one goroutine, so the running totals
+			// need no lock.
+			met.Embedded(s.RowsIn-rows, s.Tokens-tokens)
+			rows, tokens = s.RowsIn, s.Tokens
+			rep.progress(s)
+		}
+	}
 	sum, runErr := pipeline.Run(ctx, m, cfg)
 	if runErr == nil || errors.Is(runErr, pipeline.ErrInterrupted) {
 		rep.done(sum)

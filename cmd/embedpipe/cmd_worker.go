@@ -106,6 +106,7 @@ func runWorker(ctx context.Context, args []string) error {
 	pin := fs.Bool("pin-model", false, "refuse tasks pinned to another model content hash")
 	create := fs.Bool("create-layout", true, "create the streams, consumer and bucket if missing (false: look them up, for narrow permissions)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	metricsAddr := fs.String("metrics", "", "serve /metrics, /health and /live on this address (e.g. 127.0.0.1:9090)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -126,6 +127,10 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	met, health, err := startMetrics(ctx, *metricsAddr, log)
+	if err != nil {
+		return err
+	}
 	emb, err := loadEmbedder(*model, *threads)
 	if err != nil {
 		return err
@@ -135,8 +140,10 @@ func runWorker(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
+	health.AddCheck("nats", natsUp(nc))
+	health.SetReady(true)
 	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb.M, BatchSize: *batch},
-		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log, NoCreate: !*create}
+		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log, NoCreate: !*create, Metrics: met}
 	if *pin {
 		cfg.ModelHash = emb.ContentHash()
 	}
