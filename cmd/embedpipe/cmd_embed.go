@@ -21,6 +21,7 @@ import (
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/fileio"
+	"github.com/embedpipe/embedpipe/io/pgsink"
 	"github.com/embedpipe/embedpipe/pipeline"
 	"golang.org/x/term"
 )
@@ -37,7 +38,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 		"embedpipe embed --model ./bge-small --input 'data/*.jsonl' --output out/ --precision int8 --on-error skip --errors bad.jsonl")
 	model := fs.String("model", "", modelHelp+" (required)")
 	input := fs.String("input", "", "input file, directory or glob (required): .parquet, .arrow/.feather, .arrows, .jsonl, .csv")
-	output := fs.String("output", "", "output file (one input) or directory (several inputs) (required)")
+	output := fs.String("output", "", "output file (one input) or directory (several inputs), or a PostgreSQL URL postgres://… with --table (required)")
 	column := fs.String("column", "text", "text column")
 	outColumn := fs.String("output-column", "embedding", "embedding column to add")
 	batchSize := fs.Int("batch-size", 64, "maximum sequences per encoder batch")
@@ -63,6 +64,8 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.25 × the run's worst-case working memory), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
 	metricsAddr := fs.String("metrics", "", "serve /metrics, /health and /live on this address during the run (e.g. 127.0.0.1:9090)")
+	var pgf pgFlags
+	pgf.register(fs.FlagSet)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -82,7 +85,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(files) == 1 {
+	if len(files) == 1 && !pgsink.IsURL(*output) {
 		if st, err := os.Stat(*output); err == nil && st.IsDir() {
 			*output = strings.TrimRight(*output, "/") + "/" + pipeline.OutputName(files[0])
 		}
@@ -99,6 +102,12 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	}
 	for _, f := range files {
 		cfg.Inputs = append(cfg.Inputs, pipeline.Input{Path: f})
+	}
+	var pg *pgOutput
+	if pgsink.IsURL(*output) {
+		if pg, err = newPGOutput(*output, pgf, &cfg, files); err != nil {
+			return err
+		}
 	}
 	if *normalize != "" {
 		b, err := strconv.ParseBool(*normalize)
@@ -150,7 +159,13 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 			rep.progress(s)
 		}
 	}
-	sum, runErr := pipeline.Run(ctx, m, cfg)
+	var sum pipeline.Summary
+	var runErr error
+	if pg != nil {
+		sum, runErr = pg.run(ctx, m, cfg, stderr, *quiet)
+	} else {
+		sum, runErr = pipeline.Run(ctx, m, cfg)
+	}
 	if runErr == nil || errors.Is(runErr, pipeline.ErrInterrupted) {
 		rep.done(sum)
 	}

@@ -187,14 +187,8 @@ func scrub(msg, password string) string {
 
 func (s *Sink) setup(ctx context.Context) error {
 	c := s.conn
-	var have bool
-	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')").Scan(&have); err != nil {
-		return fmt.Errorf("%w: %w", ErrConnect, err)
-	}
-	if !have {
-		if _, err := c.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS vector"); err != nil {
-			return fmt.Errorf("%w: database %s has no vector extension and it could not be created (%v); install pgvector and run CREATE EXTENSION vector as a superuser", ErrExtension, c.Config().Database, err)
-		}
+	if err := s.ensureExtension(ctx); err != nil {
+		return err
 	}
 	if err := pgxvec.RegisterTypes(ctx, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrExtension, err)
@@ -240,6 +234,20 @@ func (s *Sink) setup(ctx context.Context) error {
 	}
 	s.upsert = s.upsertSQL()
 	s.direct = true
+	return nil
+}
+
+func (s *Sink) ensureExtension(ctx context.Context) error {
+	c := s.conn
+	var have bool
+	if err := c.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'vector')").Scan(&have); err != nil {
+		return fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	if !have {
+		if _, err := c.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS vector"); err != nil {
+			return fmt.Errorf("%w: database %s has no vector extension and it could not be created (%s); install pgvector and run CREATE EXTENSION vector as a superuser", ErrExtension, c.Config().Database, describe(err))
+		}
+	}
 	return nil
 }
 
@@ -586,3 +594,28 @@ func (s *Sink) Finish(ctx context.Context) (Report, error) {
 
 // Close closes the connection.
 func (s *Sink) Close(ctx context.Context) error { return s.conn.Close(ctx) }
+
+// Check validates o's precision, index and distance, connects to o.URL and
+// makes sure the vector extension is there (creating it if allowed), so
+// that a run can fail before hours of embedding rather than after. It does
+// not look at the table, whose shape depends on the records.
+func Check(ctx context.Context, o Options) error {
+	kind, err := precisionKind(o.Precision)
+	if err != nil {
+		return err
+	}
+	if o.Index != IndexNone && o.Index != "" {
+		if _, err := kind.opClass(o.Distance); err != nil {
+			return err
+		}
+	}
+	if o.Table == "" {
+		return fmt.Errorf("%w: no table (--table NAME)", ErrOptions)
+	}
+	s := &Sink{o: o}
+	if err := s.connect(ctx); err != nil {
+		return err
+	}
+	defer s.conn.Close(context.Background())
+	return s.ensureExtension(ctx)
+}
