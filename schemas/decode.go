@@ -132,6 +132,35 @@ func DecodeEmbedRequest(data []byte, maxTexts int) (EmbedRequest, error) {
 	return r, nil
 }
 
+// DecodeRerankRequest decodes and validates a request to the rerank
+// endpoint. As with DecodeEmbedRequest the "schema" field is optional, and
+// when present must be RerankRequestV1. maxDocuments > 0 bounds the
+// documents.
+func DecodeRerankRequest(data []byte, maxDocuments int) (RerankRequest, error) {
+	var r RerankRequest
+	if len(data) > MaxMessageBytes {
+		return r, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return RerankRequest{}, fmt.Errorf("%w: rerank request: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return RerankRequest{}, fmt.Errorf("%w: rerank request: trailing data after the object", ErrInvalid)
+	}
+	if r.Schema != "" && r.Schema != RerankRequestV1 {
+		return RerankRequest{}, fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, r.Schema, RerankRequestV1)
+	}
+	if len(r.Documents) == 0 {
+		return RerankRequest{}, fmt.Errorf("%w: rerank request: documents is empty", ErrInvalid)
+	}
+	if maxDocuments > 0 && len(r.Documents) > maxDocuments {
+		return RerankRequest{}, fmt.Errorf("%w: rerank request: %d documents (limit %d)", ErrInvalid, len(r.Documents), maxDocuments)
+	}
+	return r, nil
+}
+
 // DecodeRecord decodes a streaming text record. A body that is not a JSON
 // object is taken as the raw text itself, which must be valid UTF-8.
 func DecodeRecord(data []byte) (Record, error) {

@@ -14,7 +14,7 @@ var FS embed.FS
 
 // JSONSchema returns the JSON Schema document of the message type name
 // ("job", "task", "result", "status", "embed_request", "embed_reply",
-// "record", "embedded" or "defs").
+// "rerank_request", "rerank_reply", "record", "embedded" or "defs").
 func JSONSchema(name string) ([]byte, error) {
 	b, err := FS.ReadFile("v1/" + name + ".schema.json")
 	if err != nil {

@@ -126,14 +126,16 @@ func TestJSONSchemaMatchesTypes(t *testing.T) {
 		v      any
 		schema string
 	}{
-		"job":           {Job{}, JobV1},
-		"task":          {Task{}, TaskV1},
-		"result":        {Result{}, ResultV1},
-		"status":        {Status{}, StatusV1},
-		"embed_request": {EmbedRequest{}, EmbedRequestV1},
-		"embed_reply":   {EmbedReply{}, EmbedReplyV1},
-		"record":        {Record{}, RecordV1},
-		"embedded":      {Embedded{}, EmbeddedV1},
+		"job":            {Job{}, JobV1},
+		"task":           {Task{}, TaskV1},
+		"result":         {Result{}, ResultV1},
+		"status":         {Status{}, StatusV1},
+		"embed_request":  {EmbedRequest{}, EmbedRequestV1},
+		"embed_reply":    {EmbedReply{}, EmbedReplyV1},
+		"record":         {Record{}, RecordV1},
+		"embedded":       {Embedded{}, EmbeddedV1},
+		"rerank_request": {RerankRequest{}, RerankRequestV1},
+		"rerank_reply":   {RerankReply{}, RerankReplyV1},
 	}
 	for name, tv := range types {
 		b, err := JSONSchema(name)
@@ -175,5 +177,21 @@ func TestJSONSchemaMatchesTypes(t *testing.T) {
 	}
 	if _, err := JSONSchema("nope"); err == nil {
 		t.Fatal("unknown schema name accepted")
+	}
+}
+
+// TestDecodeRerankRequest checks the rerank request decoder: a valid
+// request, and refusals of no documents, too many, unknown fields and a
+// wrong version.
+func TestDecodeRerankRequest(t *testing.T) {
+	r, err := DecodeRerankRequest([]byte(`{"query":"q","documents":["a","b"]}`), 10)
+	if err != nil || r.Query != "q" || len(r.Documents) != 2 {
+		t.Fatalf("valid request: %+v, %v", r, err)
+	}
+	for _, bad := range []string{`{"query":"q","documents":[]}`, `{"query":"q","documents":["a","b","c"]}`,
+		`{"query":"q","documents":["a"],"top":1}`, `{"schema":"embedpipe.rerank_request/v9","query":"q","documents":["a"]}`, `{"query":`} {
+		if _, err := DecodeRerankRequest([]byte(bad), 2); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
 	}
 }

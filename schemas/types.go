@@ -7,14 +7,16 @@ import (
 
 // Schema identifiers of the version 1 messages.
 const (
-	JobV1          = "embedpipe.job/v1"
-	TaskV1         = "embedpipe.task/v1"
-	ResultV1       = "embedpipe.result/v1"
-	StatusV1       = "embedpipe.status/v1"
-	EmbedRequestV1 = "embedpipe.embed_request/v1"
-	EmbedReplyV1   = "embedpipe.embed_reply/v1"
-	RecordV1       = "embedpipe.record/v1"
-	EmbeddedV1     = "embedpipe.embedded/v1"
+	JobV1           = "embedpipe.job/v1"
+	TaskV1          = "embedpipe.task/v1"
+	ResultV1        = "embedpipe.result/v1"
+	StatusV1        = "embedpipe.status/v1"
+	EmbedRequestV1  = "embedpipe.embed_request/v1"
+	EmbedReplyV1    = "embedpipe.embed_reply/v1"
+	RecordV1        = "embedpipe.record/v1"
+	EmbeddedV1      = "embedpipe.embedded/v1"
+	RerankRequestV1 = "embedpipe.rerank_request/v1"
+	RerankReplyV1   = "embedpipe.rerank_reply/v1"
 )
 
 // MaxMessageBytes bounds every message the decoders accept, so that a lying
@@ -168,6 +170,26 @@ type EmbedReply struct {
 	Dim        int         `json:"dim"`
 	Embeddings [][]float32 `json:"embeddings"`
 	Tokens     int         `json:"tokens,omitempty"`
+}
+
+// RerankRequest is a request to the rerank endpoint of the service: the
+// documents are scored against the query by a cross-encoder.
+type RerankRequest struct {
+	Schema    string   `json:"schema,omitempty"`
+	Query     string   `json:"query"`
+	Documents []string `json:"documents"`
+}
+
+// RerankReply is the reply of the rerank endpoint. Scores (after the
+// model's activation) and Logits are in request order; Order lists the
+// document indices by descending score, ties in request order.
+type RerankReply struct {
+	Schema string    `json:"schema"`
+	Model  string    `json:"model,omitempty"`
+	Scores []float32 `json:"scores"`
+	Logits []float32 `json:"logits"`
+	Order  []int     `json:"order"`
+	Tokens int       `json:"tokens,omitempty"`
 }
 
 // Record is one text record consumed by "embedpipe stream". A message whose

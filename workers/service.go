@@ -28,9 +28,14 @@ const (
 	CodeUnavailable = "504"
 )
 
-// ServiceConfig configures the embed service.
+// ServiceConfig configures the embed service. At least one of Embedder
+// (the embed endpoint) and Reranker (the rerank endpoint) must be set.
 type ServiceConfig struct {
 	Embedder Embedder
+	// Reranker, when set, serves the rerank endpoint on RerankSubject
+	// (default RerankSubject) with the same queue bound and executors.
+	Reranker      Reranker
+	RerankSubject string
 	// Model names the model in replies.
 	Model string
 	// Version is the micro service version (semver).
@@ -66,10 +71,12 @@ type Service struct {
 	svc   micro.Service
 	nc    *nats.Conn
 	queue chan *embedJob
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	log   *slog.Logger
-	once  sync.Once
+	// rerankQ holds the requests of the rerank endpoint, when it is on.
+	rerankQ chan *rerankJob
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	log     *slog.Logger
+	once    sync.Once
 }
 
 type embedJob struct {
@@ -85,8 +92,14 @@ type embedJob struct {
 // StartService registers the service on nc and starts its batchers. Stop
 // ends them.
 func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
+	if cfg.Embedder == nil && cfg.Reranker == nil {
+		return nil, errors.New("workers: the service needs an Embedder or a Reranker")
+	}
 	if cfg.Subject == "" {
 		cfg.Subject = EmbedSubject
+	}
+	if cfg.RerankSubject == "" {
+		cfg.RerankSubject = RerankSubject
 	}
 	if cfg.QueueGroup == "" {
 		cfg.QueueGroup = "embedpipe"
@@ -114,27 +127,41 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	meta := map[string]string{"model": cfg.Model}
+	if cfg.Embedder != nil {
+		meta["dim"] = fmt.Sprint(cfg.Embedder.Dim())
+	}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
 		Version:     cfg.Version,
 		Description: "embedpipe text embeddings",
 		QueueGroup:  cfg.QueueGroup,
-		Metadata:    map[string]string{"model": cfg.Model, "dim": fmt.Sprint(cfg.Embedder.Dim())},
+		Metadata:    meta,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("workers: adding micro service: %w", err)
 	}
-	err = svc.AddEndpoint("embed", micro.HandlerFunc(s.handle), micro.WithEndpointSubject(cfg.Subject),
-		micro.WithEndpointMetadata(map[string]string{"request_schema": schemas.EmbedRequestV1, "reply_schema": schemas.EmbedReplyV1}),
-		micro.WithEndpointPendingLimits(cfg.Queue*2, 256<<20))
-	if err != nil {
-		svc.Stop()
-		return nil, fmt.Errorf("workers: adding embed endpoint: %w", err)
-	}
 	s.svc = svc
-	for range cfg.Executors {
-		s.wg.Add(1)
-		go s.batcher()
+	if cfg.Embedder != nil {
+		err = svc.AddEndpoint("embed", micro.HandlerFunc(s.handle), micro.WithEndpointSubject(cfg.Subject),
+			micro.WithEndpointMetadata(map[string]string{"request_schema": schemas.EmbedRequestV1, "reply_schema": schemas.EmbedReplyV1}),
+			micro.WithEndpointPendingLimits(cfg.Queue*2, 256<<20))
+		if err != nil {
+			svc.Stop()
+			return nil, fmt.Errorf("workers: adding embed endpoint: %w", err)
+		}
+		for range cfg.Executors {
+			s.wg.Add(1)
+			go s.batcher()
+		}
+	}
+	if cfg.Reranker != nil {
+		if err := s.addRerank(); err != nil {
+			close(s.stop)
+			s.wg.Wait()
+			svc.Stop()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -149,6 +176,8 @@ func (s *Service) Stop() {
 		for {
 			select {
 			case j := <-s.queue:
+				_ = j.req.Error(CodeUnavailable, "service stopping", nil)
+			case j := <-s.rerankQ:
 				_ = j.req.Error(CodeUnavailable, "service stopping", nil)
 			default:
 				return

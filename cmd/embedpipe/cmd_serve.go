@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/workers"
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -99,13 +100,19 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	svc, err := workers.StartService(nc, workers.ServiceConfig{Embedder: emb, Model: filepath.Base(*model),
-		BatchTokens: *batchTokens, MaxWait: *maxWait, Executors: *executors, Logger: log})
+	scfg := workers.ServiceConfig{Embedder: emb, Model: filepath.Base(*model),
+		BatchTokens: *batchTokens, MaxWait: *maxWait, Executors: *executors, Logger: log}
+	subject := workers.EmbedSubject
+	if emb.M.Info().Kind == encoder.KindCrossEncoder {
+		// A cross-encoder embeds nothing: it serves the rerank endpoint.
+		scfg.Embedder, scfg.Reranker, subject = nil, emb.M, workers.RerankSubject
+	}
+	svc, err := workers.StartService(nc, scfg)
 	if err != nil {
 		return err
 	}
 	defer svc.Stop()
-	log.Info("embed service ready", "subject", workers.EmbedSubject, "id", svc.Info().ID)
+	log.Info(serviceReadyMsg(subject), "subject", subject, "id", svc.Info().ID)
 	var wg sync.WaitGroup
 	if *nWorkers > 0 {
 		if len(allow) == 0 {
@@ -151,4 +158,13 @@ func isLoopbackHostPort(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// serviceReadyMsg is the log line serve writes once its endpoint is up:
+// "embed service ready", or "rerank service ready" for a cross-encoder.
+func serviceReadyMsg(subject string) string {
+	if subject == workers.RerankSubject {
+		return "rerank service ready"
+	}
+	return "embed service ready"
 }
