@@ -40,7 +40,7 @@ func richSchema() *arrow.Schema {
 	}, nil)
 }
 
-func richRecord(t *testing.T, first, n int) arrow.Record {
+func richRecord(t testing.TB, first, n int) arrow.Record {
 	t.Helper()
 	b := array.NewRecordBuilder(memory.DefaultAllocator, richSchema())
 	defer b.Release()
