@@ -13,6 +13,7 @@ import (
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/workers"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
 // runServe runs the embed service and workers, with an embedded NATS server
@@ -34,6 +35,7 @@ func runServe(ctx context.Context, args []string) error {
 	maxWait := fs.Duration("max-wait", 2*time.Millisecond, "how long a service batch waits for more requests")
 	executors := fs.Int("executors", 1, "service batches encoded at once")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	insecure := fs.Bool("insecure-no-auth", false, "let the embedded NATS server listen on a non-loopback --listen address without --user/--password, --token or --nkey (anyone who reaches it can embed and, with --allow-path, read and write files)")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -50,6 +52,19 @@ func runServe(ctx context.Context, args []string) error {
 	log, err := newLogger(*logLevel)
 	if err != nil {
 		return err
+	}
+	// Checked before the model loads and long before the server listens:
+	// a server that other machines can reach must not be open even for a
+	// moment.
+	var serverAuth func(*server.Options)
+	if !natsGiven {
+		var open bool
+		if serverAuth, open, err = embeddedServerAuth(&nf.conn, *listen, *insecure); err != nil {
+			return fs.usageErrorf("%v", err)
+		}
+		if open {
+			log.Warn("INSECURE: the embedded NATS server listens on a non-loopback address WITHOUT AUTHENTICATION (--insecure-no-auth): anyone who reaches it can submit jobs and use the embed service", "listen", *listen)
+		}
 	}
 	emb, err := loadEmbedder(*model, *threads)
 	if err != nil {
@@ -75,14 +90,7 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 		opts := &server.Options{Host: host, Port: port, JetStream: true, StoreDir: abs, NoSigs: true, ServerName: "embedpipe"}
-		// The embedded server accepts the same credentials the clients
-		// are given, so that "serve --user/--password" or "--token" is
-		// protected too.
-		if nf.conn.User != "" {
-			opts.Username, opts.Password = nf.conn.User, nf.conn.Password
-		} else if nf.conn.Token != "" {
-			opts.Authorization = nf.conn.Token
-		}
+		serverAuth(opts)
 		srv, err := server.NewServer(opts)
 		if err != nil {
 			return fmt.Errorf("embedded NATS server: %w", err)
@@ -144,6 +152,55 @@ func runServe(ctx context.Context, args []string) error {
 	wg.Wait()
 	log.Info("serve stopped")
 	return nil
+}
+
+// embeddedServerAuth returns what configures the authentication of the
+// embedded NATS server from the credentials its clients are given
+// (--user/--password, --token, or the public key of --nkey's seed), and
+// whether the server will be open to other machines. It refuses a
+// non-loopback listen address with no credentials the embedded server can
+// enforce, unless insecure (--insecure-no-auth) says so. --creds and TLS
+// client certificates configure clients only; the embedded server cannot
+// check them, so they do not count.
+func embeddedServerAuth(c *workers.ConnOptions, listen string, insecure bool) (apply func(*server.Options), open bool, err error) {
+	if c.User != "" && c.Password == "" {
+		return nil, false, fmt.Errorf("--user %q without --password", c.User)
+	}
+	var nkeyPub string
+	if c.NKeyFile != "" {
+		seed, err := os.ReadFile(c.NKeyFile)
+		if err != nil {
+			return nil, false, fmt.Errorf("--nkey: %w", err)
+		}
+		kp, err := nkeys.ParseDecoratedNKey(seed)
+		if err != nil {
+			return nil, false, fmt.Errorf("--nkey %s: %w", c.NKeyFile, err)
+		}
+		if nkeyPub, err = kp.PublicKey(); err != nil {
+			return nil, false, fmt.Errorf("--nkey %s: %w", c.NKeyFile, err)
+		}
+		kp.Wipe()
+	}
+	apply = func(o *server.Options) {
+		switch {
+		case c.User != "":
+			o.Username, o.Password = c.User, c.Password
+		case c.Token != "":
+			o.Authorization = c.Token
+		case nkeyPub != "":
+			o.Nkeys = []*server.NkeyUser{{Nkey: nkeyPub}}
+		}
+	}
+	authed := c.User != "" || c.Token != "" || nkeyPub != ""
+	if authed || isLoopbackHostPort(listen) {
+		return apply, false, nil
+	}
+	if !insecure {
+		return nil, false, fmt.Errorf("--listen %s is reachable from other machines: give the embedded NATS server credentials "+
+			"(--user and --password, --token, or --nkey), or --insecure-no-auth to run it open "+
+			"(--creds and TLS client certificates configure clients only and do not protect the embedded server)", listen)
+	}
+	return apply, true, nil
 }
 
 // isLoopbackHostPort reports whether the host of addr (host:port) is a
