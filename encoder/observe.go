@@ -11,6 +11,10 @@ import (
 // arch.Observer for the calls and the lifetime of their slices.
 type Observer = arch.Observer
 
+// Mask is the attention mask of a layer an Observer is shown: causal,
+// sliding-window or neither.
+type Mask = arch.Mask
+
 // EmbedBatchObserved is EmbedBatch with obs watching the forward pass: the
 // embeddings it writes are EmbedBatch's, and the numbers obs receives are
 // those that produced them. It encodes on the calling goroutine whatever

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/embedpipe/embedpipe/io/fileio"
 )
 
 // File is one output of Write, in memory.
@@ -69,8 +71,8 @@ func (r *Result) Render() ([]File, error) {
 }
 
 // Write renders r into directory dir (created if needed). Each file is
-// written to a temporary name in dir, synced and renamed, so a reader
-// never sees a partial file.
+// written atomically (fileio.WriteFileAtomic), so a reader never sees a
+// partial file.
 func (r *Result) Write(dir string) ([]string, error) {
 	files, err := r.Render()
 	if err != nil {
@@ -82,38 +84,10 @@ func (r *Result) Write(dir string) ([]string, error) {
 	var names []string
 	for _, f := range files {
 		p := filepath.Join(dir, f.Name)
-		if err := writeAtomic(p, f.Data); err != nil {
-			return names, err
+		if err := fileio.WriteFileAtomic(p, f.Data); err != nil {
+			return names, fmt.Errorf("explain: %w", err)
 		}
 		names = append(names, p)
 	}
 	return names, nil
-}
-
-// writeAtomic writes data to path through a synced temporary file renamed
-// over it.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("explain: %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("explain: %s: %w", path, err)
-	}
-	return nil
 }
