@@ -193,6 +193,9 @@ func LoadContext(ctx context.Context, src string, opts ...Option) (*Model, error
 			st, err = os.Stat(dir)
 		}
 	}
+	if errors.Is(err, fs.ErrNotExist) && snap == nil {
+		return nil, fmt.Errorf("%w: %w", ErrModelDir, missingModelError(src))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrModelDir, err)
 	}
@@ -340,7 +343,7 @@ func checkFiles(dir string) error {
 		missing = append(missing, "config.json")
 	}
 	if !exists(safetensors.SingleFileName) && !exists(safetensors.IndexFileName) {
-		missing = append(missing, safetensors.SingleFileName+" (or "+safetensors.IndexFileName+")")
+		missing = append(missing, safetensors.SingleFileName+" (or "+safetensors.IndexFileName+")"+otherWeightsHint(dir))
 	}
 	if !exists("tokenizer.json") && !exists("vocab.txt") {
 		missing = append(missing, "tokenizer.json (or vocab.txt)")

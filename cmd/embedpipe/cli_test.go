@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -193,5 +194,21 @@ func TestRefusedFlags(t *testing.T) {
 		"--output", out, "--quiet", "--truncate-dim", "999")
 	if code != 1 || strings.Contains(errOut, "pipeline") || !strings.Contains(errOut, "999") {
 		t.Errorf("--truncate-dim 999: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestServeBusyPort checks that serve names the cause when the embedded
+// NATS server's port is taken, and says what to do, before loading the
+// model.
+func TestServeBusyPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	err = runServe(context.Background(), []string{"--model", "../../testdata/tiny-bert", "--store", t.TempDir(), "--listen", addr})
+	if err == nil || !strings.Contains(err.Error(), "the port is in use") || !strings.Contains(err.Error(), "--listen") {
+		t.Fatalf("busy port: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -49,8 +50,9 @@ func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
 	if *asJSON {
 		out := struct {
 			encoder.Info
-			ContentHash string `json:"content_hash,omitempty"`
-		}{info, contentHash}
+			Files       []string `json:"files"`
+			ContentHash string   `json:"content_hash,omitempty"`
+		}{info, m.Files(), contentHash}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
@@ -114,6 +116,17 @@ func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
 			k = "notes:"
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", k, n)
+	}
+	for i, f := range m.Files() {
+		k := ""
+		if i == 0 {
+			k = "files:"
+		}
+		size := "unreadable"
+		if st, err := os.Stat(filepath.Join(info.Dir, filepath.FromSlash(f))); err == nil {
+			size = groupDigits(st.Size()) + " bytes"
+		}
+		fmt.Fprintf(tw, "%s\t%s (%s)\n", k, f, size)
 	}
 	if contentHash != "" {
 		row("content hash", "%s", contentHash)

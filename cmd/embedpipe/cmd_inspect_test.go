@@ -21,7 +21,7 @@ func TestInspect(t *testing.T) {
 	}
 	for _, want := range []string{"BertModel", "model_type:", "bert", "layers:", "attention heads:", "4",
 		"parameters:", "1,011,360", "dtype:", "F32", "tokenizer:", "WordPiece", "pooling:", "mean",
-		"normalize:", "true", "max length:", "128", "prompts:"} {
+		"normalize:", "true", "max length:", "128", "prompts:", "files:", "model.safetensors (4,049,576 bytes)", "1_Pooling/config.json ("} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, out.String())
 		}

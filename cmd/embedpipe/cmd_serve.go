@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
@@ -49,6 +51,16 @@ func runServe(ctx context.Context, args []string) error {
 	if *model == "" {
 		return fs.usageErrorf("--model is required")
 	}
+	if !natsGiven {
+		if *store == "" {
+			return fs.usageErrorf("--store is required for the embedded NATS server (or give --nats URL of a running one)")
+		}
+		// Check the address before loading the model: the embedded
+		// server only reports that it did not start, not why.
+		if err := checkListen(*listen); err != nil {
+			return err
+		}
+	}
 	log, err := newLogger(*logLevel)
 	if err != nil {
 		return err
@@ -71,9 +83,6 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	if !natsGiven {
-		if *store == "" {
-			return fs.usageErrorf("--store is required for the embedded NATS server (or give --nats URL of a running one)")
-		}
 		host, portS, err := net.SplitHostPort(*listen)
 		if err != nil {
 			return fmt.Errorf("--listen %q: %w", *listen, err)
@@ -98,7 +107,10 @@ func runServe(ctx context.Context, args []string) error {
 		srv.Start()
 		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
 		if !srv.ReadyForConnections(10 * time.Second) {
-			return fmt.Errorf("embedded NATS server on %s did not start", *listen)
+			if err := checkListen(*listen); err != nil {
+				return err
+			}
+			return fmt.Errorf("embedded NATS server on %s did not start within 10s (store %s)", *listen, abs)
 		}
 		nf.conn.URL = srv.ClientURL()
 		log.Info("embedded NATS server with JetStream", "url", srv.ClientURL(), "store", abs)
@@ -201,6 +213,27 @@ func embeddedServerAuth(c *workers.ConnOptions, listen string, insecure bool) (a
 			"(--creds and TLS client certificates configure clients only and do not protect the embedded server)", listen)
 	}
 	return apply, true, nil
+}
+
+// checkListen reports why the embedded NATS server could not listen on
+// addr (host:port), such as a port another process holds, with what to do
+// about it; nil when addr can be listened on now.
+func checkListen(addr string) error {
+	host, portS, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--listen %q: want host:port: %w", addr, err)
+	}
+	if _, err := strconv.Atoi(portS); err != nil {
+		return fmt.Errorf("--listen %q: port %q is not a number", addr, portS)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, portS))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("embedded NATS server cannot listen on %s: the port is in use (another NATS server or embedpipe serve?); choose another with --listen HOST:PORT, or use the running server with --nats nats://%s", addr, addr)
+		}
+		return fmt.Errorf("embedded NATS server cannot listen on %s: %w", addr, err)
+	}
+	return l.Close()
 }
 
 // isLoopbackHostPort reports whether the host of addr (host:port) is a
