@@ -174,6 +174,10 @@ func TestSIGKILLResume(t *testing.T) {
 		t.Fatalf("final summary %+v", sum)
 	}
 	t.Logf("%d SIGKILLs; the final run resumed %d of 4000 rows", kills, sum.Resumed)
+	// Every killed run left a temporary of out; the final run removed them.
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".out.parquet.tmp-*")); len(tmps) > 0 {
+		t.Fatalf("%d temporaries of killed runs left beside the output: %v", len(tmps), tmps)
+	}
 	sameOutput(t, out, ref)
 	if _, err := os.Stat(checkpointDir(out)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("checkpoint directory left behind")

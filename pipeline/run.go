@@ -263,9 +263,17 @@ func runFile(ctx context.Context, m Model, cfg *Config, in Input, out string, pr
 			return sum, nil, fmt.Errorf("%w: %s already has a column %q; choose another --logit-column", ErrConfig, in.Path, cfg.LogitColumn)
 		}
 	}
+	// Writers of this output and its checkpoint killed mid-write (SIGKILL,
+	// OOM) left their temporaries; live writers' are locked and stay.
+	if _, err := fileio.RemoveStaleTemps(out); err != nil {
+		return sum, nil, err
+	}
 	ckDir := checkpointDir(out)
 	done, err := openCheckpoint(ckDir, man, cfg.Resume)
 	if err != nil {
+		return sum, nil, err
+	}
+	if _, err := fileio.RemoveStaleTempsIn(ckDir, nil); err != nil {
 		return sum, nil, err
 	}
 	fr := &fileRun{m: m, cfg: cfg, in: in, col: col, docCol: docCol, outDim: cfg.outDim(m), norm: cfg.normalize(m),

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/metrics"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
@@ -466,7 +467,7 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 	if err := writeFileAtomic(filepath.Join(outDir, "_SUCCESS"), nil); err != nil {
 		return err
 	}
-	cleanTemps(outDir, w.cfg.Layout.AckWait)
+	cleanTemps(outDir)
 	_, err = updateStatus(ctx, kv, job.ID, func(s *schemas.Status) bool {
 		if s.State == schemas.StateCompleted {
 			return false
@@ -501,20 +502,9 @@ func checkPart(path string) (sum string, size, rows int64, err error) {
 	return hex.EncodeToString(h.Sum(nil)), size, pf.NumRows(), nil
 }
 
-// cleanTemps removes the temporary files that workers killed mid-write left
-// in dir, once they are older than age (a live writer's are younger).
-func cleanTemps(dir string, age time.Duration) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		n := e.Name()
-		if !strings.HasPrefix(n, ".part-") || !strings.Contains(n, ".tmp-") {
-			continue
-		}
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
-			os.Remove(filepath.Join(dir, n))
-		}
-	}
+// cleanTemps removes the temporary part files that workers killed mid-write
+// left in dir. A live writer holds a lock on its temporary (see
+// fileio.RemoveStaleTemps), so only dead writers' are removed, at any age.
+func cleanTemps(dir string) {
+	_, _ = fileio.RemoveStaleTempsIn(dir, func(name string) bool { return strings.HasPrefix(name, ".part-") })
 }

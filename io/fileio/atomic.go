@@ -1,9 +1,12 @@
 package fileio
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // AtomicFile is a temporary file in the directory of its final path. Commit
@@ -18,7 +21,11 @@ type AtomicFile struct {
 	NoSync bool
 	final  string
 	done   bool
+	lock   *os.File // holds the flock that marks the temporary live
 }
+
+// tempPrefix is the name prefix of the temporaries of final path.
+func tempPrefix(final string) string { return "." + filepath.Base(final) + ".tmp-" }
 
 // CreateAtomic creates the temporary file for final path.
 func CreateAtomic(final string) (*AtomicFile, error) {
@@ -26,18 +33,25 @@ func CreateAtomic(final string) (*AtomicFile, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPrefix(base)+"*")
 	if err != nil {
 		return nil, fmt.Errorf("creating %s: %w", final, err)
+	}
+	lock, err := lockTemp(f.Name())
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("creating %s: locking its temporary: %w", final, err)
 	}
 	// CreateTemp makes the file private (0600); a dataset written by embed
 	// should get the mode os.Create gives under the usual umask instead.
 	if err := f.Chmod(0o644); err != nil {
 		f.Close()
 		os.Remove(f.Name())
+		unlock(lock)
 		return nil, fmt.Errorf("creating %s: %w", final, err)
 	}
-	return &AtomicFile{File: f, final: final}, nil
+	return &AtomicFile{File: f, final: final, lock: lock}, nil
 }
 
 // Final returns the path the file will have after Commit.
@@ -49,6 +63,7 @@ func (a *AtomicFile) Commit() error {
 		return nil
 	}
 	a.done = true
+	defer unlock(a.lock)
 	tmp := a.File.Name()
 	if a.NoSync {
 		if err := a.File.Close(); err != nil {
@@ -83,8 +98,59 @@ func (a *AtomicFile) Abort() error {
 		return nil
 	}
 	a.done = true
+	defer unlock(a.lock)
 	a.File.Close()
 	return os.Remove(a.File.Name())
+}
+
+func unlock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
+}
+
+// freshTemp is how long an empty temporary is left alone although no lock
+// is held on it: CreateAtomic creates the file a moment before it locks it.
+const freshTemp = 2 * time.Second
+
+// RemoveStaleTemps removes the temporaries that writers of final path
+// (CreateAtomic) killed mid-write left beside it, and returns how many it
+// removed. A temporary whose writer is alive holds a lock and is kept, so
+// this is safe while other processes write the same path.
+func RemoveStaleTemps(final string) (int, error) {
+	p := tempPrefix(final)
+	return RemoveStaleTempsIn(filepath.Dir(final), func(name string) bool { return strings.HasPrefix(name, p) })
+}
+
+// RemoveStaleTempsIn is RemoveStaleTemps for every temporary in dir whose
+// name match accepts (nil: every name of CreateAtomic's form).
+func RemoveStaleTempsIn(dir string, match func(name string) bool) (int, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || !strings.HasPrefix(name, ".") || !strings.Contains(name, ".tmp-") || match != nil && !match(name) {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		f, ok, err := tryLockTemp(path)
+		if err != nil || !ok {
+			continue // gone already, or alive
+		}
+		if st, err := f.Stat(); err == nil && (st.Size() > 0 || time.Since(st.ModTime()) > freshTemp) {
+			if os.Remove(path) == nil {
+				n++
+			}
+		}
+		f.Close()
+	}
+	return n, nil
 }
 
 // SyncDir fsyncs a directory so that renames and creations in it are durable.
