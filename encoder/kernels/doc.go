@@ -5,7 +5,8 @@
 // package (ref.go) that defines its exact semantics. Faster implementations
 // (SIMD assembly on amd64) sit behind the same functions, are selected once
 // at start-up, and are checked against the references by differential tests.
-// The purego build tag forces the references everywhere.
+// The purego build tag forces the portable path everywhere: the GEMMs on
+// gonum's BLAS, the other kernels on their references.
 //
 // All matrices are flat row-major []float32 slices. Callers own every buffer;
 // kernels never allocate in steady state. Shape mismatches are programmer
@@ -16,7 +17,11 @@
 // On amd64 CPUs with AVX2 and FMA (golang.org/x/sys/cpu, read once at
 // start-up) the GEMMs, Softmax, LayerNorm, RMSNorm, GELU, GELUTanh, SiLU,
 // Add and AddBiasRows run AVX2 assembly; everywhere else, and with the
-// purego tag, the references run. There is no AVX-512 path yet: the
+// purego tag, the GEMMs (SgemmNT, SgemmNN, Dense, the attention tiles) run
+// on gonum.org/v1/gonum/blas/gonum in blocks of 64×192 (portable.go), spread
+// over the Pool and allocation-free, and the other kernels run their
+// references. GOARCH=arm64 go test -exec qemu-aarch64-static runs the
+// kernel tests and a fidelity subset on that path (.ci/run). There is no AVX-512 path yet: the
 // development machine (AMD Zen 4 under KVM) does not expose AVX-512, so such
 // a kernel could not be tested here.
 //

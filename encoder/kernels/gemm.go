@@ -157,11 +157,22 @@ type gemmOp struct {
 	ldc   int
 	bias  []float32
 	act   func([]float32)
+
+	// portable selects gonum (portable.go) instead of the packed kernels:
+	// B is then b, stride ldb, transposed (n rows of k) when bT.
+	portable bool
+	bT       bool
+	b        []float32
+	ldb      int
 }
 
 // rows computes rows i0…i1-1 of C. Goroutines may run disjoint row ranges
 // of one gemmOp at once, each with its own scratch.
 func (g *gemmOp) rows(i0, i1 int, s *scratch) {
+	if g.portable {
+		g.portableRows(i0, i1)
+		return
+	}
 	n, k, lda, ldc := g.n, g.k, g.lda, g.ldc
 	npad := roundUp(n, gemmNR)
 	// Equal row blocks of at most gemmMC rows: a short last block would
@@ -221,20 +232,28 @@ func (g *gemmOp) rows(i0, i1 int, s *scratch) {
 				}
 			}
 		}
-		if g.bias != nil || g.act != nil {
-			for i := ic; i < ic+mc; i++ {
-				r := g.c[i*ldc : i*ldc+n]
-				if g.bias != nil {
-					Add(r, g.bias)
-				}
-				if g.act != nil && ldc != n {
-					g.act(r)
-				}
-			}
-			if g.act != nil && ldc == n {
-				g.act(g.c[ic*ldc : (ic+mc)*ldc])
-			}
+		g.epilogue(ic, mc)
+	}
+}
+
+// epilogue adds the bias (if any) to rows ic…ic+mc-1 of C and applies the
+// activation (if any) to them.
+func (g *gemmOp) epilogue(ic, mc int) {
+	if g.bias == nil && g.act == nil {
+		return
+	}
+	n, ldc := g.n, g.ldc
+	for i := ic; i < ic+mc; i++ {
+		r := g.c[i*ldc : i*ldc+n]
+		if g.bias != nil {
+			Add(r, g.bias)
 		}
+		if g.act != nil && ldc != n {
+			g.act(r)
+		}
+	}
+	if g.act != nil && ldc == n {
+		g.act(g.c[ic*ldc : (ic+mc)*ldc])
 	}
 }
 

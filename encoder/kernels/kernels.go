@@ -87,13 +87,14 @@ func (d *Dense) forward(p *Pool, dst, x []float32, rows int, add bool, act func(
 		beta = 1
 	}
 	if d.packed == nil || !hasAVX2FMA {
-		sgemmNTRef(rows, d.Out, d.In, 1, x, d.In, d.W, d.In, beta, dst, d.Out)
-		if d.Bias != nil {
-			AddBiasRows(dst, d.Bias, rows, d.Out)
+		if d.In == 0 {
+			scaleC(rows, d.Out, beta, dst, d.Out)
+			g := gemmOp{n: d.Out, c: dst, ldc: d.Out, bias: d.Bias, act: act}
+			g.epilogue(0, rows)
+			return
 		}
-		if act != nil {
-			act(dst[:rows*d.Out])
-		}
+		g := gemmOp{portable: true, bT: true, n: d.Out, k: d.In, alpha: 1, a: x, lda: d.In, b: d.W, ldb: d.In, beta: beta, c: dst, ldc: d.Out, bias: d.Bias, act: act}
+		p.gemm(&g, rows)
 		return
 	}
 	g := gemmOp{n: d.Out, k: d.In, alpha: 1, a: x, lda: d.In, bp: d.packed, beta: beta, c: dst, ldc: d.Out, bias: d.Bias, act: act}
@@ -105,7 +106,7 @@ func (d *Dense) forward(p *Pool, dst, x []float32, rows int, add bool, act func(
 // (even NaN) are ignored.
 func SgemmNT(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if !hasAVX2FMA {
-		sgemmNTRef(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmPortable(true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	checkGemm(m, n, k, a, lda, b, ldb, n, k, c, ldc)
@@ -128,7 +129,7 @@ func SgemmNT(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb 
 // lda, ldb and ldc. With beta == 0, C is overwritten.
 func SgemmNN(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if !hasAVX2FMA {
-		sgemmNNRef(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		sgemmPortable(false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	checkGemm(m, n, k, a, lda, b, ldb, k, n, c, ldc)
