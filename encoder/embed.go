@@ -255,6 +255,7 @@ func (s *callScratch) encodeParts(lo, hi int) {
 
 // encForward runs the encoder, with token types when there are any.
 func (m *Model) encForward(ctx context.Context, s *arch.Scratch, ids, types []int32, starts []int, dst []float32) error {
+	s.NoPrefixCache = m.noPrefixCache
 	if types == nil {
 		return m.enc.Forward(ctx, s, ids, starts, dst)
 	}

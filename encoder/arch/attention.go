@@ -109,14 +109,41 @@ func (a *Attention) ForwardAdd(dst, x []float32, starts []int, buf AttentionBuff
 	}
 }
 
+// ForwardAfterPrefix is Forward for sequences that all continue one shared
+// prefix of pn tokens, whose projected (and QK-transformed) queries, keys
+// and values are the first pn rows of prefixQKV, as buf.QKV held them after
+// a Forward over the prefix alone. Every sequence's tokens sit at positions
+// pn, pn+1, … and attend to the prefix keys, then to their own under the
+// Mask: the prefix's keys and values are computed once for the batch. The
+// QKTransform, when set, must implement PositionalQK.
+func (a *Attention) ForwardAfterPrefix(dst, x []float32, starts []int, prefixQKV []float32, pn int, buf AttentionBuffers) {
+	if rows := a.contextAt(x, starts, buf, prefixQKV, pn); rows > 0 {
+		a.Out.ForwardParallel(buf.Pool, dst, buf.Ctx, rows, nil)
+	}
+}
+
+// PositionalQK is a QKTransform that can place a sequence at any position:
+// TransformQKAt treats token t of the n as position pos0+t. Attention after
+// a cached prefix needs it.
+type PositionalQK interface {
+	QKTransform
+	TransformQKAt(q, k []float32, ld, n, pos0, heads, kvHeads, headDim int)
+}
+
 // context computes the attention context (before the output projection)
 // of x into buf.Ctx and returns the number of rows.
 func (a *Attention) context(x []float32, starts []int, buf AttentionBuffers) int {
+	return a.contextAt(x, starts, buf, nil, 0)
+}
+
+// contextAt is context for sequences that follow a prefix of pn tokens
+// whose QKV rows are prefixQKV (pn 0: none).
+func (a *Attention) contextAt(x []float32, starts []int, buf AttentionBuffers, prefixQKV []float32, pn int) int {
 	rows := starts[len(starts)-1]
 	if rows == 0 {
 		return 0
 	}
-	if buf.obs != nil {
+	if buf.obs != nil && pn == 0 {
 		return a.contextObserved(x, starts, buf)
 	}
 	a.QKV.ForwardParallel(buf.Pool, buf.QKV, x, rows, nil)
@@ -130,15 +157,20 @@ func (a *Attention) context(x []float32, starts []int, buf AttentionBuffers) int
 		}
 		if a.QK != nil {
 			seq := buf.QKV[o*ld : (o+n)*ld]
-			a.QK.TransformQK(seq, seq[kOff:], ld, n, a.Heads, a.KVHeads, a.HeadDim)
+			if pn > 0 {
+				a.QK.(PositionalQK).TransformQKAt(seq, seq[kOff:], ld, n, pn, a.Heads, a.KVHeads, a.HeadDim)
+			} else {
+				a.QK.TransformQK(seq, seq[kOff:], ld, n, a.Heads, a.KVHeads, a.HeadDim)
+			}
 		}
-		work += n * n
+		work += n * (n + pn)
 	}
 	j := buf.job
 	if j == nil {
 		j = new(attnJob)
 	}
 	j.a, j.starts, j.qkv, j.ctx = a, starts, buf.QKV, buf.Ctx
+	j.pqkv, j.pn = prefixQKV, pn
 	items := (len(starts) - 1) * a.KVHeads
 	// Hand heads to the pool only when there is enough to repay it: about
 	// a million multiply-adds of scores.
@@ -151,7 +183,7 @@ func (a *Attention) context(x []float32, starts []int, buf AttentionBuffers) int
 	} else {
 		j.items(0, items)
 	}
-	j.a, j.starts, j.qkv, j.ctx = nil, nil, nil, nil
+	j.a, j.starts, j.qkv, j.ctx, j.pqkv = nil, nil, nil, nil, nil
 	return rows
 }
 
@@ -161,7 +193,11 @@ type attnJob struct {
 	a        *Attention
 	starts   []int
 	qkv, ctx []float32
-	run      func(lo, hi int)
+	// pqkv holds the QKV rows of a shared prefix of pn tokens that every
+	// sequence follows (pn 0: none).
+	pqkv []float32
+	pn   int
+	run  func(lo, hi int)
 }
 
 // items computes work items lo..hi-1: item it is KV head it%KVHeads of
@@ -183,9 +219,13 @@ func (j *attnJob) items(lo, hi int) {
 			continue
 		}
 		seq := j.qkv[o*ld : (o+n)*ld]
-		att.SetKV(hd, kernels.KV{}, kernels.KV{K: seq[kOff+kv*hd:], V: seq[vOff+kv*hd:], LD: ld, N: n})
+		var pre kernels.KV
+		if j.pn > 0 {
+			pre = kernels.KV{K: j.pqkv[kOff+kv*hd:], V: j.pqkv[vOff+kv*hd:], LD: ld, N: j.pn}
+		}
+		att.SetKV(hd, pre, kernels.KV{K: seq[kOff+kv*hd:], V: seq[vOff+kv*hd:], LD: ld, N: n})
 		for h := kv * group; h < (kv+1)*group; h++ {
-			att.Attend(j.ctx[o*cd+h*hd:], cd, seq[h*hd:], ld, n, 0, a.Scale, a.Mask, a.Bias, h)
+			att.Attend(j.ctx[o*cd+h*hd:], cd, seq[h*hd:], ld, n, j.pn, a.Scale, a.Mask, a.Bias, h)
 		}
 	}
 }

@@ -197,5 +197,12 @@ func (m *qwen3) Forward(ctx context.Context, s *Scratch, ids []int32, starts []i
 	if err != nil || x == nil {
 		return err
 	}
+	// Causal attention: a prefix every sequence shares (an instruction
+	// prompt) is encoded once, unless an Observer watches the pass.
+	if s.Observer == nil && !s.NoPrefixCache {
+		if pn := sharedPrefix(ids, starts); pn >= MinPrefixTokens {
+			return runPreNormPrefixed(ctx, s, m.layers, m.finalNorm, x, starts, pn)
+		}
+	}
 	return runPreNorm(ctx, s, m.layers, m.finalNorm, x, starts, len(ids), maxN)
 }

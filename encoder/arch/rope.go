@@ -51,10 +51,17 @@ func NewRotary(headDim, maxLen int, theta float64) *Rotary {
 // TransformQK implements QKTransform. The sequence must not be longer than
 // MaxLen, which the architectures guarantee through CheckBatch.
 func (r *Rotary) TransformQK(q, k []float32, ld, n, heads, kvHeads, headDim int) {
+	r.TransformQKAt(q, k, ld, n, 0, heads, kvHeads, headDim)
+}
+
+// TransformQKAt is TransformQK for n tokens at positions pos0, pos0+1, …:
+// the tokens after a cached prefix of pos0 tokens.
+func (r *Rotary) TransformQKAt(q, k []float32, ld, n, pos0, heads, kvHeads, headDim int) {
 	half := headDim / 2
-	for t := 0; t < n; t++ {
-		qr := q[t*ld : t*ld+heads*headDim]
-		kr := k[t*ld : t*ld+kvHeads*headDim]
+	for i := 0; i < n; i++ {
+		t := pos0 + i
+		qr := q[i*ld : i*ld+heads*headDim]
+		kr := k[i*ld : i*ld+kvHeads*headDim]
 		if r.QNorm != nil {
 			r.QNorm.Forward(qr, qr, heads)
 		}

@@ -16,8 +16,13 @@ type Scratch struct {
 	// Forward calls made with this Scratch (see Observer). Nil for
 	// ordinary encoding.
 	Observer Observer
+	// NoPrefixCache makes the causal stacks encode a shared prefix in
+	// every sequence instead of once per batch (see MinPrefixTokens), for
+	// comparisons; results agree within float32 rounding either way.
+	NoPrefixCache bool
 
 	bufs  [][]float32
+	ints  []int
 	layer int     // the layer being observed, set by observeStates
 	attn  attnJob // the fused attention of the call in flight
 }
