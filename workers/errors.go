@@ -25,3 +25,7 @@ var ErrOverloaded = errors.New("workers: service overloaded")
 // ErrBadInput reports an input file that cannot be read as the format it
 // claims, naming the file and the row.
 var ErrBadInput = errors.New("workers: bad input")
+
+// ErrClosed reports a request submitted to a Batcher after Close: the
+// service is draining.
+var ErrClosed = errors.New("workers: batcher closed")

@@ -2,7 +2,6 @@ package workers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/metrics"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -31,7 +32,7 @@ const (
 // ServiceConfig configures the embed service. At least one of Embedder
 // (the embed endpoint) and Reranker (the rerank endpoint) must be set.
 type ServiceConfig struct {
-	Embedder Embedder
+	Embedder *ModelEmbedder
 	// Reranker, when set, serves the rerank endpoint on RerankSubject
 	// (default RerankSubject) with the same queue bound and executors.
 	Reranker      Reranker
@@ -45,8 +46,13 @@ type ServiceConfig struct {
 	// QueueGroup lets several service instances share requests; default
 	// "embedpipe".
 	QueueGroup string
-	// BatchTokens is the token budget of one encoder call across requests
-	// (estimated from text length before tokenizing); default 8192.
+	// Batcher, when set, is the dynamic batcher the service shares with
+	// other transports (the HTTP API); the service does not close it.
+	// Otherwise the service starts its own from BatchTokens, MaxWait,
+	// Queue and Executors.
+	Batcher *Batcher
+	// BatchTokens is the token budget of one encoder call across requests;
+	// default 8192.
 	BatchTokens int
 	// MaxWait is how long the first request of a batch waits for company;
 	// default 2 ms.
@@ -58,19 +64,21 @@ type ServiceConfig struct {
 	Queue int
 	// Executors is the number of batches encoded at once; default 1.
 	Executors int
-	Logger    *slog.Logger
+	// Metrics, when not nil, counts the service's requests (api "nats").
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
 }
 
 // Service is the NATS micro service "embedpipe" with an "embed" endpoint.
-// Requests are queued (bounded) and batched together dynamically: a batch
-// closes when its estimated tokens reach BatchTokens or MaxWait has passed
-// since its first request. Each reply holds its request's vectors in the
-// request's order.
+// Requests are tokenized as they arrive and join the dynamic batches of a
+// Batcher (bounded queue, token budget, max wait). Each reply holds its
+// request's vectors in the request's order.
 type Service struct {
-	cfg   ServiceConfig
-	svc   micro.Service
-	nc    *nats.Conn
-	queue chan *embedJob
+	cfg     ServiceConfig
+	svc     micro.Service
+	nc      *nats.Conn
+	batcher *Batcher
+	own     bool
 	// rerankQ holds the requests of the rerank endpoint, when it is on.
 	rerankQ chan *rerankJob
 	stop    chan struct{}
@@ -79,18 +87,8 @@ type Service struct {
 	once    sync.Once
 }
 
-type embedJob struct {
-	req      micro.Request
-	texts    []string
-	prompt   string
-	truncate int
-	arrow    bool
-	cost     int
-	enqueued time.Time
-}
-
-// StartService registers the service on nc and starts its batchers. Stop
-// ends them.
+// StartService registers the service on nc and starts its batcher unless
+// cfg shares one. Stop ends them.
 func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	if cfg.Embedder == nil && cfg.Reranker == nil {
 		return nil, errors.New("workers: the service needs an Embedder or a Reranker")
@@ -101,28 +99,27 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	if cfg.RerankSubject == "" {
 		cfg.RerankSubject = RerankSubject
 	}
-	if cfg.QueueGroup == "" {
-		cfg.QueueGroup = "embedpipe"
-	}
-	if cfg.Version == "" {
-		cfg.Version = "0.1.0"
-	}
-	if cfg.BatchTokens <= 0 {
-		cfg.BatchTokens = 8192
-	}
-	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = 2 * time.Millisecond
-	}
-	if cfg.MaxTexts <= 0 {
-		cfg.MaxTexts = 1024
-	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 4096
 	}
 	if cfg.Executors <= 0 {
 		cfg.Executors = 1
 	}
-	s := &Service{cfg: cfg, nc: nc, queue: make(chan *embedJob, cfg.Queue), stop: make(chan struct{})}
+	if cfg.QueueGroup == "" {
+		cfg.QueueGroup = "embedpipe"
+	}
+	if cfg.Version == "" {
+		cfg.Version = "0.1.0"
+	}
+	if cfg.MaxTexts <= 0 {
+		cfg.MaxTexts = 1024
+	}
+	s := &Service{cfg: cfg, nc: nc, batcher: cfg.Batcher, stop: make(chan struct{})}
+	if s.batcher == nil && cfg.Embedder != nil {
+		s.batcher = NewBatcher(cfg.Embedder.M, BatcherConfig{BatchTokens: cfg.BatchTokens, MaxWait: cfg.MaxWait,
+			Queue: cfg.Queue, Executors: cfg.Executors, Metrics: cfg.Metrics})
+		s.own = true
+	}
 	s.log = cfg.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -139,20 +136,19 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 		Metadata:    meta,
 	})
 	if err != nil {
+		s.stopBatcher()
 		return nil, fmt.Errorf("workers: adding micro service: %w", err)
 	}
 	s.svc = svc
 	if cfg.Embedder != nil {
+		q := s.batcher.Config().Queue
 		err = svc.AddEndpoint("embed", micro.HandlerFunc(s.handle), micro.WithEndpointSubject(cfg.Subject),
 			micro.WithEndpointMetadata(map[string]string{"request_schema": schemas.EmbedRequestV1, "reply_schema": schemas.EmbedReplyV1}),
-			micro.WithEndpointPendingLimits(cfg.Queue*2, 256<<20))
+			micro.WithEndpointPendingLimits(q*2, 256<<20))
 		if err != nil {
 			svc.Stop()
+			s.stopBatcher()
 			return nil, fmt.Errorf("workers: adding embed endpoint: %w", err)
-		}
-		for range cfg.Executors {
-			s.wg.Add(1)
-			go s.batcher()
 		}
 	}
 	if cfg.Reranker != nil {
@@ -160,23 +156,30 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 			close(s.stop)
 			s.wg.Wait()
 			svc.Stop()
+			s.stopBatcher()
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// Stop unregisters the service and waits for the batchers; queued requests
-// are answered with code 504.
+func (s *Service) stopBatcher() {
+	if s.own && s.batcher != nil {
+		s.batcher.Close()
+	}
+}
+
+// Stop unregisters the service and, when the batcher is its own, lets the
+// queued embed requests finish and stops it; queued rerank requests are
+// answered with code 504.
 func (s *Service) Stop() {
 	s.once.Do(func() {
 		_ = s.svc.Stop()
+		s.stopBatcher()
 		close(s.stop)
 		s.wg.Wait()
 		for {
 			select {
-			case j := <-s.queue:
-				_ = j.req.Error(CodeUnavailable, "service stopping", nil)
 			case j := <-s.rerankQ:
 				_ = j.req.Error(CodeUnavailable, "service stopping", nil)
 			default:
@@ -189,135 +192,95 @@ func (s *Service) Stop() {
 // Info returns the micro service info (id, endpoints).
 func (s *Service) Info() micro.Info { return s.svc.Info() }
 
-// estimateTokens guesses the tokens of text before tokenizing: about one per
-// four bytes, plus the special tokens.
-func estimateTokens(t string) int { return len(t)/4 + 2 }
+func (s *Service) fail(req micro.Request, n int, start time.Time, kind, code, msg string) {
+	s.cfg.Metrics.Done("nats", n, start, kind)
+	_ = req.Error(code, msg, nil)
+}
 
 func (s *Service) handle(req micro.Request) {
+	start := time.Now()
 	r, err := schemas.DecodeEmbedRequest(req.Data(), s.cfg.MaxTexts)
 	if err != nil {
 		code := CodeBadRequest
 		if errors.Is(err, schemas.ErrTooLarge) {
 			code = CodeTooLarge
 		}
-		_ = req.Error(code, err.Error(), nil)
+		s.fail(req, 0, start, metrics.ErrValidation, code, err.Error())
 		return
 	}
+	n := len(r.Texts)
+	s.cfg.Metrics.Request(n)
 	if r.Normalize != nil && !*r.Normalize {
-		_ = req.Error(CodeBadRequest, "normalize=false is not supported: the service returns normalized vectors", nil)
+		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, "normalize=false is not supported: the service returns normalized vectors")
 		return
 	}
-	if r.TruncateDim > s.cfg.Embedder.Dim() {
-		_ = req.Error(CodeBadRequest, fmt.Sprintf("truncate_dim %d exceeds the model's %d dimensions", r.TruncateDim, s.cfg.Embedder.Dim()), nil)
+	m := s.cfg.Embedder.M
+	if r.TruncateDim > m.Dim() {
+		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, fmt.Sprintf("truncate_dim %d exceeds the model's %d dimensions", r.TruncateDim, m.Dim()))
 		return
 	}
 	prompt := r.Prompt
 	if r.PromptName != "" {
 		if r.Prompt != "" {
-			_ = req.Error(CodeBadRequest, "set only one of prompt and prompt_name", nil)
+			s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, "set only one of prompt and prompt_name")
 			return
 		}
-		p, err := s.cfg.Embedder.Prompt(r.PromptName)
+		p, err := m.Prompt(r.PromptName)
 		if err != nil {
-			_ = req.Error(CodeBadRequest, err.Error(), nil)
+			s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, err.Error())
 			return
 		}
 		prompt = p
 	}
-	j := &embedJob{req: req, texts: r.Texts, prompt: prompt, truncate: r.TruncateDim, arrow: r.Format == "arrow", enqueued: time.Now()}
+	seqs := new(encoder.Batch)
 	for _, t := range r.Texts {
-		j.cost += estimateTokens(t)
-	}
-	select {
-	case s.queue <- j:
-	default:
-		_ = req.Error(CodeOverloaded, ErrOverloaded.Error()+": request queue full", nil)
-	}
-}
-
-// batcher owns one executor: it gathers queued requests into batches and
-// answers them, until Stop.
-func (s *Service) batcher() {
-	defer s.wg.Done()
-	var batch []*embedJob
-	var vecs []float32
-	for {
-		var first *embedJob
-		select {
-		case first = <-s.queue:
-		case <-s.stop:
+		if _, err := m.AppendTo(seqs, t, prompt, 0); err != nil {
+			s.fail(req, n, start, metrics.ErrTokenizer, CodeBadRequest, err.Error())
 			return
 		}
-		batch = append(batch[:0], first)
-		cost := first.cost
-		timer := time.NewTimer(s.cfg.MaxWait)
-	gather:
-		for cost < s.cfg.BatchTokens {
-			select {
-			case j := <-s.queue:
-				batch = append(batch, j)
-				cost += j.cost
-			case <-timer.C:
-				break gather
-			case <-s.stop:
-				break gather
-			}
+	}
+	lengths := make([]int, n)
+	for i := range n {
+		lengths[i] = seqs.Starts[i+1] - seqs.Starts[i]
+	}
+	s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
+	dim := m.Dim()
+	vecs := make([]float32, n*dim)
+	err = s.batcher.Submit(&BatchRequest{Seqs: seqs, Dst: vecs, Done: func(err error) {
+		if err != nil {
+			s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
+			return
 		}
-		timer.Stop()
-		vecs = s.run(batch, vecs)
+		if s.reply(r.TruncateDim, r.Format == "arrow", req, vecs, n, dim, seqs.Tokens()) {
+			s.cfg.Metrics.Done("nats", n, start, "")
+		}
+	}})
+	switch {
+	case errors.Is(err, ErrOverloaded):
+		s.fail(req, n, start, metrics.ErrOverloaded, CodeOverloaded, err.Error()+": request queue full")
+	case errors.Is(err, ErrClosed):
+		s.fail(req, n, start, metrics.ErrOverloaded, CodeUnavailable, "service stopping")
+	case err != nil:
+		s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
 	}
 }
 
-// run embeds a batch: consecutive requests with the same prompt share one
-// encoder call.
-func (s *Service) run(batch []*embedJob, vecs []float32) []float32 {
-	dim := s.cfg.Embedder.Dim()
-	ctx := context.Background()
-	for lo := 0; lo < len(batch); {
-		hi := lo + 1
-		n := len(batch[lo].texts)
-		for hi < len(batch) && batch[hi].prompt == batch[lo].prompt {
-			n += len(batch[hi].texts)
-			hi++
-		}
-		texts := make([]string, 0, n)
-		for _, j := range batch[lo:hi] {
-			texts = append(texts, j.texts...)
-		}
-		if cap(vecs) < n*dim {
-			vecs = make([]float32, n*dim)
-		}
-		vecs = vecs[:n*dim]
-		tokens, err := s.cfg.Embedder.EmbedTo(ctx, vecs, texts, batch[lo].prompt, 0)
-		off := 0
-		for _, j := range batch[lo:hi] {
-			if err != nil {
-				_ = j.req.Error(CodeInternal, err.Error(), nil)
-				continue
-			}
-			k := len(j.texts)
-			s.reply(j, vecs[off*dim:(off+k)*dim], dim, tokens*k/max(n, 1))
-			off += k
-		}
-		lo = hi
-	}
-	return vecs
-}
-
-func (s *Service) reply(j *embedJob, v []float32, dim, tokens int) {
-	n := len(j.texts)
+// reply answers req with the n vectors v of width dim, truncated to
+// truncate dimensions (0: all) and renormalized, as JSON or Arrow. It
+// reports whether the reply went out.
+func (s *Service) reply(truncate int, asArrow bool, req micro.Request, v []float32, n, dim, tokens int) bool {
 	out := dim
-	if j.truncate > 0 && j.truncate < dim {
-		out = j.truncate
-		v = truncateRenorm(append([]float32(nil), v...), n, dim, out)
+	if truncate > 0 && truncate < dim {
+		out = truncate
+		v = TruncateNormalize(v, n, dim, out)
 	}
 	var body []byte
 	var hdr micro.Headers
-	if j.arrow {
+	if asArrow {
 		b, err := arrowVectors(v, n, out)
 		if err != nil {
-			_ = j.req.Error(CodeInternal, err.Error(), nil)
-			return
+			_ = req.Error(CodeInternal, err.Error(), nil)
+			return false
 		}
 		body = b
 		hdr = micro.Headers{"Content-Type": []string{"application/vnd.apache.arrow.stream"}}
@@ -329,19 +292,21 @@ func (s *Service) reply(j *embedJob, v []float32, dim, tokens int) {
 		}
 		b, err := json.Marshal(rep)
 		if err != nil {
-			_ = j.req.Error(CodeInternal, err.Error(), nil)
-			return
+			_ = req.Error(CodeInternal, err.Error(), nil)
+			return false
 		}
 		body = b
 		hdr = micro.Headers{"Content-Type": []string{"application/json"}}
 	}
 	if mp := s.nc.MaxPayload(); mp > 0 && int64(len(body)) > mp-1024 {
-		_ = j.req.Error(CodeTooLarge, fmt.Sprintf("reply of %d bytes exceeds the server's max payload %d: send fewer texts or format arrow", len(body), mp), nil)
-		return
+		_ = req.Error(CodeTooLarge, fmt.Sprintf("reply of %d bytes exceeds the server's max payload %d: send fewer texts or format arrow", len(body), mp), nil)
+		return false
 	}
-	if err := j.req.Respond(body, micro.WithHeaders(hdr)); err != nil {
+	if err := req.Respond(body, micro.WithHeaders(hdr)); err != nil {
 		s.log.Warn("embed reply failed", "err", err)
+		return false
 	}
+	return true
 }
 
 // arrowVectors encodes n vectors of dim floats as an Arrow IPC stream with

@@ -164,7 +164,7 @@ func TestServiceErrorsAndArrow(t *testing.T) {
 	if err := json.Unmarshal(m.Data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	tr := truncateRenorm(append([]float32(nil), want[:emb.Dim()]...), 1, emb.Dim(), 8)
+	tr := TruncateNormalize(append([]float32(nil), want[:emb.Dim()]...), 1, emb.Dim(), 8)
 	if rep.Dim != 8 {
 		t.Fatalf("truncated dim %d", rep.Dim)
 	}

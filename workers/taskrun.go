@@ -52,9 +52,9 @@ type TaskRunner interface {
 	RunTask(ctx context.Context, t schemas.Task, input, outDir string) (PartInfo, error)
 }
 
-// truncateRenorm keeps the first k of dim values of each of n vectors
+// TruncateNormalize keeps the first k of dim values of each of n vectors
 // (Matryoshka truncation) and normalizes them again, compacting in place.
-func truncateRenorm(v []float32, n, dim, k int) []float32 {
+func TruncateNormalize(v []float32, n, dim, k int) []float32 {
 	for i := 0; i < n; i++ {
 		src := v[i*dim : i*dim+k]
 		dst := v[i*k : i*k+k]
