@@ -20,6 +20,7 @@ type callScratch struct {
 	headA, headB        []float32
 	logits              []float32
 	spAcc               []float64
+	spMax               []float32
 	spEntries, spSorted []spEntry
 	spCount, spPos      []int
 

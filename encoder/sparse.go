@@ -76,10 +76,11 @@ const (
 )
 
 // sparseScratchBytes is the bound stated in SparseInfo.ScratchBytes: float32
-// logits, float64 running values, and the (sequence, index, value) entries
-// of one group in the worst case where every score is positive.
+// logits, the running values (float32 maxima, float64 sums), and the
+// (sequence, index, value) entries of one group in the worst case where
+// every score is positive.
 func sparseScratchBytes(vocab int) int {
-	return sparseTokTile*sparseVocabTile*4 + sparseGroupSeqs*sparseVocabTile*8 + sparseGroupSeqs*vocab*12
+	return sparseTokTile*sparseVocabTile*4 + sparseGroupSeqs*sparseVocabTile*(4+8) + sparseGroupSeqs*vocab*12
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
@@ -282,6 +283,7 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 	if cap(s.spAcc) < sparseGroupSeqs*sparseVocabTile {
 		s.spAcc = make([]float64, sparseGroupSeqs*sparseVocabTile)
 	}
+	s.spMax = growF32(s.spMax, sparseGroupSeqs*sparseVocabTile)
 	sum := h.spec.pooling == "sum"
 	for g0 := 0; g0 < n; {
 		if err := ctx.Err(); err != nil {
@@ -299,12 +301,14 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 		for _, tile := range h.tiles {
 			vt := tile.Out
 			acc := s.spAcc[:ns*vt]
-			init := math.Inf(-1)
+			am := s.spMax[:ns*vt]
 			if sum {
-				init = 0
-			}
-			for i := range acc {
-				acc[i] = init
+				clear(acc)
+			} else {
+				negInf := float32(math.Inf(-1))
+				for i := range am {
+					am[i] = negInf
+				}
 			}
 			k := 0
 			for r0 := st[g0]; r0 < st[g1]; r0 += sparseTokTile {
@@ -315,8 +319,9 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 					for st[g0+k+1] <= r0+r {
 						k++
 					}
-					a, l := acc[k*vt:(k+1)*vt], lg[r*vt:(r+1)*vt]
+					l := lg[r*vt : (r+1)*vt]
 					if sum {
+						a := acc[k*vt : (k+1)*vt]
 						for j, v := range l {
 							if v > 0 {
 								a[j] += h.score(float64(v))
@@ -324,17 +329,18 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 						}
 						continue
 					}
-					for j, v := range l {
-						if float64(v) > a[j] {
-							a[j] = float64(v)
-						}
-					}
+					maxInto(am[k*vt:(k+1)*vt], l)
 				}
 			}
 			for k := range ns {
-				for j, v := range acc[k*vt : (k+1)*vt] {
-					if !sum {
-						v = h.score(v)
+				for j := range vt {
+					var v float64
+					if sum {
+						v = acc[k*vt+j]
+					} else if x := am[k*vt+j]; x > 0 {
+						v = h.score(float64(x))
+					} else {
+						continue
 					}
 					if f := float32(v); f > opt.Threshold && f > 0 {
 						s.spEntries = append(s.spEntries, spEntry{seq: int32(k), index: int32(v0 + j), value: f})
@@ -347,6 +353,17 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 		g0 = g1
 	}
 	return nil
+}
+
+// maxInto sets a[j] = max(a[j], l[j]). The logits are never NaN (the
+// encoder refuses non-finite states), so the plain comparison is max; it
+// is written without a branch on the data, which is random and would be
+// mispredicted half the time.
+func maxInto(a, l []float32) {
+	l = l[:len(a)]
+	for j, v := range l {
+		a[j] = max(a[j], v)
+	}
 }
 
 // appendSparse appends the ns vectors of the group whose entries (in
