@@ -13,6 +13,13 @@ type Batch struct {
 	IDs    []int32
 	Types  []int32
 	Starts []int
+	// PoolSkip is the number of leading tokens of every sequence that the
+	// pooling leaves out: sentence-transformers' prompt_length for a model
+	// whose Pooling module says include_prompt false (see
+	// Model.PromptPoolSkip). The encoder still sees those tokens; CLS and
+	// last-token pooling are not affected, as in sentence-transformers.
+	// Zero pools every token.
+	PoolSkip int
 }
 
 // Reset empties the batch, keeping its memory.
@@ -20,6 +27,7 @@ func (b *Batch) Reset() {
 	b.IDs = b.IDs[:0]
 	b.Types = b.Types[:0]
 	b.Starts = append(b.Starts[:0], 0)
+	b.PoolSkip = 0
 }
 
 // Add appends one sequence (a copy of ids) of token type 0.

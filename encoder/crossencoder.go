@@ -193,7 +193,7 @@ func (m *Model) ScoreBatch(ctx context.Context, b *Batch, logits, scores []float
 	if h == nil {
 		return fmt.Errorf("%w: %s is not a cross-encoder (no ForSequenceClassification head)", ErrUnsupported, m.info.Dir)
 	}
-	if err := checkBatch(b); err != nil {
+	if err := checkBatch(b, 0); err != nil {
 		return err
 	}
 	n, nl, H := b.Len(), len(h.info.Labels), m.info.Hidden

@@ -55,10 +55,14 @@ func growF32(b []float32, n int) []float32 {
 }
 
 // checkBatch validates the layout of b before any work is done.
-func checkBatch(b *Batch) error {
+// skip is the pool skip to check the sequence lengths against.
+func checkBatch(b *Batch, skip int) error {
 	st := b.starts()
 	if st[0] != 0 || st[len(st)-1] != len(b.IDs) {
 		return fmt.Errorf("%w: batch starts run from %d to %d over %d ids", ErrInput, st[0], st[len(st)-1], len(b.IDs))
+	}
+	if skip < 0 {
+		return fmt.Errorf("%w: negative pool skip %d", ErrInput, skip)
 	}
 	if len(b.Types) != 0 && len(b.Types) != len(b.IDs) {
 		return fmt.Errorf("%w: batch has %d token types for %d ids", ErrInput, len(b.Types), len(b.IDs))
@@ -70,6 +74,9 @@ func checkBatch(b *Batch) error {
 			}
 			return fmt.Errorf("%w: sequence %d of the batch has negative length", ErrInput, i)
 		}
+		if l := st[i+1] - st[i]; skip >= l {
+			return fmt.Errorf("%w: sequence %d of the batch has %d tokens, all of them the prompt's %d that the pooling excludes (include_prompt false): raise the max length or shorten the prompt", ErrInput, i, l, skip)
+		}
 	}
 	return nil
 }
@@ -77,7 +84,9 @@ func checkBatch(b *Batch) error {
 // EmbedBatch writes one pooled embedding per sequence of b into dst,
 // row-major with stride Dim(): pooled, passed through the model's Dense
 // modules, normalised when the model has a Normalize module. dst must hold
-// b.Len()×Dim() floats. Sequences are encoded without padding, so each row
+// b.Len()×Dim() floats. The first b.PoolSkip tokens of every sequence are
+// encoded but left out of the pooling. Sequences are encoded without
+// padding, so each row
 // depends only on its own sequence. Safe for concurrent use; b is only
 // read. A sparse encoder or a cross-encoder is refused with ErrUnsupported
 // (see EmbedSparseBatch and ScoreBatch).
@@ -90,7 +99,7 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 	if m.info.Kind != KindEmbedding {
 		return fmt.Errorf("%w: %s is a %s model: %s", ErrUnsupported, m.info.Dir, m.info.Kind, kindHint[m.info.Kind])
 	}
-	if err := checkBatch(b); err != nil {
+	if err := checkBatch(b, b.PoolSkip); err != nil {
 		return err
 	}
 	n, dim, h := b.Len(), m.info.Dim, m.info.Hidden
@@ -121,14 +130,14 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 	}
 	for i := 0; i < n; i++ {
 		o, l := st[i], st[i+1]-st[i]
-		m.pool.pool(pooled[i*pdim:(i+1)*pdim], s.hidden[o*h:(o+l)*h], l, h, acc)
+		m.pool.pool(pooled[i*pdim:(i+1)*pdim], s.hidden[o*h:(o+l)*h], l, h, b.PoolSkip, acc)
 	}
 	if len(m.dense) > 0 {
 		s.hidden, s.headB = applyDense(m.dense, dst, pooled, n, s.hidden, s.headB)
 	}
 	if m.normalize {
 		for i := 0; i < n; i++ {
-			normalize(dst[i*dim : i*dim+dim])
+			Normalize(dst[i*dim : i*dim+dim])
 		}
 	}
 	for i := 0; i < n; i++ {
@@ -151,9 +160,10 @@ func finite(v []float32) bool {
 }
 
 // TokenEmbeddingsBatch writes the contextual token embeddings of every token
-// of b into dst (len(b.IDs)×Hidden(), row-major), before pooling.
+// of b into dst (len(b.IDs)×Hidden(), row-major), before pooling. The
+// prompt tokens that b.PoolSkip names are written too.
 func (m *Model) TokenEmbeddingsBatch(ctx context.Context, b *Batch, dst []float32) error {
-	if err := checkBatch(b); err != nil {
+	if err := checkBatch(b, 0); err != nil {
 		return err
 	}
 	if need := len(b.IDs) * m.info.Hidden; len(dst) < need {

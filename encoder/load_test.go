@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,40 +18,10 @@ import (
 	"github.com/embedpipe/embedpipe/internal/refs"
 )
 
-// variant makes a copy of model directory src in a temporary directory
-// (files symlinked, so it is cheap) with edits applied: each key is a path
-// relative to the directory, its value the new content, or "-" to delete.
+// variant is refs.Variant.
 func variant(t *testing.T, src string, edits map[string]string) string {
 	t.Helper()
-	dst := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		if _, edited := edits[filepath.ToSlash(rel)]; edited {
-			return nil
-		}
-		abs, _ := filepath.Abs(p)
-		return os.Symlink(abs, filepath.Join(dst, rel))
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rel, content := range edits {
-		if content == "-" {
-			continue
-		}
-		p := filepath.Join(dst, filepath.FromSlash(rel))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
+	return refs.Variant(t, src, edits)
 }
 
 // editJSON returns the JSON file at path with the top-level keys of set

@@ -112,9 +112,9 @@ type Info struct {
 	TokenizerKind string `json:"tokenizer_kind"`
 	Pooling       string `json:"pooling"`
 	// IncludePrompt is false when the Pooling module wants prompt tokens
-	// left out of the pooled vector. This package does not implement that:
-	// AppendTo refuses a prompt for such a model, and callers of TokenizeTo
-	// should check this flag.
+	// left out of the pooled vector: they are still encoded, but pooling
+	// skips the first PromptPoolSkip(prompt) tokens (Batch.PoolSkip), as
+	// sentence-transformers does.
 	IncludePrompt bool `json:"include_prompt"`
 	Normalize     bool `json:"normalize"`
 	// MaxSeqLen is the default truncation length (sentence_bert_config's
@@ -304,7 +304,7 @@ func LoadContext(ctx context.Context, src string, opts ...Option) (*Model, error
 		maxSeq = maxPos
 	}
 	if !lay.pooling.includePrompt {
-		lay.notes = append(lay.notes, "include_prompt is false: embedding with a non-empty prompt is refused")
+		lay.notes = append(lay.notes, "include_prompt is false: prompt tokens are encoded but left out of the pooling")
 	}
 	m.maxSeqLen, m.maxPos = maxSeq, maxPos
 	m.info = Info{
@@ -451,8 +451,9 @@ func (m *Model) DefaultPrompt() string { return m.info.Prompts[m.info.DefaultPro
 // prompt text, not a name) prepended as sentence-transformers does, special
 // tokens included, truncated to maxLen tokens. maxLen <= 0 means MaxSeqLen();
 // larger values are capped at the position table size. For a model whose
-// Info().IncludePrompt is false the prompt tokens would still be pooled;
-// AppendTo refuses that case.
+// Info().IncludePrompt is false, a batch of such ids must carry
+// PromptPoolSkip(prompt) in Batch.PoolSkip to leave the prompt out of the
+// pooling.
 func (m *Model) TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool) {
 	if maxLen <= 0 {
 		maxLen = m.maxSeqLen
@@ -471,12 +472,28 @@ func (m *Model) TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []
 	return m.tok.EncodeTo(dst, text, maxLen)
 }
 
+// PromptPoolSkip returns how many leading tokens of a sequence tokenized
+// with prompt the pooling must leave out: 0 unless the model's Pooling
+// module says include_prompt false, and then sentence-transformers'
+// prompt_length, the length of the prompt tokenized alone minus its final
+// special token.
+func (m *Model) PromptPoolSkip(prompt string) int {
+	if prompt == "" || m.pool.includePrompt {
+		return 0
+	}
+	ids, _ := m.TokenizeTo(nil, "", prompt, 0)
+	return max(0, len(ids)-1)
+}
+
 // AppendTo tokenizes text (see TokenizeTo) straight into b as a new
-// sequence. It refuses a non-empty prompt for a model whose pooling excludes
-// prompt tokens, which this package does not implement.
+// sequence. For a model whose pooling excludes prompt tokens it sets
+// b.PoolSkip for prompt; every sequence of b must then share that prompt.
 func (m *Model) AppendTo(b *Batch, text, prompt string, maxLen int) (truncated bool, err error) {
-	if prompt != "" && !m.pool.includePrompt {
-		return false, fmt.Errorf("%w: the model's pooling excludes prompt tokens (include_prompt false)", ErrUnsupported)
+	if skip := m.PromptPoolSkip(prompt); skip != b.PoolSkip {
+		if b.Len() > 0 {
+			return false, fmt.Errorf("%w: one batch holds sequences of two prompts whose pooling skips differ (%d and %d tokens)", ErrInput, b.PoolSkip, skip)
+		}
+		b.PoolSkip = skip
 	}
 	if len(b.Starts) == 0 {
 		b.Starts = append(b.Starts, 0)

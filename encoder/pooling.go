@@ -85,7 +85,13 @@ func (p poolSpec) String() string {
 // (n×h, n ≥ 1) into dst (len(modes)×h). acc is scratch of h float64s: sums
 // are accumulated in float64 so that the result does not drift with sequence
 // length; this is O(tokens×h), negligible next to the encoder.
-func (p *poolSpec) pool(dst, tok []float32, n, h int, acc []float64) {
+//
+// The first skip tokens (0 ≤ skip < n) are masked out as
+// sentence-transformers masks prompt tokens when include_prompt is false:
+// max and the means ignore them (weighted mean keeps the position weights
+// of the whole sequence), CLS and last-token pooling do not look at the
+// mask.
+func (p *poolSpec) pool(dst, tok []float32, n, h, skip int, acc []float64) {
 	for mi, m := range p.modes {
 		out := dst[mi*h : mi*h+h]
 		switch m {
@@ -94,8 +100,8 @@ func (p *poolSpec) pool(dst, tok []float32, n, h int, acc []float64) {
 		case poolLastToken:
 			copy(out, tok[(n-1)*h:n*h])
 		case poolMax:
-			copy(out, tok[:h])
-			for t := 1; t < n; t++ {
+			copy(out, tok[skip*h:skip*h+h])
+			for t := skip + 1; t < n; t++ {
 				for j, v := range tok[t*h : t*h+h] {
 					if v > out[j] {
 						out[j] = v
@@ -105,7 +111,7 @@ func (p *poolSpec) pool(dst, tok []float32, n, h int, acc []float64) {
 		default:
 			clear(acc)
 			wsum := 0.0
-			for t := 0; t < n; t++ {
+			for t := skip; t < n; t++ {
 				w := 1.0
 				if m == poolWeightedMean {
 					// sentence-transformers weighs token t (0-based) by t+1.
@@ -118,7 +124,7 @@ func (p *poolSpec) pool(dst, tok []float32, n, h int, acc []float64) {
 			}
 			div := wsum
 			if m == poolMeanSqrtLen {
-				div = math.Sqrt(float64(n))
+				div = math.Sqrt(float64(n - skip))
 			}
 			for j := range out {
 				out[j] = float32(acc[j] / div)
@@ -127,9 +133,12 @@ func (p *poolSpec) pool(dst, tok []float32, n, h int, acc []float64) {
 	}
 }
 
-// normalize scales v to unit L2 norm as torch.nn.functional.normalize does
-// (dividing by max(‖v‖, 1e-12)).
-func normalize(v []float32) {
+// Normalize scales v to unit L2 norm as torch.nn.functional.normalize does
+// (dividing by max(‖v‖, 1e-12)), with the sum of squares and the division
+// in float64. It is the one L2 normalization of embedpipe: the Normalize
+// module here and the renormalization after a Matryoshka truncation (package
+// encoder/embed) both use it, so every path gives the same bits.
+func Normalize(v []float32) {
 	var ss float64
 	for _, x := range v {
 		ss += float64(x) * float64(x)

@@ -96,22 +96,67 @@ func TestPoolingModes(t *testing.T) {
 	}
 }
 
-// TestExcludedPromptRefused: a Pooling module with include_prompt false is
-// reported, and AppendTo refuses a prompt rather than pool its tokens.
-func TestExcludedPromptRefused(t *testing.T) {
+// TestExcludedPromptPooling: with a Pooling module saying include_prompt
+// false, the prompt's tokens are encoded but left out of the pooling, as
+// sentence-transformers does: a prompted embedding equals the normalized
+// mean of the same run's token embeddings without the prompt's
+// PromptPoolSkip tokens, and differs from pooling every token.
+func TestExcludedPromptPooling(t *testing.T) {
 	src := refs.ModelDir(t, "tiny-bert")
-	m := load(t, variant(t, src, map[string]string{"1_Pooling/config.json": `{"pooling_mode": "mean", "include_prompt": false}`}))
+	m := load(t, refs.ExcludedPromptVariant(t, src))
 	if m.Info().IncludePrompt {
 		t.Fatal("Info().IncludePrompt is true")
 	}
+	const prompt = "query: "
+	skip := m.PromptPoolSkip(prompt)
+	promptIDs, _ := m.TokenizeTo(nil, "", prompt, 0)
+	if skip != len(promptIDs)-1 || skip < 2 {
+		t.Fatalf("PromptPoolSkip %d, prompt alone tokenizes to %d ids", skip, len(promptIDs))
+	}
+	if load(t, src).PromptPoolSkip(prompt) != 0 {
+		t.Fatal("tiny-bert (include_prompt true) skips prompt tokens")
+	}
+	h := m.Hidden()
+	got := make([]float32, len(sampleTexts)*m.Dim())
+	if err := m.Embed(context.Background(), sampleTexts, prompt, got); err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range sampleTexts {
+		ids, _ := m.TokenizeTo(nil, text, prompt, 0)
+		b := batchOf(ids)
+		tok := make([]float32, len(ids)*h)
+		if err := m.TokenEmbeddingsBatch(context.Background(), b, tok); err != nil {
+			t.Fatal(err)
+		}
+		mean := func(from int) []float32 {
+			out := make([]float32, h)
+			for j := range out {
+				var s float64
+				for k := from; k < len(ids); k++ {
+					s += float64(tok[k*h+j])
+				}
+				out[j] = float32(s / float64(len(ids)-from))
+			}
+			encoder.Normalize(out)
+			return out
+		}
+		want, all := mean(skip), mean(0)
+		row := got[i*m.Dim() : (i+1)*m.Dim()]
+		if d := maxAbs(row, want); d > 1e-6 {
+			t.Fatalf("text %d: prompted embedding differs from pooling without the prompt by %g", i, d)
+		}
+		if d := maxAbs(row, all); d < 1e-4 {
+			t.Fatalf("text %d: prompted embedding equals pooling with the prompt (diff %g): the skip did nothing", i, d)
+		}
+	}
+	// A max length that leaves nothing but the prompt is refused, naming
+	// the sequence.
 	var b encoder.Batch
-	if _, err := m.AppendTo(&b, "text", "query: ", 0); !errors.Is(err, encoder.ErrUnsupported) {
-		t.Fatalf("AppendTo with a prompt: %v", err)
+	b.Reset()
+	if _, err := m.AppendTo(&b, "text", prompt, skip); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := m.AppendTo(&b, "text", "", 0); err != nil || b.Len() != 1 {
-		t.Fatalf("AppendTo without a prompt: %v, %d sequences", err, b.Len())
-	}
-	if !load(t, src).Info().IncludePrompt {
-		t.Fatal("tiny-bert: IncludePrompt false")
+	if err := m.EmbedBatch(context.Background(), &b, make([]float32, m.Dim())); !errors.Is(err, encoder.ErrInput) {
+		t.Fatalf("prompt-only sequence: %v, want ErrInput", err)
 	}
 }

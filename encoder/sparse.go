@@ -250,7 +250,7 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 	if opt.TopK < 0 {
 		return fmt.Errorf("%w: sparse top-k %d is negative", ErrInput, opt.TopK)
 	}
-	if err := checkBatch(b); err != nil {
+	if err := checkBatch(b, 0); err != nil {
 		return err
 	}
 	if len(dst.Starts) == 0 {

@@ -1,0 +1,212 @@
+package embed
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/embedpipe/embedpipe/encoder"
+)
+
+// Defaults of the batching options, used by flags and code alike.
+const (
+	// DefaultBatchSize caps the sequences of one encoder batch.
+	DefaultBatchSize = 64
+	// DefaultMaxBatchTokens caps the real tokens of one encoder batch.
+	DefaultMaxBatchTokens = 8192
+)
+
+// Output is what an embedding run produces per text.
+type Output uint8
+
+// The outputs, named as sentence-transformers' output_value.
+const (
+	// SentenceEmbedding is one pooled vector per text (the default).
+	SentenceEmbedding Output = iota
+	// TokenEmbeddings is the contextual vector of every token, before
+	// pooling.
+	TokenEmbeddings
+)
+
+// String returns the output's sentence-transformers name.
+func (o Output) String() string {
+	if o == TokenEmbeddings {
+		return "token_embeddings"
+	}
+	return "sentence_embedding"
+}
+
+// ParseOutput reads an output name; "" is SentenceEmbedding.
+func ParseOutput(s string) (Output, error) {
+	switch s {
+	case "", "sentence_embedding":
+		return SentenceEmbedding, nil
+	case "token_embeddings":
+		return TokenEmbeddings, nil
+	}
+	return 0, fmt.Errorf("%w: output value %q (want sentence_embedding or token_embeddings)", ErrOptions, s)
+}
+
+// Model is what the seam needs of an encoder; *encoder.Model satisfies it.
+// Every method must be safe for concurrent use. EmbedBatch and
+// TokenEmbeddingsBatch only read b and write into dst, which the caller
+// owns.
+type Model interface {
+	Info() encoder.Info
+	Dim() int
+	Hidden() int
+	MaxSeqLen() int
+	ContentHash() string
+	Prompt(name string) (string, error)
+	PromptPoolSkip(prompt string) int
+	TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool)
+	EmbedBatch(ctx context.Context, b *encoder.Batch, dst []float32) error
+	TokenEmbeddingsBatch(ctx context.Context, b *encoder.Batch, dst []float32) error
+}
+
+var _ Model = (*encoder.Model)(nil)
+
+// Options are embedding options as a user gives them (flags, a job's
+// options, a request); zero values mean the model's or the package's
+// defaults. Resolve checks them against a model.
+type Options struct {
+	// Output is SentenceEmbedding (default) or TokenEmbeddings.
+	Output Output
+	// Prompt is prepended to every text; PromptName names one of the
+	// model's prompts instead. Setting both is an error.
+	Prompt, PromptName string
+	// MaxLength truncates token sequences, special tokens included (0: the
+	// model's max_seq_length; larger values are capped at its position
+	// table).
+	MaxLength int
+	// TruncateDim keeps the first N dimensions (0: all): Matryoshka
+	// truncation.
+	TruncateDim int
+	// Normalize overrides L2 normalization of the (truncated) vector; nil
+	// keeps the model's choice (see Config.Normalize).
+	Normalize *bool
+	// Precision of the output, as quantize_embeddings (default Float32).
+	Precision Precision
+	// Ranges are the int8/uint8 calibration ranges: Ranges[0] the
+	// per-dimension minimum, Ranges[1] the maximum. Nil: computed over a
+	// whole run by callers that can (the file pipeline), refused by those
+	// that cannot.
+	Ranges [2][]float32
+	// BatchSize and MaxBatchTokens bound one encoder batch (defaults
+	// DefaultBatchSize and DefaultMaxBatchTokens).
+	BatchSize, MaxBatchTokens int
+}
+
+// Config is a resolved set of options for one model: every field holds the
+// value used, no zero means "default".
+type Config struct {
+	Output Output
+	// Prompt is the prompt text prepended to every text.
+	Prompt string
+	// PoolSkip is the number of leading prompt tokens the pooling leaves
+	// out (include_prompt false), 0 otherwise.
+	PoolSkip int
+	// MaxLength is the truncation length in tokens, special tokens
+	// included, at most the model's position table.
+	MaxLength int
+	// ModelDim is the width of the model's pooled vector; Dim that of the
+	// vector written (ModelDim unless truncated). For TokenEmbeddings
+	// both are the model's hidden size.
+	ModelDim, Dim int
+	// Normalize is whether the Dim-wide vector is L2-normalized after
+	// truncation: the explicit option, or else true exactly when a model
+	// with a Normalize module is truncated (sentence-transformers
+	// normalizes again only when asked; embedpipe keeps unit vectors unit).
+	Normalize bool
+	Precision Precision
+	// Ranges holds the given calibration ranges; nil when none were given.
+	Ranges *Ranges
+	// BatchSize and MaxBatchTokens bound one encoder batch.
+	BatchSize, MaxBatchTokens int
+}
+
+// Resolve applies the defaults to o and checks it against m.
+func Resolve(m Model, o Options) (Config, error) {
+	c := Config{Output: o.Output, Precision: o.Precision, BatchSize: o.BatchSize, MaxBatchTokens: o.MaxBatchTokens}
+	if o.Output > TokenEmbeddings {
+		return c, fmt.Errorf("%w: output value %d", ErrOptions, o.Output)
+	}
+	if o.Precision > Ubinary {
+		return c, fmt.Errorf("%w: precision %d", ErrOptions, o.Precision)
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.MaxBatchTokens <= 0 {
+		c.MaxBatchTokens = DefaultMaxBatchTokens
+	}
+	if o.Prompt != "" && o.PromptName != "" {
+		return c, fmt.Errorf("%w: give a prompt or a prompt name, not both", ErrOptions)
+	}
+	c.Prompt = o.Prompt
+	if o.PromptName != "" {
+		p, err := m.Prompt(o.PromptName)
+		if err != nil {
+			return c, fmt.Errorf("%w: %w", ErrOptions, err)
+		}
+		c.Prompt = p
+	}
+	c.PoolSkip = m.PromptPoolSkip(c.Prompt)
+	if o.MaxLength < 0 {
+		return c, fmt.Errorf("%w: max length %d", ErrOptions, o.MaxLength)
+	}
+	info := m.Info()
+	c.MaxLength = o.MaxLength
+	if c.MaxLength == 0 {
+		c.MaxLength = m.MaxSeqLen()
+	}
+	if info.MaxPositions > 0 && c.MaxLength > info.MaxPositions {
+		c.MaxLength = info.MaxPositions
+	}
+	if c.PoolSkip > 0 && c.PoolSkip >= c.MaxLength {
+		return c, fmt.Errorf("%w: the prompt has %d tokens that the pooling excludes (include_prompt false), the max length is %d: nothing would be left to pool", ErrOptions, c.PoolSkip, c.MaxLength)
+	}
+	if o.Output == TokenEmbeddings {
+		if o.Precision != Float32 || o.TruncateDim != 0 || o.Normalize != nil {
+			return c, fmt.Errorf("%w: token_embeddings output supports neither precision, truncate-dim nor normalize", ErrOptions)
+		}
+		c.ModelDim, c.Dim = m.Hidden(), m.Hidden()
+		return c, nil
+	}
+	c.ModelDim, c.Dim = m.Dim(), m.Dim()
+	if o.TruncateDim < 0 || o.TruncateDim > m.Dim() {
+		return c, fmt.Errorf("%w: truncate-dim %d outside [1, %d]", ErrOptions, o.TruncateDim, m.Dim())
+	}
+	if o.TruncateDim > 0 {
+		c.Dim = o.TruncateDim
+	}
+	if o.Normalize != nil {
+		c.Normalize = *o.Normalize
+	} else {
+		c.Normalize = info.Normalize && c.Dim < c.ModelDim
+	}
+	if (o.Ranges[0] == nil) != (o.Ranges[1] == nil) {
+		return c, fmt.Errorf("%w: ranges need a minimum and a maximum row", ErrRanges)
+	}
+	if o.Ranges[0] != nil {
+		if !o.Precision.NeedsRanges() {
+			return c, fmt.Errorf("%w: ranges are for int8 and uint8, the precision is %s", ErrRanges, o.Precision)
+		}
+		r, err := NewRanges(o.Ranges[0], o.Ranges[1])
+		if err != nil {
+			return c, err
+		}
+		if r.Dim() != c.Dim {
+			return c, fmt.Errorf("%w: ranges have %d dimensions, the output has %d", ErrRanges, r.Dim(), c.Dim)
+		}
+		c.Ranges = &r
+	}
+	return c, nil
+}
+
+// Fits reports whether a batch of seqs sequences and tokens tokens may take
+// one more sequence of next tokens: an empty batch takes any sequence, a
+// batch is full at BatchSize sequences or when the next one would pass
+// MaxBatchTokens. Every path cuts its batches by this rule.
+func (c *Config) Fits(seqs, tokens, next int) bool {
+	return seqs == 0 || (seqs < c.BatchSize && tokens+next <= c.MaxBatchTokens)
+}
