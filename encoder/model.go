@@ -485,6 +485,22 @@ func (m *Model) PromptPoolSkip(prompt string) int {
 	return max(0, len(ids)-1)
 }
 
+// TokenizeFullTo appends to dst the ids of text with prompt prepended, as
+// TokenizeTo but not truncated at all (the tokenize command with truncation
+// off); such ids may be longer than the model can encode.
+func (m *Model) TokenizeFullTo(dst []int32, text, prompt string) []int32 {
+	text = prompt + text
+	if m.lowerCase {
+		text = strings.ToLower(text)
+	}
+	ids, _ := m.tok.EncodeTo(dst, text, 0)
+	return ids
+}
+
+// IDToToken returns the vocabulary string of token id ("" when id is
+// outside the vocabulary).
+func (m *Model) IDToToken(id int32) string { return m.tok.IDToToken(id) }
+
 // AppendTo tokenizes text (see TokenizeTo) straight into b as a new
 // sequence. For a model whose pooling excludes prompt tokens it sets
 // b.PoolSkip for prompt; every sequence of b must then share that prompt.

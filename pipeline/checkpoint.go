@@ -56,11 +56,12 @@ func partPath(dir string, seq int) string {
 	return filepath.Join(dir, fmt.Sprintf("part-%09d.arrow", seq))
 }
 
-// optionsKey hashes every option that changes the numbers or rows written.
-func optionsKey(c *Config, m Model) string {
+// optionsKey hashes every option of a resolved config that changes the
+// numbers or rows written.
+func optionsKey(c *Config) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "col=%q out=%q prompt=%q value=%s trunc=%d norm=%v maxlen=%d onerr=%s",
-		c.Column, c.OutputColumn, c.Prompt, c.OutputValue, c.TruncateDim, c.normalize(m), c.MaxLength, c.OnError)
+		c.Column, c.OutputColumn, c.Prompt, c.OutputValue, c.TruncateDim, *c.Normalize, c.MaxLength, c.OnError)
 	if c.DocumentColumn != "" {
 		// Only Scores runs have these, so embedding runs keep their keys.
 		fmt.Fprintf(h, " doc=%q logit=%q", c.DocumentColumn, c.LogitColumn)

@@ -7,25 +7,22 @@ import (
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
-	"github.com/embedpipe/embedpipe/encoder/tokenizer"
+	"github.com/embedpipe/embedpipe/encoder/embed"
 )
 
 // Model is what the pipeline needs from an encoder; *encoder.Model satisfies
-// it. All methods must be safe for concurrent use: the pipeline calls
-// TokenizeTo from its tokenizer workers and EmbedBatch/TokenEmbeddingsBatch
-// from its encoder workers at the same time. EmbedBatch only reads b and
-// writes b.Len()×Dim() floats into dst, which the caller owns.
+// it. All methods must be safe for concurrent use: the pipeline tokenizes
+// from its tokenizer workers and encodes from its encoder workers at the
+// same time (see embed.Model for the ownership of batches and buffers).
+// Dense vectors go through the embedding seam (package encoder/embed).
 type Model interface {
-	Info() encoder.Info
-	Dim() int
-	Hidden() int
-	MaxSeqLen() int
-	ContentHash() string
-	Prompt(name string) (string, error)
-	TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool)
-	EmbedBatch(ctx context.Context, b *encoder.Batch, dst []float32) error
-	TokenEmbeddingsBatch(ctx context.Context, b *encoder.Batch, dst []float32) error
-	Tokenizer() *tokenizer.Tokenizer
+	embed.Model
+	// IDToToken returns the string of token id, for the token strings of
+	// token_embeddings output.
+	IDToToken(id int32) string
+	// TokenizeFullTo appends the ids of prompt+text like TokenizeTo, but
+	// without truncation, for Tokenize with truncation off.
+	TokenizeFullTo(dst []int32, text, prompt string) []int32
 }
 
 var _ Model = (*encoder.Model)(nil)
@@ -37,17 +34,17 @@ type Input struct {
 	RowGroupLo, RowGroupHi int
 }
 
-// Output values.
+// Output values, as embed's.
 const (
-	SentenceEmbedding = "sentence_embedding"
-	TokenEmbeddings   = "token_embeddings"
+	SentenceEmbedding = embed.SentenceEmbedding
+	TokenEmbeddings   = embed.TokenEmbeddings
 	// SparseEmbedding is the output of a sparse (SPLADE) encoder: one
 	// struct<indices: list<int32>, values: list<float32>> per row, indices
 	// ascending. It is the default output value of a sparse model.
-	SparseEmbedding = "sparse_embedding"
+	SparseEmbedding = embed.SparseEmbedding
 	// Scores is the output of a cross-encoder run (Config.DocumentColumn):
 	// a score column and a logit column per (query, document) row.
-	Scores = "scores"
+	Scores = embed.Scores
 )
 
 // PairModel is what a Scores run needs from a cross-encoder besides Model;
@@ -73,12 +70,66 @@ type SparseModel interface {
 
 var _ SparseModel = (*encoder.Model)(nil)
 
-// OnError policies for rows that cannot be embedded.
+// OnError is the policy for rows that cannot be embedded. The zero value ""
+// means OnErrorFail.
+type OnError string
+
+// The OnError policies.
 const (
-	OnErrorFail = "fail" // stop the run with an error naming the row
-	OnErrorSkip = "skip" // leave the row out of the output, list it in Errors
-	OnErrorNull = "null" // write a null embedding, list it in Errors
+	OnErrorFail OnError = "fail" // stop the run with an error naming the row
+	OnErrorSkip OnError = "skip" // leave the row out of the output, list it in Errors
+	OnErrorNull OnError = "null" // write a null embedding, list it in Errors
 )
+
+// ParseOnError reads a policy name; "" is OnErrorFail.
+func ParseOnError(s string) (OnError, error) {
+	switch p := OnError(s); p {
+	case "":
+		return OnErrorFail, nil
+	case OnErrorFail, OnErrorSkip, OnErrorNull:
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: on-error %q (want fail, skip or null)", ErrConfig, s)
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseOnError, for
+// flag.TextVar.
+func (p *OnError) UnmarshalText(b []byte) error {
+	v, err := ParseOnError(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p OnError) MarshalText() ([]byte, error) {
+	v, err := ParseOnError(string(p))
+	return []byte(v), err
+}
+
+// Defaults of Config, used by the command-line flags and by WithDefaults
+// alike.
+const (
+	DefaultColumn         = "text"
+	DefaultOutputColumn   = "embedding"
+	DefaultBatchSize      = embed.DefaultBatchSize
+	DefaultMaxBatchTokens = embed.DefaultMaxBatchTokens
+	DefaultProgressEvery  = time.Second
+)
+
+// SplitThreads divides procs cores between concurrent encoder calls: the
+// workers (default: procs, one thread each) and the kernel threads each call
+// may use (procs/workers, at least 1). The embed, worker and serve commands
+// all split this way.
+func SplitThreads(procs, workers int) (nWorkers, threads int) {
+	procs = max(1, procs)
+	if workers <= 0 {
+		workers = procs
+	}
+	return workers, max(1, procs/workers)
+}
 
 // Config describes one run. The zero value of every field but Inputs,
 // Output and the model is a sensible default.
@@ -102,13 +153,16 @@ type Config struct {
 	// largest weights of each sparse vector (0: every positive weight).
 	SparseTopK int
 	// Prompt is prepended to every text; PromptName names one of the model's
-	// prompts instead. Setting both is an error.
+	// prompts instead. Setting both is an error. On a model whose pooling
+	// excludes prompt tokens (include_prompt false) the prompt is encoded
+	// but left out of the pooling.
 	Prompt, PromptName string
-	// OutputValue is SentenceEmbedding (default) or TokenEmbeddings.
-	OutputValue string
+	// OutputValue is SentenceEmbedding (default), TokenEmbeddings,
+	// SparseEmbedding (the default of a sparse model) or Scores.
+	OutputValue embed.Output
 	// Precision is float32 (default), float16, int8, uint8, binary or
 	// ubinary, as sentence-transformers' quantize_embeddings.
-	Precision string
+	Precision embed.Precision
 	// Ranges are the int8/uint8 calibration ranges: Ranges[0] the per-dim
 	// minimum, Ranges[1] the maximum. When nil they are computed over every
 	// embedding of the run.
@@ -119,7 +173,8 @@ type Config struct {
 	// keeps the model's choice. A model with a Normalize module always
 	// yields unit vectors before truncation: false cannot undo that.
 	Normalize *bool
-	// MaxLength truncates token sequences (0: the model's MaxSeqLen).
+	// MaxLength truncates token sequences, special tokens included (0: the
+	// model's max_seq_length), as everywhere in embedpipe.
 	MaxLength int
 	// BatchSize caps sequences per encoder batch (default 64);
 	// MaxBatchTokens caps real tokens per batch (default 8192).
@@ -139,7 +194,7 @@ type Config struct {
 	// them and starts over.
 	Resume bool
 	// OnError is OnErrorFail (default), OnErrorSkip or OnErrorNull.
-	OnError string
+	OnError OnError
 	// ErrorsPath, when set, receives one JSON line per row that could not be
 	// embedded or was nulled (file, row group, row, error).
 	ErrorsPath string
@@ -154,19 +209,39 @@ type Config struct {
 	ProgressEvery time.Duration
 }
 
-func (c *Config) setDefaults(m Model) error {
+// EmbedOptions returns the embedding options of c, for embed.Resolve.
+func (c *Config) EmbedOptions() embed.Options {
+	return embed.Options{Output: c.OutputValue, Prompt: c.Prompt, PromptName: c.PromptName, MaxLength: c.MaxLength,
+		TruncateDim: c.TruncateDim, Normalize: c.Normalize, Precision: c.Precision, Ranges: c.Ranges,
+		BatchSize: c.BatchSize, MaxBatchTokens: c.MaxBatchTokens}
+}
+
+// WithDefaults returns c fully resolved against m: every default filled in
+// (columns, batch bounds, workers, chunk rows and bytes, progress period),
+// the prompt name replaced by its text, MaxLength by the length used,
+// Normalize by the choice made, and every option checked, with the reason
+// for any the model cannot honour. It does not look at Inputs and Output.
+func (c Config) WithDefaults(m Model) (Config, error) {
+	r, _, err := c.resolve(m)
+	return r, err
+}
+
+// resolve is WithDefaults that also returns the run's Embedder, the
+// embedding seam every dense output goes through.
+func (c Config) resolve(m Model) (Config, *embed.Embedder, error) {
+	kind := m.Info().Kind
 	if c.Column == "" {
-		c.Column = "text"
+		c.Column = DefaultColumn
 	}
-	if c.OutputValue == "" || c.OutputValue == SentenceEmbedding && m.Info().Kind == encoder.KindSparse {
+	if c.OutputValue == "" || c.OutputValue == SentenceEmbedding && kind == encoder.KindSparse {
 		// A sparse encoder's sentence embedding is its sparse vector.
 		c.OutputValue = SentenceEmbedding
-		if m.Info().Kind == encoder.KindSparse {
+		if kind == encoder.KindSparse {
 			c.OutputValue = SparseEmbedding
 		}
 	}
 	if c.OutputColumn == "" {
-		c.OutputColumn = "embedding"
+		c.OutputColumn = DefaultOutputColumn
 		if c.OutputValue == Scores {
 			c.OutputColumn = "score"
 		}
@@ -174,86 +249,73 @@ func (c *Config) setDefaults(m Model) error {
 	if c.OutputValue == Scores && c.LogitColumn == "" {
 		c.LogitColumn = "logit"
 	}
-	if c.Precision == "" {
-		c.Precision = "float32"
-	}
-	if c.OnError == "" {
-		c.OnError = OnErrorFail
-	}
-	if c.BatchSize <= 0 {
-		c.BatchSize = 64
-	}
-	if c.MaxBatchTokens <= 0 {
-		c.MaxBatchTokens = 8192
-	}
 	if c.Workers <= 0 {
 		c.Workers = max(1, runtime.GOMAXPROCS(0))
 	}
 	if c.ProgressEvery <= 0 {
-		c.ProgressEvery = time.Second
+		c.ProgressEvery = DefaultProgressEvery
 	}
-	if len(c.Inputs) == 0 || c.Output == "" {
-		return fmt.Errorf("%w: need at least one input and an output", ErrConfig)
+	if c.ChunkRows <= 0 {
+		c.ChunkRows = DefaultChunkRows
+	}
+	if c.ChunkBytes == 0 {
+		c.ChunkBytes = DefaultChunkBytes
+	}
+	c.ChunkBytes = max(-1, c.ChunkBytes)
+	// The batch bounds and length are resolved by embed.New below too;
+	// filling them first keeps MemoryBound meaningful for a config that
+	// fails validation.
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.MaxBatchTokens <= 0 {
+		c.MaxBatchTokens = DefaultMaxBatchTokens
+	}
+	if c.MaxLength == 0 {
+		c.MaxLength = m.MaxSeqLen()
+	}
+	var err error
+	if c.OnError, err = ParseOnError(string(c.OnError)); err != nil {
+		return c, nil, err
+	}
+	if c.Precision, err = embed.ParsePrecision(string(c.Precision)); err != nil {
+		return c, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	switch c.OutputValue {
 	case SentenceEmbedding, TokenEmbeddings:
 		if c.DocumentColumn != "" {
-			return fmt.Errorf("%w: a document column is for scoring pairs (output value %s)", ErrConfig, Scores)
+			return c, nil, fmt.Errorf("%w: a document column is for scoring pairs (output value %s)", ErrConfig, Scores)
 		}
-		if k := m.Info().Kind; k == encoder.KindSparse || k == encoder.KindCrossEncoder {
-			return fmt.Errorf("%w: %s is a %s model, which embed cannot run (use score for a cross-encoder)", ErrConfig, m.Info().Dir, k)
+		if kind == encoder.KindSparse || kind == encoder.KindCrossEncoder {
+			return c, nil, fmt.Errorf("%w: %s is a %s model, which embed cannot run (use score for a cross-encoder)", ErrConfig, m.Info().Dir, kind)
 		}
 	case Scores:
 		if err := c.checkScores(m); err != nil {
-			return err
+			return c, nil, err
 		}
 	case SparseEmbedding:
-		if _, ok := m.(SparseModel); !ok || m.Info().Kind != encoder.KindSparse {
-			return fmt.Errorf("%w: %s is not a sparse encoder (kind %s)", ErrConfig, m.Info().Dir, m.Info().Kind)
+		if _, ok := m.(SparseModel); !ok || kind != encoder.KindSparse {
+			return c, nil, fmt.Errorf("%w: %s is not a sparse encoder (kind %s)", ErrConfig, m.Info().Dir, kind)
 		}
-		if c.Precision != "float32" || c.TruncateDim != 0 || c.Normalize != nil || c.Ranges[0] != nil {
-			return fmt.Errorf("%w: sparse vectors take none of precision, truncate-dim, normalize or ranges (--sparse-top-k keeps the largest weights)", ErrConfig)
+		if c.Precision != embed.Float32 || c.TruncateDim != 0 || c.Normalize != nil || c.Ranges[0] != nil {
+			return c, nil, fmt.Errorf("%w: sparse vectors take none of precision, truncate-dim, normalize or ranges (--sparse-top-k keeps the largest weights)", ErrConfig)
 		}
 	default:
-		return fmt.Errorf("%w: output value %q (want sentence_embedding, token_embeddings or sparse_embedding)", ErrConfig, c.OutputValue)
+		return c, nil, fmt.Errorf("%w: output value %q (want sentence_embedding, token_embeddings or sparse_embedding)", ErrConfig, c.OutputValue)
 	}
 	if c.SparseTopK < 0 || c.SparseTopK > 0 && c.OutputValue != SparseEmbedding {
-		return fmt.Errorf("%w: sparse top-k %d applies to a sparse encoder's output only", ErrConfig, c.SparseTopK)
+		return c, nil, fmt.Errorf("%w: sparse top-k %d applies to a sparse encoder's output only", ErrConfig, c.SparseTopK)
 	}
-	switch c.OnError {
-	case OnErrorFail, OnErrorSkip, OnErrorNull:
-	default:
-		return fmt.Errorf("%w: on-error %q (want fail, skip or null)", ErrConfig, c.OnError)
+	e, err := embed.New(m, c.EmbedOptions())
+	if err != nil {
+		return c, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if _, err := parsePrecision(c.Precision); err != nil {
-		return err
-	}
-	if c.OutputValue == TokenEmbeddings && (c.Precision != "float32" || c.TruncateDim != 0) {
-		return fmt.Errorf("%w: token_embeddings output supports neither --precision nor --truncate-dim", ErrConfig)
-	}
-	if c.TruncateDim < 0 || c.TruncateDim > m.Dim() {
-		return fmt.Errorf("%w: truncate-dim %d outside [1, %d]", ErrConfig, c.TruncateDim, m.Dim())
-	}
-	if c.Prompt != "" && c.PromptName != "" {
-		return fmt.Errorf("%w: give a prompt or a prompt name, not both", ErrConfig)
-	}
-	if c.PromptName != "" {
-		p, err := m.Prompt(c.PromptName)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrConfig, err)
-		}
-		c.Prompt, c.PromptName = p, ""
-	}
-	if c.MaxLength < 0 {
-		return fmt.Errorf("%w: max-length %d", ErrConfig, c.MaxLength)
-	}
-	if (c.Ranges[0] == nil) != (c.Ranges[1] == nil) || len(c.Ranges[0]) != len(c.Ranges[1]) {
-		return fmt.Errorf("%w: ranges need a minimum and a maximum row of the same length", ErrRanges)
-	}
-	if c.Ranges[0] != nil && len(c.Ranges[0]) != c.outDim(m) {
-		return fmt.Errorf("%w: ranges have %d dimensions, the output has %d", ErrRanges, len(c.Ranges[0]), c.outDim(m))
-	}
-	return nil
+	ec := e.Config()
+	c.Prompt, c.PromptName, c.MaxLength = ec.Prompt, "", ec.MaxLength
+	c.BatchSize, c.MaxBatchTokens = ec.BatchSize, ec.MaxBatchTokens
+	norm := ec.Normalize
+	c.Normalize = &norm
+	return c, e, nil
 }
 
 // checkScores validates the options of a Scores run.
@@ -268,7 +330,7 @@ func (c *Config) checkScores(m Model) error {
 	if c.LogitColumn == c.OutputColumn {
 		return fmt.Errorf("%w: score and logit columns are both %q", ErrConfig, c.OutputColumn)
 	}
-	if c.Precision != "float32" || c.TruncateDim != 0 || c.Normalize != nil || c.Ranges[0] != nil {
+	if c.Precision != embed.Float32 || c.TruncateDim != 0 || c.Normalize != nil || c.Ranges[0] != nil {
 		return fmt.Errorf("%w: scores take none of precision, truncate-dim, normalize or ranges", ErrConfig)
 	}
 	if c.Prompt != "" || c.PromptName != "" {
@@ -301,15 +363,4 @@ func (c *Config) sparseEntries(m Model) int {
 		return min(c.SparseTopK, m.Dim())
 	}
 	return m.Dim()
-}
-
-// normalize reports whether embeddings are L2-normalized after truncation.
-func (c *Config) normalize(m Model) bool {
-	if c.Normalize != nil {
-		return *c.Normalize
-	}
-	// A model with a Normalize module gives unit vectors; after truncation
-	// sentence-transformers normalizes again only when asked, and embedpipe
-	// keeps unit vectors unit: renormalize when truncating such a model.
-	return m.Info().Normalize && c.TruncateDim > 0 && c.TruncateDim < m.Dim()
 }

@@ -1,6 +1,10 @@
 package pipeline
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/embedpipe/embedpipe/encoder/embed"
+)
 
 // Sentinel errors of package pipeline, wrapped with %w by the errors Run
 // returns; the io sentinels (fileio.ErrCorrupt, fileio.ErrMissingColumn, …)
@@ -19,8 +23,10 @@ var (
 	// ErrCheckpoint reports a checkpoint directory made by a run with other
 	// options, model or input; rerun with Resume false to start over.
 	ErrCheckpoint = errors.New("checkpoint does not match this run")
-	// ErrRanges reports an unreadable or mis-shaped calibration ranges file.
-	ErrRanges = errors.New("invalid quantization ranges")
+	// ErrRanges reports an unreadable or mis-shaped calibration ranges file,
+	// or ranges that do not fit the output; it is embed.ErrRanges, so
+	// errors.Is works with either name.
+	ErrRanges = embed.ErrRanges
 )
 
 // interruptedError carries the exit code the CLI uses for an interrupted run.

@@ -20,27 +20,16 @@ func tokenizerWorkers(workers int) int { return max(1, min(workers, 4)) }
 // bound rather than on the moving live heap, so that peak RSS does not creep
 // up with the length of the run.
 func MemoryBound(m Model, cfg Config) int64 {
-	c := cfg
-	if c.Output == "" {
-		c.Output = "-"
-	}
-	if len(c.Inputs) == 0 {
-		c.Inputs = []Input{{}}
-	}
-	_ = c.setDefaults(m) // defaults are set before any validation error
+	// An invalid config fails Run before it holds anything; its bound is
+	// still that of its defaulted fields, which WithDefaults fills first.
+	c, _ := cfg.WithDefaults(m)
 	info := m.Info()
 	rows := int64(c.ChunkRows)
-	if rows <= 0 {
-		rows = DefaultChunkRows
-	}
 	chunkBytes := c.ChunkBytes
 	if chunkBytes <= 0 {
 		chunkBytes = DefaultChunkBytes
 	}
 	maxLen := int64(c.MaxLength)
-	if maxLen <= 0 {
-		maxLen = int64(m.MaxSeqLen())
-	}
 	if maxLen <= 0 {
 		maxLen = 512
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/encoder/embed"
 )
 
 // TestBatchingDoesNotChangeResults runs the same input with very different
@@ -45,34 +47,6 @@ func TestBatchingDoesNotChangeResults(t *testing.T) {
 				}
 			}
 		}
-	}
-}
-
-func TestQuantizeMatchesSentenceTransformers(t *testing.T) {
-	// Ranges [-1, 1] give the float32 step 0.007843138; numpy's float32
-	// arithmetic then gives 1/step = 127.49999 and 2/step = 254.99998, which
-	// the casts truncate (worked out with float32 rounding at every step).
-	r := newRanges([]float32{-1, -1, -1, -1}, []float32{1, 1, 1, 1})
-	e := []float32{-1, 0, 1, 0.5}
-	i8 := make([]int8, 4)
-	quantizeInt8To(i8, e, r)
-	if want := []int8{-128, 0, 126, 63}; !equal(i8, want) {
-		t.Fatalf("int8 %v, want %v", i8, want)
-	}
-	u8 := make([]uint8, 4)
-	quantizeUint8To(u8, e, r)
-	if want := []uint8{0, 127, 254, 191}; !equal(u8, want) {
-		t.Fatalf("uint8 %v, want %v", u8, want)
-	}
-	bits := []float32{1, -1, 0, 2, -3, 0, 0, 5, 0.1, 0, 0, 0, 0, 0, 0, 0}
-	ub := make([]byte, 2)
-	packBitsTo(ub, bits, false)
-	if ub[0] != 0b10010001 || ub[1] != 0b10000000 {
-		t.Fatalf("ubinary %08b", ub)
-	}
-	packBitsTo(ub, bits, true)
-	if int8(ub[0]) != int8(0b10010001-128) || int8(ub[1]) != 0 {
-		t.Fatalf("binary %v", ub)
 	}
 }
 
@@ -113,7 +87,7 @@ func TestPrecisionAndTruncateOutputs(t *testing.T) {
 			continue
 		}
 		want := append([]float32(nil), full[r][:8]...)
-		normalizeTo(want)
+		encoder.Normalize(want)
 		for d := range want {
 			if math.Abs(float64(got[r][d]-want[d])) > 1e-6 {
 				t.Fatalf("row %d dim %d: %v want %v", r, d, got[r][d], want[d])
@@ -133,17 +107,21 @@ func TestPrecisionAndTruncateOutputs(t *testing.T) {
 	}
 	for _, p := range []string{"int8", "uint8", "binary", "ubinary", "float16"} {
 		out := filepath.Join(dir, p+".parquet")
-		if _, err := Run(context.Background(), m, Config{Inputs: []Input{{Path: in}}, Output: out, Precision: p}); err != nil {
+		if _, err := Run(context.Background(), m, Config{Inputs: []Input{{Path: in}}, Output: out, Precision: embed.Precision(p)}); err != nil {
 			t.Fatal(err)
 		}
 		tbl := readOutput(t, out)
 		col := tbl.Column(tbl.Schema().FieldIndices("embedding")[0]).Data().Chunks()
-		pr, _ := parsePrecision(p)
+		pr, _ := embed.ParsePrecision(p)
 		ft := tbl.Schema().Field(tbl.Schema().FieldIndices("embedding")[0]).Type.(*arrow.FixedSizeListType)
-		if int(ft.Len()) != pr.width(dim) || !arrow.TypeEqual(ft.Elem(), pr.elemType()) {
+		if int(ft.Len()) != pr.Width(dim) || !arrow.TypeEqual(ft.Elem(), elemType(pr)) {
 			t.Fatalf("%s: column type %s", p, ft)
 		}
-		rg := newRanges(lo, hi)
+		// quantize_embeddings' starts and steps, in float32.
+		steps := make([]float32, dim)
+		for d := range steps {
+			steps[d] = (hi[d] - lo[d]) / 255
+		}
 		row := 0
 		for _, ch := range col {
 			fl := ch.(*array.FixedSizeList)
@@ -160,7 +138,7 @@ func TestPrecisionAndTruncateOutputs(t *testing.T) {
 				case "int8":
 					v := fl.ListValues().(*array.Int8).Int8Values()[s:]
 					for d := range e {
-						want := int8(int32((e[d]-rg.starts[d])/rg.steps[d] - 128))
+						want := int8(int32((e[d]-lo[d])/steps[d] - 128))
 						if v[d] != want {
 							t.Fatalf("int8 row %d dim %d: %d want %d", row, d, v[d], want)
 						}
@@ -168,14 +146,14 @@ func TestPrecisionAndTruncateOutputs(t *testing.T) {
 				case "uint8":
 					v := fl.ListValues().(*array.Uint8).Uint8Values()[s:]
 					for d := range e {
-						if want := uint8(int32((e[d] - rg.starts[d]) / rg.steps[d])); v[d] != want {
+						if want := uint8(int32((e[d] - lo[d]) / steps[d])); v[d] != want {
 							t.Fatalf("uint8 row %d dim %d: %d want %d", row, d, v[d], want)
 						}
 					}
 				case "ubinary", "binary":
 					var v []byte
 					if p == "binary" {
-						for _, x := range fl.ListValues().(*array.Int8).Int8Values()[s : s+int64(pr.width(dim))] {
+						for _, x := range fl.ListValues().(*array.Int8).Int8Values()[s : s+int64(pr.Width(dim))] {
 							v = append(v, byte(int(x)+128))
 						}
 					} else {

@@ -88,9 +88,9 @@ type chunkStats struct {
 
 // RowError names one row that could not be embedded and why.
 type RowError struct {
-	File     string `json:"file"`
-	RowGroup int    `json:"row_group"`
-	Row      int64  `json:"row"`
-	Action   string `json:"action"`
-	Error    string `json:"error"`
+	File     string  `json:"file"`
+	RowGroup int     `json:"row_group"`
+	Row      int64   `json:"row"`
+	Action   OnError `json:"action"`
+	Error    string  `json:"error"`
 }

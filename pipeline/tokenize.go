@@ -63,20 +63,10 @@ func Tokenize(ctx context.Context, m Model, cfg TokenizeConfig) (Summary, error)
 	defer w.Abort()
 	encode := m.TokenizeTo
 	if cfg.MaxLength == 0 {
-		// TokenizeTo caps lengths at the position table; without truncation
-		// use the tokenizer itself, lower-casing first when the model's
-		// sentence_bert_config asks for it (detected on a probe).
-		tok := m.Tokenizer()
-		probe := "Probe ABC"
-		a, _ := m.TokenizeTo(nil, probe, "", 64)
-		b, _ := tok.EncodeTo(nil, probe, 64)
-		lower := !slices.Equal(a, b)
+		// TokenizeTo caps lengths at the position table; without
+		// truncation the model tokenizes the whole text.
 		encode = func(dst []int32, text, prompt string, _ int) ([]int32, bool) {
-			text = prompt + text
-			if lower {
-				text = strings.ToLower(text)
-			}
-			return tok.EncodeTo(dst, text, 0)
+			return m.TokenizeFullTo(dst, text, prompt), false
 		}
 	}
 	maxLen := cfg.MaxLength

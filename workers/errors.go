@@ -29,3 +29,7 @@ var ErrBadInput = errors.New("workers: bad input")
 // ErrClosed reports a request submitted to a Batcher after Close: the
 // service is draining.
 var ErrClosed = errors.New("workers: batcher closed")
+
+// ErrBadOptions reports job options the engine cannot honour; Submit
+// refuses such a job with the reason instead of failing every task.
+var ErrBadOptions = errors.New("workers: unsupported job options")

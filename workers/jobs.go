@@ -96,6 +96,9 @@ func Submit(ctx context.Context, js jetstream.JetStream, job schemas.Job, l Layo
 	if err := job.Validate(); err != nil {
 		return schemas.Status{}, err
 	}
+	if _, err := EmbedOptions(job.Options); err != nil {
+		return schemas.Status{}, err
+	}
 	tasks, total, err := Plan(job, rowsPerTask)
 	if err != nil {
 		return schemas.Status{}, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/pipeline"
 	"github.com/embedpipe/embedpipe/schemas"
@@ -38,33 +39,54 @@ func permanentPipeline(err error) bool {
 	return false
 }
 
+// EmbedOptions converts a job's options into the embedding seam's: the one
+// schemas.Options → embedding options function, used by Submit (which
+// refuses a job whose options the engine cannot honour, with the reason) and
+// by every task. Options that depend on the model (a prompt name, a
+// truncate-dim wider than the model) are checked by embed.Resolve when the
+// task runs.
+func EmbedOptions(o schemas.Options) (embed.Options, error) {
+	if o.Pooling != "" {
+		return embed.Options{}, fmt.Errorf("%w: options.pooling %q: embedpipe pools as the model's Pooling module says and cannot override it; leave pooling unset", ErrBadOptions, o.Pooling)
+	}
+	p, err := embed.ParsePrecision(o.Precision)
+	if err != nil {
+		return embed.Options{}, fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
+	if p.NeedsRanges() {
+		return embed.Options{}, fmt.Errorf("%w: options.precision %s needs calibration ranges over the whole job, which tasks embedded apart cannot compute; use float32, float16, binary or ubinary", ErrBadOptions, p)
+	}
+	return embed.Options{Prompt: o.Prompt, PromptName: o.PromptName, Precision: p, TruncateDim: o.TruncateDim,
+		Normalize: o.Normalize, MaxLength: o.MaxLength, BatchSize: o.BatchSize}, nil
+}
+
 // RunTask implements TaskRunner.
 func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, outDir string) (PartInfo, error) {
-	o := t.Options
-	if o.Pooling != "" {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: pooling %q would override the model's pooling, which embedpipe does not support", ErrPermanent, t.JobID, t.Index, o.Pooling)
+	eo, err := EmbedOptions(t.Options)
+	if err != nil {
+		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
+	}
+	if eo.BatchSize == 0 {
+		eo.BatchSize = r.BatchSize
 	}
 	out := filepath.Join(outDir, t.Part)
 	cfg := pipeline.Config{
-		Inputs:       []pipeline.Input{{Path: input, RowGroupLo: t.RowGroupLo, RowGroupHi: t.RowGroupHi}},
-		Output:       out,
-		Column:       t.Column,
-		OutputColumn: t.Output.Column,
-		Prompt:       o.Prompt,
-		PromptName:   o.PromptName,
-		Precision:    o.Precision,
-		TruncateDim:  o.TruncateDim,
-		Normalize:    o.Normalize,
-		MaxLength:    o.MaxLength,
-		BatchSize:    r.BatchSize,
-		Workers:      r.Workers,
-		Resume:       true,
-		OnError:      pipeline.OnErrorFail,
+		Inputs:         []pipeline.Input{{Path: input, RowGroupLo: t.RowGroupLo, RowGroupHi: t.RowGroupHi}},
+		Output:         out,
+		Column:         t.Column,
+		OutputColumn:   t.Output.Column,
+		Prompt:         eo.Prompt,
+		PromptName:     eo.PromptName,
+		Precision:      eo.Precision,
+		TruncateDim:    eo.TruncateDim,
+		Normalize:      eo.Normalize,
+		MaxLength:      eo.MaxLength,
+		BatchSize:      eo.BatchSize,
+		MaxBatchTokens: r.MaxBatchTokens,
+		Workers:        r.Workers,
+		Resume:         true,
+		OnError:        pipeline.OnErrorFail,
 	}
-	if o.BatchSize > 0 {
-		cfg.BatchSize = o.BatchSize
-	}
-	cfg.MaxBatchTokens = r.MaxBatchTokens
 	sum, err := pipeline.Run(ctx, r.Model, cfg)
 	if errors.Is(err, pipeline.ErrCheckpoint) {
 		// Checkpoints of another run (another model or options) under the

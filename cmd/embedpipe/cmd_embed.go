@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/io/pgsink"
@@ -36,31 +37,34 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	fs := newFlags("embed", "--model DIR --input FILE|DIR|GLOB --output FILE|DIR [flags]",
 		"embedpipe embed --model ./all-MiniLM-L6-v2 --input docs.parquet --output vectors.parquet",
 		"embedpipe embed --model ./bge-small --input 'data/*.jsonl' --output out/ --precision int8 --on-error skip --errors bad.jsonl")
+	// The flags fill one typed pipeline.Config; its defaults are the
+	// pipeline's exported constants, and WithDefaults resolves the rest.
+	var cfg pipeline.Config
 	model := fs.String("model", "", modelHelp+" (required)")
 	input := fs.String("input", "", "input file, directory or glob (required): .parquet, .arrow/.feather, .arrows, .jsonl, .csv")
-	output := fs.String("output", "", "output file (one input) or directory (several inputs), or a PostgreSQL URL postgres://… with --table (required)")
-	column := fs.String("column", "text", "text column")
-	outColumn := fs.String("output-column", "embedding", "embedding column to add")
-	batchSize := fs.Int("batch-size", 64, "maximum sequences per encoder batch")
-	maxBatchTokens := fs.Int("max-batch-tokens", 8192, "maximum real tokens per encoder batch")
-	workers := fs.Int("workers", 0, "concurrent encoder batches (default GOMAXPROCS; each gets GOMAXPROCS/workers threads)")
-	promptName := fs.String("prompt-name", "", "name of a prompt defined by the model")
-	prompt := fs.String("prompt", "", "prompt text prepended to every text")
-	outValue := fs.String("output-value", "", "sentence_embedding or token_embeddings (default: sentence_embedding; sparse_embedding for a sparse encoder)")
-	sparseTopK := fs.Int("sparse-top-k", 0, "sparse encoders: keep the K largest weights of each vector (default 0: every positive weight)")
-	precision := fs.String("precision", "float32", "float32, float16, int8, uint8, binary or ubinary")
+	fs.StringVar(&cfg.Output, "output", "", "output file (one input) or directory (several inputs), or a PostgreSQL URL postgres://… with --table (required)")
+	fs.StringVar(&cfg.Column, "column", pipeline.DefaultColumn, "text column")
+	fs.StringVar(&cfg.OutputColumn, "output-column", pipeline.DefaultOutputColumn, "embedding column to add")
+	fs.IntVar(&cfg.BatchSize, "batch-size", pipeline.DefaultBatchSize, "maximum sequences per encoder batch")
+	fs.IntVar(&cfg.MaxBatchTokens, "max-batch-tokens", pipeline.DefaultMaxBatchTokens, "maximum real tokens per encoder batch")
+	fs.IntVar(&cfg.Workers, "workers", 0, "concurrent encoder batches (default GOMAXPROCS; each gets GOMAXPROCS/workers threads)")
+	fs.StringVar(&cfg.PromptName, "prompt-name", "", "name of a prompt defined by the model")
+	fs.StringVar(&cfg.Prompt, "prompt", "", "prompt text prepended to every text")
+	fs.TextVar(&cfg.OutputValue, "output-value", pipeline.SentenceEmbedding, "sentence_embedding or token_embeddings (sparse_embedding for a sparse encoder)")
+	fs.IntVar(&cfg.SparseTopK, "sparse-top-k", 0, "sparse encoders: keep the K largest weights of each vector (default 0: every positive weight)")
+	fs.TextVar(&cfg.Precision, "precision", embed.Float32, "float32, float16, int8, uint8, binary or ubinary")
 	computeName := fs.String("compute", "float32", "number format of the model's linear layers: float32, int8 (dynamic quantization, opt-in; BERT-family models), or bf16 (bf16 accuracy emulated at float32 speed, no speed gain; not Qwen3-MoE)")
 	rangesPath := fs.String("ranges", "", "int8/uint8 calibration ranges, JSON [[min…],[max…]] (default: computed over the run)")
-	truncateDim := fs.Int("truncate-dim", 0, "keep the first N dimensions, then normalize")
+	fs.IntVar(&cfg.TruncateDim, "truncate-dim", 0, "keep the first N dimensions, then normalize")
 	normalize := fs.String("normalize", "", "true or false: override L2 normalization after truncation (default: the model's)")
-	maxLength := fs.Int("max-length", 0, "truncate token sequences to N tokens (default 0: the model's max_seq_length)")
-	resume := fs.Bool("resume", true, "continue from the checkpoints next to the output; false starts over")
-	cacheDir := fs.String("cache", "", "embedding cache directory shared across runs")
-	onError := fs.String("on-error", pipeline.OnErrorFail, "rows that cannot be embedded: fail, skip or null")
-	errorsPath := fs.String("errors", "", "write the rows that could not be embedded here (JSON lines)")
+	fs.IntVar(&cfg.MaxLength, "max-length", 0, "truncate token sequences to N tokens (default 0: the model's max_seq_length)")
+	fs.BoolVar(&cfg.Resume, "resume", true, "continue from the checkpoints next to the output; false starts over")
+	fs.StringVar(&cfg.CacheDir, "cache", "", "embedding cache directory shared across runs")
+	fs.TextVar(&cfg.OnError, "on-error", pipeline.OnErrorFail, "rows that cannot be embedded: fail, skip or null")
+	fs.StringVar(&cfg.ErrorsPath, "errors", "", "write the rows that could not be embedded here (JSON lines)")
 	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
-	chunkRows := fs.Int("chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512; Parquet chunks also stop at 4 MiB of input)")
+	fs.IntVar(&cfg.ChunkRows, "chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512; Parquet chunks also stop at 4 MiB of input)")
 	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.25 × the run's worst-case working memory), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
 	metricsAddr := fs.String("metrics", "", "serve /metrics, /health and /live on this address during the run (e.g. 127.0.0.1:9090)")
@@ -72,40 +76,33 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	if err := fs.noArgs(); err != nil {
 		return err
 	}
-	if *model == "" || *input == "" || *output == "" {
+	if *model == "" || *input == "" || cfg.Output == "" {
 		return fs.usageErrorf("--model, --input and --output are required")
 	}
-	if *maxLength < 0 {
-		return fs.usageErrorf("--max-length %d: want 0 (the model's max_seq_length) or a positive number of tokens", *maxLength)
+	if cfg.MaxLength < 0 {
+		return fs.usageErrorf("--max-length %d: want 0 (the model's max_seq_length) or a positive number of tokens", cfg.MaxLength)
 	}
-	if *rangesPath != "" && *precision != "int8" && *precision != "uint8" {
-		return fs.usageErrorf("--ranges applies only to --precision int8 or uint8, not %s", *precision)
+	if *rangesPath != "" && !cfg.Precision.NeedsRanges() {
+		return fs.usageErrorf("--ranges applies only to --precision int8 or uint8, not %s", cfg.Precision)
 	}
 	files, err := dataset.Expand(*input)
 	if err != nil {
 		return err
 	}
-	if len(files) == 1 && !pgsink.IsURL(*output) {
-		if st, err := os.Stat(*output); err == nil && st.IsDir() {
-			*output = strings.TrimRight(*output, "/") + "/" + pipeline.OutputName(files[0])
+	if len(files) == 1 && !pgsink.IsURL(cfg.Output) {
+		if st, err := os.Stat(cfg.Output); err == nil && st.IsDir() {
+			cfg.Output = strings.TrimRight(cfg.Output, "/") + "/" + pipeline.OutputName(files[0])
 		}
-		if err := dataset.Writable(*output); err != nil {
+		if err := dataset.Writable(cfg.Output); err != nil {
 			return err
 		}
-	}
-	cfg := pipeline.Config{
-		Output: *output, Column: *column, OutputColumn: *outColumn,
-		Prompt: *prompt, PromptName: *promptName, OutputValue: *outValue, SparseTopK: *sparseTopK, Precision: *precision,
-		TruncateDim: *truncateDim, MaxLength: *maxLength, BatchSize: *batchSize, MaxBatchTokens: *maxBatchTokens,
-		Workers: *workers, ChunkRows: *chunkRows, Resume: *resume, OnError: *onError,
-		ErrorsPath: *errorsPath, CacheDir: *cacheDir,
 	}
 	for _, f := range files {
 		cfg.Inputs = append(cfg.Inputs, pipeline.Input{Path: f})
 	}
 	var pg *pgOutput
-	if pgsink.IsURL(*output) {
-		if pg, err = newPGOutput(*output, pgf, &cfg, files); err != nil {
+	if pgsink.IsURL(cfg.Output) {
+		if pg, err = newPGOutput(cfg.Output, pgf, &cfg, files); err != nil {
 			return err
 		}
 	}
@@ -121,15 +118,13 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 			return err
 		}
 	}
-	procs := runtime.GOMAXPROCS(0)
-	if cfg.Workers <= 0 {
-		cfg.Workers = procs
-	}
+	var threads int
+	cfg.Workers, threads = pipeline.SplitThreads(runtime.GOMAXPROCS(0), cfg.Workers)
 	compute, err := encoder.ParseCompute(*computeName)
 	if err != nil {
 		return err
 	}
-	m, err := encoder.Load(*model, encoder.WithThreads(max(1, procs/cfg.Workers)), encoder.WithCompute(compute), hubOption())
+	m, err := encoder.Load(*model, encoder.WithThreads(threads), encoder.WithCompute(compute), hubOption())
 	if err != nil {
 		return err
 	}

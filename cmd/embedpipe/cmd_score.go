@@ -40,7 +40,8 @@ func scoreCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	workers := fs.Int("workers", 0, "concurrent encoder batches (default GOMAXPROCS; each gets GOMAXPROCS/workers threads)")
 	maxLength := fs.Int("max-length", 0, "truncate each pair to N tokens, longest first (default: the model's maximum)")
 	resume := fs.Bool("resume", true, "continue from the checkpoints next to the output; false starts over")
-	onError := fs.String("on-error", pipeline.OnErrorFail, "rows that cannot be scored: fail, skip or null")
+	var onError pipeline.OnError
+	fs.TextVar(&onError, "on-error", pipeline.OnErrorFail, "rows that cannot be scored: fail, skip or null")
 	errorsPath := fs.String("errors", "", "write the rows that could not be scored here (JSON lines)")
 	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
@@ -73,7 +74,7 @@ func scoreCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	cfg := pipeline.Config{
 		Output: *output, Column: *queryCol, DocumentColumn: *docCol, OutputColumn: *scoreCol, LogitColumn: *logitCol,
 		OutputValue: pipeline.Scores, MaxLength: *maxLength, BatchSize: *batchSize, MaxBatchTokens: *maxBatchTokens,
-		Workers: *workers, ChunkRows: *chunkRows, Resume: *resume, OnError: *onError, ErrorsPath: *errorsPath,
+		Workers: *workers, ChunkRows: *chunkRows, Resume: *resume, OnError: onError, ErrorsPath: *errorsPath,
 	}
 	for _, f := range files {
 		cfg.Inputs = append(cfg.Inputs, pipeline.Input{Path: f})

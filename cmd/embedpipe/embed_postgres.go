@@ -64,7 +64,7 @@ func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*
 		return nil, errors.New("--on-error skip with --output postgres://… needs --id-column: the default ids \"<file>:<row>\" would shift past a skipped row (or use --on-error null)")
 	}
 	p := &pgOutput{opts: pgsink.Options{URL: url, Table: f.table, IDColumn: f.idColumn, EmbeddingColumn: cfg.OutputColumn,
-		Precision: cfg.Precision, Index: idx, Distance: dist}}
+		Precision: string(cfg.Precision), Index: idx, Distance: dist}}
 	if p.opts.EmbeddingColumn == "" {
 		p.opts.EmbeddingColumn = "embedding"
 	}

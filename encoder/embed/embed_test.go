@@ -191,7 +191,7 @@ func TestResolveRefuses(t *testing.T) {
 func TestQuantize(t *testing.T) {
 	for _, name := range []string{"float32", "float16", "int8", "uint8", "binary", "ubinary"} {
 		p, err := embed.ParsePrecision(name)
-		if err != nil || p.String() != name {
+		if err != nil || string(p) != name {
 			t.Fatalf("ParsePrecision(%q) = %v, %v", name, p, err)
 		}
 	}
@@ -238,5 +238,49 @@ func TestQuantize(t *testing.T) {
 	got := make([]byte, 2)
 	if err := embed.Uint8.QuantizeTo(got, []float32{3, -2}, 1, 2, &rr); err != nil || got[0] != 254 || got[1] != 0 {
 		t.Fatalf("uint8 over bounds: %v %v", got, err)
+	}
+}
+
+// TestQuantizeMatchesSentenceTransformers: ranges [-1, 1] give the float32
+// step 0.007843138; numpy's float32 arithmetic then gives 1/step =
+// 127.49999 and 2/step = 254.99998, which the casts truncate (worked out
+// with float32 rounding at every step).
+func TestQuantizeMatchesSentenceTransformers(t *testing.T) {
+	r, err := embed.NewRanges([]float32{-1, -1, -1, -1}, []float32{1, 1, 1, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := []float32{-1, 0, 1, 0.5}
+	i8 := make([]byte, 4)
+	if err := embed.Int8.QuantizeTo(i8, e, 1, 4, &r); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int8{-128, 0, 126, 63} {
+		if int8(i8[i]) != want {
+			t.Fatalf("int8 %v, want -128 0 126 63", i8)
+		}
+	}
+	u8 := make([]byte, 4)
+	if err := embed.Uint8.QuantizeTo(u8, e, 1, 4, &r); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []uint8{0, 127, 254, 191} {
+		if u8[i] != want {
+			t.Fatalf("uint8 %v, want 0 127 254 191", u8)
+		}
+	}
+	bits := []float32{1, -1, 0, 2, -3, 0, 0, 5, 0.1, 0, 0, 0, 0, 0, 0, 0}
+	ub := make([]byte, 2)
+	if err := embed.Ubinary.QuantizeTo(ub, bits, 1, 16, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ub[0] != 0b10010001 || ub[1] != 0b10000000 {
+		t.Fatalf("ubinary %08b", ub)
+	}
+	if err := embed.Binary.QuantizeTo(ub, bits, 1, 16, nil); err != nil {
+		t.Fatal(err)
+	}
+	if int8(ub[0]) != int8(0b10010001-128) || int8(ub[1]) != 0 {
+		t.Fatalf("binary %v", ub)
 	}
 }

@@ -15,35 +15,51 @@ const (
 	DefaultMaxBatchTokens = 8192
 )
 
-// Output is what an embedding run produces per text.
-type Output uint8
+// Output is what an embedding run produces per text, named as
+// sentence-transformers' output_value. The zero value "" means
+// SentenceEmbedding.
+type Output string
 
-// The outputs, named as sentence-transformers' output_value.
+// The outputs.
 const (
 	// SentenceEmbedding is one pooled vector per text (the default).
-	SentenceEmbedding Output = iota
+	SentenceEmbedding Output = "sentence_embedding"
 	// TokenEmbeddings is the contextual vector of every token, before
 	// pooling.
-	TokenEmbeddings
+	TokenEmbeddings Output = "token_embeddings"
+	// SparseEmbedding is a sparse (SPLADE) encoder's vocabulary-sized
+	// sparse vector; the Embedder only tokenizes for it.
+	SparseEmbedding Output = "sparse_embedding"
+	// Scores is a cross-encoder's scores of (query, document) pairs; the
+	// Embedder only carries its resolved options.
+	Scores Output = "scores"
 )
-
-// String returns the output's sentence-transformers name.
-func (o Output) String() string {
-	if o == TokenEmbeddings {
-		return "token_embeddings"
-	}
-	return "sentence_embedding"
-}
 
 // ParseOutput reads an output name; "" is SentenceEmbedding.
 func ParseOutput(s string) (Output, error) {
-	switch s {
-	case "", "sentence_embedding":
+	switch o := Output(s); o {
+	case "":
 		return SentenceEmbedding, nil
-	case "token_embeddings":
-		return TokenEmbeddings, nil
+	case SentenceEmbedding, TokenEmbeddings, SparseEmbedding, Scores:
+		return o, nil
 	}
-	return 0, fmt.Errorf("%w: output value %q (want sentence_embedding or token_embeddings)", ErrOptions, s)
+	return "", fmt.Errorf("%w: output value %q (want sentence_embedding, token_embeddings, sparse_embedding or scores)", ErrOptions, s)
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseOutput.
+func (o *Output) UnmarshalText(b []byte) error {
+	v, err := ParseOutput(string(b))
+	if err != nil {
+		return err
+	}
+	*o = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (o Output) MarshalText() ([]byte, error) {
+	v, err := ParseOutput(string(o))
+	return []byte(v), err
 }
 
 // Model is what the seam needs of an encoder; *encoder.Model satisfies it.
@@ -69,7 +85,7 @@ var _ Model = (*encoder.Model)(nil)
 // options, a request); zero values mean the model's or the package's
 // defaults. Resolve checks them against a model.
 type Options struct {
-	// Output is SentenceEmbedding (default) or TokenEmbeddings.
+	// Output is SentenceEmbedding (default "") or TokenEmbeddings.
 	Output Output
 	// Prompt is prepended to every text; PromptName names one of the
 	// model's prompts instead. Setting both is an error.
@@ -99,6 +115,7 @@ type Options struct {
 // Config is a resolved set of options for one model: every field holds the
 // value used, no zero means "default".
 type Config struct {
+	// Output and Precision are never "" here.
 	Output Output
 	// Prompt is the prompt text prepended to every text.
 	Prompt string
@@ -126,12 +143,13 @@ type Config struct {
 
 // Resolve applies the defaults to o and checks it against m.
 func Resolve(m Model, o Options) (Config, error) {
-	c := Config{Output: o.Output, Precision: o.Precision, BatchSize: o.BatchSize, MaxBatchTokens: o.MaxBatchTokens}
-	if o.Output > TokenEmbeddings {
-		return c, fmt.Errorf("%w: output value %d", ErrOptions, o.Output)
+	c := Config{BatchSize: o.BatchSize, MaxBatchTokens: o.MaxBatchTokens}
+	var err error
+	if c.Output, err = ParseOutput(string(o.Output)); err != nil {
+		return c, err
 	}
-	if o.Precision > Ubinary {
-		return c, fmt.Errorf("%w: precision %d", ErrOptions, o.Precision)
+	if c.Precision, err = ParsePrecision(string(o.Precision)); err != nil {
+		return c, err
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = DefaultBatchSize
@@ -165,11 +183,17 @@ func Resolve(m Model, o Options) (Config, error) {
 	if c.PoolSkip > 0 && c.PoolSkip >= c.MaxLength {
 		return c, fmt.Errorf("%w: the prompt has %d tokens that the pooling excludes (include_prompt false), the max length is %d: nothing would be left to pool", ErrOptions, c.PoolSkip, c.MaxLength)
 	}
-	if o.Output == TokenEmbeddings {
-		if o.Precision != Float32 || o.TruncateDim != 0 || o.Normalize != nil {
+	switch c.Output {
+	case TokenEmbeddings:
+		if c.Precision != Float32 || o.TruncateDim != 0 || o.Normalize != nil {
 			return c, fmt.Errorf("%w: token_embeddings output supports neither precision, truncate-dim nor normalize", ErrOptions)
 		}
 		c.ModelDim, c.Dim = m.Hidden(), m.Hidden()
+		return c, nil
+	case SparseEmbedding, Scores:
+		if c.Precision != Float32 || o.TruncateDim != 0 || o.Normalize != nil || o.Ranges[0] != nil {
+			return c, fmt.Errorf("%w: %s output takes none of precision, truncate-dim, normalize or ranges", ErrOptions, c.Output)
+		}
 		return c, nil
 	}
 	c.ModelDim, c.Dim = m.Dim(), m.Dim()
@@ -188,8 +212,8 @@ func Resolve(m Model, o Options) (Config, error) {
 		return c, fmt.Errorf("%w: ranges need a minimum and a maximum row", ErrRanges)
 	}
 	if o.Ranges[0] != nil {
-		if !o.Precision.NeedsRanges() {
-			return c, fmt.Errorf("%w: ranges are for int8 and uint8, the precision is %s", ErrRanges, o.Precision)
+		if !c.Precision.NeedsRanges() {
+			return c, fmt.Errorf("%w: ranges are for int8 and uint8, the precision is %s", ErrRanges, c.Precision)
 		}
 		r, err := NewRanges(o.Ranges[0], o.Ranges[1])
 		if err != nil {

@@ -9,40 +9,49 @@ import (
 )
 
 // Precision is an output precision of sentence-transformers'
-// quantize_embeddings.
-type Precision uint8
+// quantize_embeddings, by name. The zero value "" means Float32; Parse
+// checks a name and UnmarshalText lets a flag.TextVar fill it.
+type Precision string
 
 // The precisions.
 const (
-	Float32 Precision = iota
-	Float16
-	Int8
-	Uint8
-	Binary
-	Ubinary
+	Float32 Precision = "float32"
+	Float16 Precision = "float16"
+	Int8    Precision = "int8"
+	Uint8   Precision = "uint8"
+	Binary  Precision = "binary"
+	Ubinary Precision = "ubinary"
 )
-
-var precisionNames = [...]string{"float32", "float16", "int8", "uint8", "binary", "ubinary"}
-
-// String returns the precision's name.
-func (p Precision) String() string {
-	if int(p) < len(precisionNames) {
-		return precisionNames[p]
-	}
-	return fmt.Sprintf("precision(%d)", uint8(p))
-}
 
 // ParsePrecision reads a precision name; "" is Float32.
 func ParsePrecision(s string) (Precision, error) {
-	if s == "" {
+	switch p := Precision(s); p {
+	case "":
 		return Float32, nil
+	case Float32, Float16, Int8, Uint8, Binary, Ubinary:
+		return p, nil
 	}
-	for i, n := range precisionNames {
-		if n == s {
-			return Precision(i), nil
-		}
+	return "", fmt.Errorf("%w: precision %q (want float32, float16, int8, uint8, binary or ubinary)", ErrOptions, s)
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParsePrecision.
+func (p *Precision) UnmarshalText(b []byte) error {
+	v, err := ParsePrecision(string(b))
+	if err != nil {
+		return err
 	}
-	return 0, fmt.Errorf("%w: precision %q (want float32, float16, int8, uint8, binary or ubinary)", ErrOptions, s)
+	*p = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p Precision) MarshalText() ([]byte, error) { return []byte(p.orDefault()), nil }
+
+func (p Precision) orDefault() Precision {
+	if p == "" {
+		return Float32
+	}
+	return p
 }
 
 // NeedsRanges reports whether the precision is calibrated by per-dimension
@@ -60,7 +69,7 @@ func (p Precision) Width(dim int) int {
 
 // ValueBytes is the size of one output value.
 func (p Precision) ValueBytes() int {
-	switch p {
+	switch p.orDefault() {
 	case Float32:
 		return 4
 	case Float16:
@@ -146,6 +155,7 @@ func (p Precision) QuantizeTo(dst []byte, src []float32, n, dim int, r *Ranges) 
 	if n == 0 {
 		return nil
 	}
+	p = p.orDefault()
 	for i := 0; i < n; i++ {
 		e := src[i*dim : (i+1)*dim]
 		out := dst[i*rb : (i+1)*rb]
@@ -168,7 +178,7 @@ func (p Precision) QuantizeTo(dst []byte, src []float32, n, dim int, r *Ranges) 
 		case Binary, Ubinary:
 			packBitsTo(out, e, p == Binary)
 		default:
-			return fmt.Errorf("%w: precision %d", ErrOptions, p)
+			return fmt.Errorf("%w: precision %q", ErrOptions, string(p))
 		}
 	}
 	return nil

@@ -67,20 +67,30 @@ func Vectors(rec arrow.Record, column string) (vals []float32, dim int, valid []
 	if len(idx) != 1 {
 		return nil, 0, nil, fmt.Errorf("%w: %d columns named %q", ErrColumn, len(idx), column)
 	}
-	col, ok := rec.Column(idx[0]).(*array.FixedSizeList)
+	vals, dim, valid, err = ColumnVectors(rec.Column(idx[0]))
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("column %q: %w", column, err)
+	}
+	return vals, dim, valid, nil
+}
+
+// ColumnVectors is Vectors for one column, which must be a
+// fixed_size_list<float32>.
+func ColumnVectors(a arrow.Array) (vals []float32, dim int, valid []bool, err error) {
+	col, ok := a.(*array.FixedSizeList)
 	if !ok {
-		return nil, 0, nil, fmt.Errorf("%w: column %q is %s, want fixed_size_list<float32>", ErrColumn, column, rec.Column(idx[0]).DataType())
+		return nil, 0, nil, fmt.Errorf("%w: %s, want fixed_size_list<float32>", ErrColumn, a.DataType())
 	}
 	f, ok := col.ListValues().(*array.Float32)
 	if !ok {
-		return nil, 0, nil, fmt.Errorf("%w: column %q holds %s, want float32", ErrColumn, column, col.ListValues().DataType())
+		return nil, 0, nil, fmt.Errorf("%w: a list of %s, want float32", ErrColumn, col.ListValues().DataType())
 	}
 	dim = int(col.DataType().(*arrow.FixedSizeListType).Len())
 	n := col.Len()
 	off := col.Offset() * dim
 	all := f.Float32Values()
 	if len(all) < off+n*dim {
-		return nil, 0, nil, fmt.Errorf("%w: column %q holds %d values for %d rows of %d", ErrColumn, column, len(all)-off, n, dim)
+		return nil, 0, nil, fmt.Errorf("%w: %d values for %d rows of %d", ErrColumn, len(all)-off, n, dim)
 	}
 	vals = all[off : off+n*dim]
 	if col.NullN() > 0 {

@@ -1,0 +1,213 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/io/fileio"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"unicode/utf8"
+)
+
+// Batch planning: a chunk's texts are tokenized, deduplicated, served from
+// the memo and the cache where possible, and the rest cut into
+// length-sorted batches by the embedding seam's token budget
+// (embed.Config.Fits).
+
+// chunkJob is one chunk on its way through the stages. The tokenizer worker
+// that prepares it owns it until it hands out its batches; encoder workers
+// then write disjoint rows of emb and tokEmb; the worker that finishes the
+// last batch hands it to the writer, which owns it from then on.
+type chunkJob struct {
+	c      fileio.Chunk
+	ids    []int32 // the unique sequences, end to end
+	types  []int32 // their token types (Scores runs only)
+	starts []int   // len(unique)+1
+	seqOf  []int32 // per row: its unique sequence, or -1
+	state  []uint8 // per row: rowOK, rowNull, rowFailed
+	emb    []float32
+	tokEmb []float32
+	// spIdx and spVal hold each unique sequence's sparse vector
+	// (SparseEmbedding runs).
+	spIdx  [][]int32
+	spVal  [][]float32
+	failed []error    // per unique sequence: why it could not be embedded
+	keys   []cacheKey // per unique sequence, when a cache is used
+	stats  chunkStats
+	// pending counts the batches not yet encoded.
+	pending atomic.Int32
+}
+
+const (
+	rowOK uint8 = iota
+	rowNull
+	rowFailed
+)
+
+func (j *chunkJob) seq(u int32) []int32 { return j.ids[j.starts[u]:j.starts[u+1]] }
+
+// batchJob is a run of unique sequences of one chunk encoded together.
+type batchJob struct {
+	job  *chunkJob
+	seqs []int32
+}
+
+// prepare tokenizes the chunk, deduplicates its texts, serves what it can
+// from the cache, and cuts the rest into length-sorted token-budget batches.
+func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
+	rec := job.c.Record
+	n := int(rec.NumRows())
+	tc, err := fileio.NewTextColumn(rec.Column(fr.col))
+	if err != nil {
+		return nil, fmt.Errorf("%s: row group %d, row %d: column %q: %w", fr.in.Path, job.c.RowGroup, job.c.FirstRow, fr.cfg.Column, err)
+	}
+	var dc *fileio.TextColumn
+	if fr.pm != nil && fr.docCol >= 0 {
+		d, err := fileio.NewTextColumn(rec.Column(fr.docCol))
+		if err != nil {
+			return nil, fmt.Errorf("%s: row group %d, row %d: column %q: %w", fr.in.Path, job.c.RowGroup, job.c.FirstRow, fr.cfg.DocumentColumn, err)
+		}
+		dc = &d
+	}
+	var pair encoder.Batch // a view of job.ids and job.types for AppendPairTo
+	st := &job.stats
+	st.Seq, st.FirstRow, st.Rows = job.c.Seq, job.c.FirstRow, int64(n)
+	job.seqOf = make([]int32, n)
+	job.state = make([]uint8, n)
+	job.starts = append(job.starts[:0], 0)
+	replaced := map[int]bool{}
+	for _, i := range job.c.ReplacedUTF8 {
+		replaced[i] = true
+	}
+	dedup := fr.cfg.OutputValue != TokenEmbeddings
+	uniq := map[string]int32{}
+	var lens []int
+	var truncs []bool
+	var pairErrs map[int32]error
+	for i := 0; i < n; i++ {
+		s, ok := tc.Value(i)
+		var doc string
+		if ok && dc != nil {
+			doc, ok = dc.Value(i)
+		}
+		if !ok {
+			job.seqOf[i] = -1
+			job.state[i] = rowNull
+			st.Nulls++
+			continue
+		}
+		if !utf8.ValidString(s) {
+			s = strings.ToValidUTF8(s, "\uFFFD")
+			st.InvalidUTF8++
+		} else if replaced[i] && strings.ContainsRune(s, utf8.RuneError) {
+			st.InvalidUTF8++
+		}
+		key := s
+		if dc != nil {
+			if !utf8.ValidString(doc) {
+				doc = strings.ToValidUTF8(doc, "\uFFFD")
+				st.InvalidUTF8++
+			}
+			// The length prefix keeps (a, bc) and (ab, c) apart.
+			key = strconv.Itoa(len(s)) + ":" + s + doc
+		}
+		if dedup {
+			if u, ok := uniq[key]; ok {
+				job.seqOf[i] = u
+				st.Deduplicated++
+				st.Tokens += int64(lens[u])
+				if truncs[u] {
+					st.Truncated++
+				}
+				continue
+			}
+		}
+		before := len(job.ids)
+		var trunc bool
+		u := int32(len(job.starts) - 1)
+		if dc != nil {
+			pair.IDs, pair.Types, pair.Starts = job.ids, job.types, pair.Starts[:0]
+			var perr error
+			if trunc, perr = fr.pm.AppendPairTo(&pair, s, doc, fr.cfg.MaxLength); perr != nil {
+				if pairErrs == nil {
+					pairErrs = map[int32]error{}
+				}
+				pairErrs[u] = perr
+			}
+			job.ids, job.types = pair.IDs, pair.Types
+		} else {
+			job.ids, trunc = fr.emb.TokenizeTo(job.ids, s)
+		}
+		job.starts = append(job.starts, len(job.ids))
+		l := len(job.ids) - before
+		lens = append(lens, l)
+		truncs = append(truncs, trunc)
+		if dedup {
+			uniq[strings.Clone(key)] = u
+		}
+		if fr.cache != nil || fr.memo != nil {
+			job.keys = append(job.keys, textKey(key))
+		}
+		job.seqOf[i] = u
+		st.Tokens += int64(l)
+		if trunc {
+			st.Truncated++
+		}
+	}
+	nu := len(lens)
+	job.failed = make([]error, nu)
+	switch fr.cfg.OutputValue {
+	case TokenEmbeddings:
+		job.tokEmb = make([]float32, len(job.ids)*fr.m.Hidden())
+	case SparseEmbedding:
+		job.spIdx, job.spVal = make([][]int32, nu), make([][]float32, nu)
+	default:
+		job.emb = make([]float32, nu*fr.outDim)
+	}
+	var todo []int32
+	for u := 0; u < nu; u++ {
+		if perr := pairErrs[int32(u)]; perr != nil {
+			job.failed[u] = perr
+			continue
+		}
+		if lens[u] == 0 {
+			job.failed[u] = errors.New("the text gives no tokens")
+			continue
+		}
+		if fr.memo != nil && fr.memo.get(job.emb[u*fr.outDim:(u+1)*fr.outDim], job.keys[u]) {
+			st.Deduplicated++
+			continue
+		}
+		if fr.cache != nil && fr.cache.get(job.emb[u*fr.outDim:(u+1)*fr.outDim], fr.cacheKeyOf(job, int32(u))) {
+			st.CacheHits++
+			if fr.memo != nil {
+				fr.memo.put(job.keys[u], job.emb[u*fr.outDim:(u+1)*fr.outDim])
+			}
+			continue
+		}
+		todo = append(todo, int32(u))
+	}
+	// Longest first: the costliest batches start early, and neighbours in
+	// length share a batch, which is what keeps padding waste low for
+	// engines that pad.
+	slices.SortStableFunc(todo, func(a, b int32) int { return lens[b] - lens[a] })
+	var batches []batchJob
+	ec := fr.emb.Config()
+	for lo := 0; lo < len(todo); {
+		hi, tokens := lo, 0
+		for hi < len(todo) && ec.Fits(hi-lo, tokens, lens[todo[hi]]) {
+			tokens += lens[todo[hi]]
+			hi++
+		}
+		batches = append(batches, batchJob{job: job, seqs: todo[lo:hi]})
+		st.Batches++
+		st.EncodedTokens += int64(tokens)
+		st.PaddedTokens += int64(lens[todo[lo]] * (hi - lo))
+		st.Embedded += int64(hi - lo)
+		lo = hi
+	}
+	return batches, nil
+}

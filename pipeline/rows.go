@@ -1,0 +1,151 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"slices"
+)
+
+// The row-error policy (writeChunk): a row the encoder rejected fails the
+// run, is skipped or gets a null output, as Config.OnError says, and is
+// listed in the chunk's RowErrors; and the output columns of each output
+// value.
+
+// scoreColumns builds the score and logit columns of the kept rows of a
+// Scores chunk.
+func (fr *fileRun) scoreColumns(job *chunkJob, keep, valid []bool) []arrow.Array {
+	od := fr.outDim
+	nl := od / 2
+	sc, lg := make([]float32, len(valid)*nl), make([]float32, len(valid)*nl)
+	k := 0
+	for i := range keep {
+		if !keep[i] {
+			continue
+		}
+		if valid[k] {
+			u := int(job.seqOf[i])
+			copy(sc[k*nl:(k+1)*nl], job.emb[u*od:u*od+nl])
+			copy(lg[k*nl:(k+1)*nl], job.emb[u*od+nl:(u+1)*od])
+		}
+		k++
+	}
+	if nl > 1 {
+		return []arrow.Array{fixedList(arrow.PrimitiveTypes.Float32, nl, len(valid), f32Bytes(sc), valid),
+			fixedList(arrow.PrimitiveTypes.Float32, nl, len(valid), f32Bytes(lg), valid)}
+	}
+	return []arrow.Array{float32Array(sc, valid), float32Array(lg, valid)}
+}
+
+// sparseType is the Arrow type of a sparse vector column.
+var sparseType = arrow.StructOf(
+	arrow.Field{Name: "indices", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32)},
+	arrow.Field{Name: "values", Type: arrow.ListOf(arrow.PrimitiveTypes.Float32)},
+)
+
+// sparseColumn builds the sparse vector column of the kept rows of a
+// SparseEmbedding chunk.
+func (fr *fileRun) sparseColumn(job *chunkJob, keep, valid []bool) arrow.Array {
+	b := array.NewStructBuilder(memory.DefaultAllocator, sparseType)
+	defer b.Release()
+	ib, vb := b.FieldBuilder(0).(*array.ListBuilder), b.FieldBuilder(1).(*array.ListBuilder)
+	ivals, vvals := ib.ValueBuilder().(*array.Int32Builder), vb.ValueBuilder().(*array.Float32Builder)
+	k := 0
+	for i := range keep {
+		if !keep[i] {
+			continue
+		}
+		if !valid[k] {
+			b.AppendNull()
+			k++
+			continue
+		}
+		u := job.seqOf[i]
+		b.Append(true)
+		ib.Append(true)
+		ivals.AppendValues(job.spIdx[u], nil)
+		vb.Append(true)
+		vvals.AppendValues(job.spVal[u], nil)
+		k++
+	}
+	return b.NewArray()
+}
+
+// writeChunk builds the chunk's output record, writes its checkpoint and
+// returns the record, which the caller releases.
+func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record, error) {
+	rec := job.c.Record
+	n := int(rec.NumRows())
+	st := &job.stats
+	keep := make([]bool, n)
+	valid := make([]bool, 0, n)
+	for i := 0; i < n; i++ {
+		keep[i] = true
+		if job.state[i] == rowNull {
+			valid = append(valid, false)
+			continue
+		}
+		u := job.seqOf[i]
+		if ferr := job.failed[u]; ferr != nil {
+			row := job.c.FirstRow + int64(i)
+			if fr.cfg.OnError == OnErrorFail {
+				return nil, fmt.Errorf("%s: row group %d, row %d: %w: %v (use --on-error skip or null to go on)", fr.in.Path, job.c.RowGroup, row, ErrRow, ferr)
+			}
+			st.RowErrors = append(st.RowErrors, RowError{File: fr.in.Path, RowGroup: job.c.RowGroup, Row: row, Action: fr.cfg.OnError, Error: ferr.Error()})
+			if fr.cfg.OnError == OnErrorSkip {
+				keep[i] = false
+				st.Skipped++
+				continue
+			}
+			st.Errors++
+			valid = append(valid, false)
+			continue
+		}
+		valid = append(valid, true)
+	}
+	kept, err := keepRows(rec, keep)
+	if err != nil {
+		return nil, fmt.Errorf("%s: row group %d: %w", fr.in.Path, job.c.RowGroup, err)
+	}
+	defer kept.Release()
+	var extra []arrow.Array
+	switch fr.cfg.OutputValue {
+	case TokenEmbeddings:
+		extra = fr.tokenColumns(job, keep, valid)
+	case Scores:
+		extra = fr.scoreColumns(job, keep, valid)
+	case SparseEmbedding:
+		extra = []arrow.Array{fr.sparseColumn(job, keep, valid)}
+	default:
+		od := fr.outDim
+		vals := make([]float32, len(valid)*od)
+		k := 0
+		for i := 0; i < n; i++ {
+			if !keep[i] {
+				continue
+			}
+			if valid[k] {
+				u := int(job.seqOf[i])
+				copy(vals[k*od:(k+1)*od], job.emb[u*od:(u+1)*od])
+			}
+			k++
+		}
+		extra = []arrow.Array{fixedList(arrow.PrimitiveTypes.Float32, od, len(valid), f32Bytes(vals), valid)}
+	}
+	cols := append(slices.Clone(kept.Columns()), extra...)
+	out := arrowRecord(fr.schema, cols, kept.NumRows())
+	for _, a := range extra {
+		a.Release()
+	}
+	if err := writePart(ctx, fr.ckDir, out, *st); err != nil {
+		out.Release()
+		return nil, err
+	}
+	fr.mu.Lock()
+	fr.written[st.Seq] = *st
+	fr.mu.Unlock()
+	fr.prog.addChunk(*st, false)
+	return out, nil
+}

@@ -1,0 +1,172 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/embedpipe/embedpipe/io/fileio"
+	"io"
+	"sync"
+)
+
+// stages runs reader → tokenizer workers → encoder workers → part writer
+// and returns the number of chunks of the input.
+func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chunkStats, sink *orderedSink) (nChunks int, interrupted bool, err error) {
+	// Work already read is finished even after ctx is done, so the run
+	// context is detached from ctx; it is cancelled only on errors.
+	runCtx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	workers := fr.cfg.Workers
+	tokWorkers := tokenizerWorkers(workers)
+	inflight := inflightChunks(workers)
+	sem := make(chan struct{}, inflight)
+	tokCh := make(chan *chunkJob, tokWorkers)
+	encCh := make(chan batchJob, 2*workers)
+	writeCh := make(chan *chunkJob, inflight)
+
+	fail := func(err error) { cancel(err) }
+	var readerWG, tokWG, encWG, writeWG sync.WaitGroup
+
+	readerWG.Add(1)
+	go func() { // reader: owned by stages, stops at EOF, on ctx or on error
+		defer readerWG.Done()
+		defer close(tokCh)
+		for {
+			if ctx.Err() != nil {
+				interrupted = true
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				interrupted = true
+				return
+			case <-runCtx.Done():
+				return
+			}
+			c, err := r.Next(runCtx)
+			if errors.Is(err, io.EOF) {
+				<-sem
+				return
+			}
+			if err != nil {
+				<-sem
+				fail(err)
+				return
+			}
+			nChunks = c.Seq + 1
+			if _, ok := done[c.Seq]; ok {
+				c.Record.Release()
+				<-sem
+				continue
+			}
+			select {
+			case tokCh <- &chunkJob{c: c}:
+			case <-runCtx.Done():
+				c.Record.Release()
+				<-sem
+				return
+			}
+		}
+	}()
+
+	for w := 0; w < tokWorkers; w++ {
+		tokWG.Add(1)
+		go func() { // tokenizer worker: stops when tokCh closes
+			defer tokWG.Done()
+			for job := range tokCh {
+				if runCtx.Err() != nil {
+					job.c.Record.Release()
+					<-sem
+					continue
+				}
+				batches, err := fr.prepare(job)
+				if err != nil {
+					job.c.Record.Release()
+					<-sem
+					fail(err)
+					continue
+				}
+				if len(batches) == 0 {
+					writeCh <- job // never blocks: capacity covers all in flight
+					continue
+				}
+				job.pending.Store(int32(len(batches)))
+				for _, b := range batches {
+					select {
+					case encCh <- b:
+					case <-runCtx.Done():
+					}
+				}
+			}
+		}()
+	}
+
+	for w := 0; w < workers; w++ {
+		encWG.Add(1)
+		go func() { // encoder worker: stops when encCh closes
+			defer encWG.Done()
+			var ew encodeScratch
+			for b := range encCh {
+				if runCtx.Err() != nil {
+					continue
+				}
+				if err := fr.encode(runCtx, &ew, b); err != nil {
+					fail(err)
+					continue
+				}
+				if b.job.pending.Add(-1) == 0 {
+					writeCh <- b.job
+				}
+			}
+		}()
+	}
+
+	writeWG.Add(1)
+	go func() { // part writer: stops when writeCh closes
+		defer writeWG.Done()
+		for job := range writeCh {
+			var out arrow.Record
+			if runCtx.Err() == nil {
+				var err error
+				if out, err = fr.writeChunk(runCtx, job); err != nil {
+					fail(err)
+				}
+			}
+			job.c.Record.Release()
+			if out == nil || sink == nil {
+				if out != nil {
+					out.Release()
+				}
+				<-sem
+				continue
+			}
+			// The sink keeps chunks that finish out of order until their
+			// turn; each keeps its semaphore slot until written, which
+			// bounds that buffer.
+			n, err := sink.add(runCtx, job.stats.Seq, job.stats.FirstRow, out)
+			if err != nil {
+				fail(err)
+			}
+			for ; n > 0; n-- {
+				<-sem
+			}
+		}
+		if sink != nil {
+			for n := sink.drop(); n > 0; n-- {
+				<-sem
+			}
+		}
+	}()
+
+	readerWG.Wait()
+	tokWG.Wait()
+	close(encCh)
+	encWG.Wait()
+	close(writeCh)
+	writeWG.Wait()
+	if err := context.Cause(runCtx); err != nil {
+		return nChunks, interrupted, err
+	}
+	return nChunks, interrupted, nil
+}
