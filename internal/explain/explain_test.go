@@ -507,3 +507,39 @@ func TestTopLine(t *testing.T) {
 		t.Errorf("%q, want %q", got, want)
 	}
 }
+
+// TestLongestText explains a text of MaxTokensLimit tokens on a causal and
+// a sliding-window model: the rows still sum to 1 inside their masks and
+// the embedding is still Embed's to the bit, so the observed path and
+// embed's fused attention agree over the whole range explain accepts.
+func TestLongestText(t *testing.T) {
+	for _, name := range []string{"tiny-modernbert", "tiny-qwen3"} {
+		t.Run(name, func(t *testing.T) {
+			m := load(t, name)
+			words := []string{"the", "river", "bank", "flooded", "after", "rain", "and", "the", "rates", "rose"}
+			text := ""
+			for i := 0; i < 4*explain.MaxTokensLimit; i++ {
+				next := strings.TrimSpace(text + " " + words[i%len(words)])
+				if ids, _ := m.TokenizeTo(nil, next, "", 2*explain.MaxTokensLimit); len(ids) > explain.MaxTokensLimit {
+					break
+				}
+				text = next
+			}
+			r, err := explain.Run(context.Background(), m, []string{text}, explain.Options{MaxTokens: explain.MaxTokensLimit, Layers: []int{0}, Heads: []int{0}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(r.Texts[0].Tokens); n < explain.MaxTokensLimit-2 {
+				t.Fatalf("%d tokens, want about %d", n, explain.MaxTokensLimit)
+			}
+			checkAttention(t, r)
+			want := make([]float32, m.Dim())
+			if err := m.Embed(context.Background(), []string{text}, "", want); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(r.Texts[0].Embedding, want) {
+				t.Error("the embedding of a text at the token limit differs from Embed's")
+			}
+		})
+	}
+}
