@@ -227,3 +227,54 @@ func TestOnError(t *testing.T) {
 		t.Fatal("on-error null: wrong null pattern")
 	}
 }
+
+// TestFailedRunSummary runs two inputs, the second with a corrupt row
+// group: the summary counts only the first file, whose output was written,
+// names where the run stopped, and is the same on every run.
+func TestFailedRunSummary(t *testing.T) {
+	m := loadTinyBert(t)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "a.parquet"), filepath.Join(dir, "b.parquet")
+	texts := make([]*string, 40)
+	for i := range texts {
+		texts[i] = sp(strings.Repeat("word ", 1+i))
+	}
+	writeTexts(t, good, arrow.BinaryTypes.String, texts, 10)
+	writeTexts(t, bad, arrow.BinaryTypes.String, texts, 10)
+	data, _ := os.ReadFile(bad)
+	rgs, _ := parquetio.RowGroups(bad)
+	off := 4 + rgs[0].CompressedBytes + rgs[1].CompressedBytes
+	for i := off; i < off+rgs[2].CompressedBytes; i++ {
+		data[i] ^= 0x33
+	}
+	os.WriteFile(bad, data, 0o644)
+	var first Summary
+	for run := 0; run < 3; run++ {
+		out := filepath.Join(dir, "out")
+		os.RemoveAll(out)
+		sum, err := Run(context.Background(), m, Config{Inputs: []Input{{Path: good}, {Path: bad}}, Output: out, ChunkRows: 5, Resume: false})
+		if !errors.Is(err, fileio.ErrCorrupt) {
+			t.Fatalf("run %d: err = %v, want a corrupt-file error", run, err)
+		}
+		if sum.RowsIn != 40 || sum.RowsOut != 40 || sum.Files != 1 || len(sum.Outputs) != 1 {
+			t.Fatalf("run %d: summary counts rows_in %d, rows_out %d, files %d, outputs %v; want only a.parquet's 40 rows",
+				run, sum.RowsIn, sum.RowsOut, sum.Files, sum.Outputs)
+		}
+		for _, o := range sum.Outputs {
+			if _, err := os.Stat(o); err != nil {
+				t.Fatalf("summary lists output %s: %v", o, err)
+			}
+		}
+		if sum.Stopped == nil || sum.Stopped.Input != bad || !strings.Contains(sum.Stopped.Error, "row group 2") || sum.Stopped.Interrupted {
+			t.Fatalf("run %d: stopped = %+v, want b.parquet, row group 2", run, sum.Stopped)
+		}
+		if _, err := os.Stat(sum.Stopped.Output); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the failed file's output %s exists", sum.Stopped.Output)
+		}
+		if run == 0 {
+			first = sum
+		} else if sum.RowsOut != first.RowsOut || sum.Tokens != first.Tokens || sum.Embedded != first.Embedded || sum.Batches != first.Batches {
+			t.Fatalf("run %d counts %+v differ from run 0's %+v", run, sum, first)
+		}
+	}
+}

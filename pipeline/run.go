@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/embedpipe/embedpipe/encoder/embed"
@@ -92,9 +93,19 @@ func Run(ctx context.Context, m Model, cfg Config) (Summary, error) {
 		var fs Summary
 		var errs []RowError
 		fs, errs, err = runFile(ctx, m, emb, &cfg, in, outs[i], prog)
-		sum.merge(fs)
 		rowErrs = append(rowErrs, errs...)
+		if err != nil && !errors.Is(err, ErrInterrupted) {
+			// Nothing of a failed file is written, and how many of its
+			// chunks finished before the failure depends on timing: its
+			// counts would say rows went out that did not, and differ
+			// from run to run. The summary counts the written files only
+			// and says where the run stopped.
+			sum.Stopped = &Stop{Input: in.Path, Output: outs[i], Error: err.Error()}
+			break
+		}
+		sum.merge(fs)
 		if err != nil {
+			sum.Stopped = &Stop{Input: in.Path, Output: outs[i], Error: err.Error(), Interrupted: true}
 			break
 		}
 		sum.Files++

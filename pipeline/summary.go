@@ -34,6 +34,25 @@ type Summary struct {
 	// (Parquet, Arrow IPC files), for progress bars; 0 when unknown.
 	TotalRows int64    `json:"total_rows,omitempty"`
 	Outputs   []string `json:"outputs"`
+	// Stopped, set when the run ended early, names the input it stopped
+	// in and why. After a failure the counts are those of the written
+	// Outputs only; after an interruption they include the stopped file's
+	// checkpointed rows, which a resumed run picks up.
+	Stopped *Stop `json:"stopped,omitempty"`
+}
+
+// Stop says where a run that ended early stopped.
+type Stop struct {
+	// Input is the file being read; Output is the one it would have made
+	// (not written).
+	Input  string `json:"input"`
+	Output string `json:"output"`
+	// Error is the error that ended the run; it names the row group and
+	// row when the failure lies in the data.
+	Error string `json:"error"`
+	// Interrupted is true for a run stopped by its context (SIGINT,
+	// SIGTERM) rather than by a failure.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 func (s *Summary) add(o chunkStats) {
