@@ -36,6 +36,14 @@ type StreamConfig struct {
 	// AckWait of the consumer; default 30 s.
 	AckWait time.Duration
 	Logger  *slog.Logger
+	// Store, when set, receives each embedded batch instead of the To
+	// stream (To then only names the destination in logs and the default
+	// Durable): ids are the records' ids as published records carry them,
+	// vecs is len(recs)×dim, row-major, owned by RunStream and valid only
+	// during the call. RunStream acks the batch only after Store returns
+	// nil, so Store must make the batch durable, and be idempotent by id: a
+	// redelivered batch is stored again with the same ids.
+	Store func(ctx context.Context, ids []string, recs []schemas.Record, vecs []float32, dim int) error
 }
 
 // RunStream consumes text records from one stream and publishes their
@@ -61,17 +69,19 @@ func RunStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) er
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("from", cfg.From, "to", cfg.To)
-	to, err := js.Stream(ctx, cfg.To)
-	if err != nil {
-		return fmt.Errorf("workers: stream %s: %w", cfg.To, err)
-	}
-	if cfg.ToSubject == "" {
-		subs := to.CachedInfo().Config.Subjects
-		if len(subs) == 0 {
-			return fmt.Errorf("workers: stream %s has no subjects: set the subject to publish on", cfg.To)
+	if cfg.Store == nil {
+		to, err := js.Stream(ctx, cfg.To)
+		if err != nil {
+			return fmt.Errorf("workers: stream %s: %w", cfg.To, err)
 		}
-		s := strings.ReplaceAll(subs[0], ">", "embedded")
-		cfg.ToSubject = strings.ReplaceAll(s, "*", "embedded")
+		if cfg.ToSubject == "" {
+			subs := to.CachedInfo().Config.Subjects
+			if len(subs) == 0 {
+				return fmt.Errorf("workers: stream %s has no subjects: set the subject to publish on", cfg.To)
+			}
+			s := strings.ReplaceAll(subs[0], ">", "embedded")
+			cfg.ToSubject = strings.ReplaceAll(s, "*", "embedded")
+		}
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, cfg.From, jetstream.ConsumerConfig{
 		Durable:       cfg.Durable,
@@ -151,16 +161,23 @@ func embedAndPublish(ctx context.Context, js jetstream.JetStream, cfg StreamConf
 	if _, err := cfg.Embedder.EmbedTo(ctx, vecs, texts, cfg.Prompt, 0); err != nil {
 		return err
 	}
-	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	seqs := make([]uint64, len(msgs))
+	ids := make([]string, len(msgs))
 	for i, m := range msgs {
-		seq := uint64(0)
 		if md, err := m.Metadata(); err == nil {
-			seq = md.Sequence.Stream
+			seqs[i] = md.Sequence.Stream
 		}
-		id := recs[i].ID
-		if id == "" {
-			id = strconv.FormatUint(seq, 10)
+		ids[i] = recs[i].ID
+		if ids[i] == "" {
+			ids[i] = strconv.FormatUint(seqs[i], 10)
 		}
+	}
+	if cfg.Store != nil {
+		return cfg.Store(ctx, ids, recs, vecs, dim)
+	}
+	futs := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for i := range msgs {
+		seq, id := seqs[i], ids[i]
 		body, err := json.Marshal(schemas.Embedded{Schema: schemas.EmbeddedV1, ID: id,
 			Embedding: vecs[i*dim : (i+1)*dim], Model: cfg.Model, Meta: recs[i].Meta})
 		if err != nil {

@@ -2,19 +2,25 @@ package main
 
 import (
 	"context"
+	"regexp"
 
+	"github.com/embedpipe/embedpipe/io/pgsink"
 	"github.com/embedpipe/embedpipe/workers"
 )
 
 // runStream embeds the text records of one JetStream stream into another
 // until SIGTERM, at least once, with de-duplicating message ids.
 func runStream(ctx context.Context, args []string) error {
-	fs := newFlags("stream", "--from STREAM --to STREAM --model DIR [flags]",
-		"embedpipe stream --nats nats://127.0.0.1:4222 --from texts --to vectors --model ./all-MiniLM-L6-v2")
+	fs := newFlags("stream", "--from STREAM --to STREAM|postgres://… --model DIR [flags]",
+		"embedpipe stream --nats nats://127.0.0.1:4222 --from texts --to vectors --model ./all-MiniLM-L6-v2",
+		"embedpipe stream --from texts --to 'postgres://app@db/app?sslmode=require' --table docs --create-index hnsw --model ./all-MiniLM-L6-v2")
 	var nf natsFlags
 	nf.register(fs.FlagSet)
 	from := fs.String("from", "", "stream of text records (required)")
-	to := fs.String("to", "", "stream for the embedded records (required)")
+	to := fs.String("to", "", "stream for the embedded records, or a PostgreSQL URL postgres://… to upsert them into --table (required)")
+	table := fs.String("table", "", "with --to postgres://…: the table (id, text, meta jsonb, embedding), created if missing")
+	index := fs.String("create-index", "none", "with --to postgres://…: hnsw, ivfflat or none, created at start and maintained by pgvector")
+	distance := fs.String("distance", "", "with --to postgres://…: the index's distance: cosine (default), l2 or ip")
 	subject := fs.String("subject", "", "subject to publish on (default: the --to stream's first subject)")
 	durable := fs.String("durable", "", "consumer name on --from (default embedpipe-to-<to>)")
 	model := fs.String("model", "", modelHelp+" (required)")
@@ -48,7 +54,30 @@ func runStream(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	log.Info("stream started", "nats", workers.Redact(nf.conn.URL), "from", *from, "to", *to)
-	return workers.RunStream(ctx, js, workers.StreamConfig{Embedder: emb, Model: *model, From: *from, To: *to,
-		ToSubject: *subject, Durable: *durable, Batch: *batch, Prompt: prompt, Logger: log})
+	cfg := workers.StreamConfig{Embedder: emb, Model: *model, From: *from, To: *to,
+		ToSubject: *subject, Durable: *durable, Batch: *batch, Prompt: prompt, Logger: log}
+	if pgsink.IsURL(*to) {
+		if *table == "" {
+			return fs.usageErrorf("--to postgres://… needs --table NAME")
+		}
+		idx, err := pgsink.ParseIndex(*index)
+		if err != nil {
+			return err
+		}
+		dist, err := pgsink.ParseDistance(*distance)
+		if err != nil {
+			return err
+		}
+		w, err := pgsink.NewStreamWriter(ctx, pgsink.Options{URL: *to, Table: *table, Index: idx, Distance: dist}, emb.Dim())
+		if err != nil {
+			return err
+		}
+		defer w.Close(context.Background())
+		cfg.Store, cfg.To = w.Store, pgsink.Redact(*to)+"#"+*table
+		if cfg.Durable == "" {
+			cfg.Durable = "embedpipe-to-pg-" + regexp.MustCompile(`[^A-Za-z0-9_-]`).ReplaceAllString(*table, "_")
+		}
+	}
+	log.Info("stream started", "nats", workers.Redact(nf.conn.URL), "from", *from, "to", cfg.To)
+	return workers.RunStream(ctx, js, cfg)
 }

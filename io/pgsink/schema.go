@@ -19,6 +19,10 @@ type column struct {
 	text   bool   // values are strings (checked for NUL bytes)
 }
 
+// PGTypeKey is the Arrow field metadata key that overrides a pass-through
+// column's PostgreSQL type; only "jsonb" on a string column is honoured.
+const PGTypeKey = "pgsink.type"
+
 // pgTypeOf maps a pass-through Arrow type to the PostgreSQL type that holds
 // it without loss; nested types go to jsonb.
 func pgTypeOf(t arrow.DataType) (string, error) {

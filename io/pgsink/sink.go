@@ -123,6 +123,9 @@ func (s *Sink) plan(schema *arrow.Schema) error {
 		if err != nil {
 			return fmt.Errorf("column %q: %w", f.Name, err)
 		}
+		if v, ok := f.Metadata.GetValue(PGTypeKey); ok && v == "jsonb" && t == "text" {
+			t = "jsonb"
+		}
 		s.cols = append(s.cols, column{name: f.Name, pgType: t, src: i, text: t == "text"})
 	}
 	if o.IDColumn != "" {
