@@ -2,8 +2,11 @@ package encoder_test
 
 import (
 	"context"
+	"errors"
 	"math"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/embedpipe/embedpipe/encoder"
@@ -188,5 +191,65 @@ func TestFidelityReranker(t *testing.T) {
 	}
 	if truncatedPairs == 0 {
 		t.Error("no pair was truncated: the reference's long pairs were not exercised")
+	}
+}
+
+// TestHeadErrors checks that bad head configurations are refused with the
+// error class and the key named, and that each kind of model refuses the
+// calls of the others.
+func TestHeadErrors(t *testing.T) {
+	splade := refs.ModelDir(t, "tiny-splade")
+	rr := refs.ModelDir(t, "tiny-reranker")
+	rrCfg := filepath.Join(rr, "config.json")
+	cases := []struct {
+		name  string
+		src   string
+		edits map[string]string
+		want  error
+		says  []string
+	}{
+		{"splade pooling", splade, map[string]string{"1_SpladePooling/config.json": `{"pooling_strategy": "mean"}`},
+			encoder.ErrUnsupported, []string{"pooling_strategy", "max, sum"}},
+		{"splade activation", splade, map[string]string{"1_SpladePooling/config.json": `{"activation_function": "gelu"}`},
+			encoder.ErrUnsupported, []string{"activation_function", "log1p_relu"}},
+		{"splade width", splade, map[string]string{"1_SpladePooling/config.json": `{"word_embedding_dimension": 100}`},
+			encoder.ErrConfig, []string{"100", "30522"}},
+		{"cross activation", rr, map[string]string{"config.json": editJSON(t, rrCfg, map[string]any{"sentence_transformers": map[string]any{"activation_fn": "torch.nn.Softplus"}})},
+			encoder.ErrUnsupported, []string{"Softplus", "Sigmoid"}},
+		{"cross labels", rr, map[string]string{"config.json": editJSON(t, rrCfg, map[string]any{"id2label": map[string]any{"zero": "A"}})},
+			encoder.ErrConfig, []string{"id2label"}},
+		{"cross label count", rr, map[string]string{"config.json": editJSON(t, rrCfg, map[string]any{"id2label": map[string]any{"0": "A", "1": "B"}})},
+			encoder.ErrWeights, []string{"classifier"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := encoder.Load(variant(t, c.src, c.edits))
+			if err == nil || !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %q", err, s)
+				}
+			}
+		})
+	}
+	ctx := context.Background()
+	var b encoder.Batch
+	b.Add([]int32{101, 7592, 102})
+	sp, ce, dense := load(t, splade), load(t, rr), load(t, "../testdata/tiny-bert")
+	var sv encoder.SparseVectors
+	out := make([]float32, 32)
+	for what, err := range map[string]error{
+		"EmbedBatch on a sparse encoder":    sp.EmbedBatch(ctx, &b, make([]float32, sp.Dim())),
+		"EmbedBatch on a cross-encoder":     ce.EmbedBatch(ctx, &b, out),
+		"ScoreBatch on a sparse encoder":    sp.ScoreBatch(ctx, &b, out, out),
+		"EmbedSparseBatch on a dense model": dense.EmbedSparseBatch(ctx, &b, encoder.SparseOptions{}, &sv),
+		"EmbedSparseBatch with negative k":  sp.EmbedSparseBatch(ctx, &b, encoder.SparseOptions{TopK: -1}, &sv),
+		"ScoreBatch with a short buffer":    ce.ScoreBatch(ctx, &b, out[:0:0], nil),
+	} {
+		if err == nil {
+			t.Errorf("%s: no error", what)
+		}
 	}
 }

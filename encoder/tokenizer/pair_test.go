@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -71,4 +72,36 @@ func TestPairTemplates(t *testing.T) {
 func mustWordLevel(t *testing.T) Model {
 	t.Helper()
 	return &wordLevel{vocab: map[string]int32{"a": 0, "b": 1}, idToTok: []string{"a", "b"}, unk: -1}
+}
+
+// FuzzEncodePair checks EncodePairTo on every fuzzed tokenizer: no panic,
+// ids and types of one length, the total within maxLen when the pair
+// template has room, and each text's ids a prefix of its own encoding.
+func FuzzEncodePair(f *testing.F) {
+	for _, s := range [][2]string{{"", ""}, {"Hello, world!", "a b c"}, {"[CLS]x[SEP]", "<s></s>"},
+		{"Héllo wörld 中文", "🎉👍🏽 " + strings.Repeat("word ", 80)}} {
+		f.Add(s[0], s[1], 16)
+	}
+	f.Fuzz(func(t *testing.T, a, b string, maxLen int) {
+		maxLen %= 600
+		for _, tk := range fuzzSet(t) {
+			ids, types, _, err := tk.EncodePairTo(nil, nil, a, b, maxLen)
+			if err != nil {
+				if !errors.Is(err, ErrUnsupported) {
+					t.Fatalf("%s: %v", tk.Kind(), err)
+				}
+				continue
+			}
+			if len(ids) != len(types) {
+				t.Fatalf("%s: %d ids, %d types", tk.Kind(), len(ids), len(types))
+			}
+			added := 0
+			if pp, ok := tk.post.(pairProcessor); ok {
+				added = pp.AddedPair()
+			}
+			if maxLen > added && len(ids) > maxLen {
+				t.Fatalf("%s: maxLen %d gave %d ids", tk.Kind(), maxLen, len(ids))
+			}
+		}
+	})
 }
