@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/httpapi"
+	"github.com/embedpipe/embedpipe/metrics"
 	"github.com/embedpipe/embedpipe/workers"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
@@ -37,6 +40,17 @@ func runServe(ctx context.Context, args []string) error {
 	maxWait := fs.Duration("max-wait", 2*time.Millisecond, "how long a service batch waits for more requests")
 	executors := fs.Int("executors", 1, "service batches encoded at once")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	httpAddr := fs.String("http", "", "serve the OpenAI (/v1/embeddings) and TEI (/embed, /tokenize, /info) HTTP API, /metrics, /health and /live on this address (e.g. 127.0.0.1:8080)")
+	noNATS := fs.Bool("no-nats", false, "run the HTTP API only: no NATS server, service or workers")
+	apiKey := fs.String("api-key", os.Getenv("EMBEDPIPE_API_KEY"), "require Authorization: Bearer KEY on the HTTP API (default $EMBEDPIPE_API_KEY)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM) for the HTTP API")
+	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM) for the HTTP API")
+	maxClientBatch := fs.Int("max-client-batch-size", 2048, "most inputs in one HTTP request")
+	maxInputTokens := fs.Int("max-input-tokens", 0, "tokens per input: truncation length (OpenAI) and limit (TEI with truncate false); default the model's max_seq_length")
+	maxBody := fs.Int64("max-body-bytes", 16<<20, "largest HTTP request body")
+	queue := fs.Int("queue", 4096, "requests (HTTP and NATS together) waiting for the encoder; beyond it HTTP answers 429, NATS 503")
+	metricsAddr := fs.String("metrics", "", "serve /metrics, /health and /live on this address too (they are also on --http)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "how long SIGTERM waits for HTTP requests in flight")
 	insecure := fs.Bool("insecure-no-auth", false, "let the embedded NATS server listen on a non-loopback --listen address without --user/--password, --token or --nkey (anyone who reaches it can embed and, with --allow-path, read and write files)")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -45,13 +59,19 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	natsGiven := fs.given("nats")
+	if *noNATS && *httpAddr == "" {
+		return fs.usageErrorf("--no-nats needs --http: there would be nothing to serve")
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return fs.usageErrorf("--tls-cert and --tls-key go together")
+	}
 	if natsGiven && (fs.given("store") || fs.given("listen")) {
 		return fs.usageErrorf("--store and --listen configure the embedded NATS server; with --nats none is started")
 	}
 	if *model == "" {
 		return fs.usageErrorf("--model is required")
 	}
-	if !natsGiven {
+	if !natsGiven && !*noNATS {
 		if *store == "" {
 			return fs.usageErrorf("--store is required for the embedded NATS server (or give --nats URL of a running one)")
 		}
@@ -69,7 +89,7 @@ func runServe(ctx context.Context, args []string) error {
 	// a server that other machines can reach must not be open even for a
 	// moment.
 	var serverAuth func(*server.Options)
-	if !natsGiven {
+	if !natsGiven && !*noNATS {
 		var open bool
 		if serverAuth, open, err = embeddedServerAuth(&nf.conn, *listen, *insecure); err != nil {
 			return fs.usageErrorf("%v", err)
@@ -78,89 +98,157 @@ func runServe(ctx context.Context, args []string) error {
 			log.Warn("INSECURE: the embedded NATS server listens on a non-loopback address WITHOUT AUTHENTICATION (--insecure-no-auth): anyone who reaches it can submit jobs and use the embed service", "listen", *listen)
 		}
 	}
+	met, health, err := startMetrics(ctx, *metricsAddr, log)
+	if err != nil {
+		return err
+	}
+	if met == nil {
+		met = metrics.New()
+	}
 	emb, err := loadEmbedder(*model, *threads)
 	if err != nil {
 		return err
 	}
-	if !natsGiven {
-		host, portS, err := net.SplitHostPort(*listen)
-		if err != nil {
-			return fmt.Errorf("--listen %q: %w", *listen, err)
+	modelID := filepath.Base(*model)
+	if h := emb.M.Info().Hub; h != "" {
+		modelID = h
+	}
+	// One batcher for every transport: HTTP and NATS requests share
+	// batches and the queue bound.
+	var batcher *workers.Batcher
+	if emb.M.Info().Kind != encoder.KindCrossEncoder {
+		batcher = workers.NewBatcher(emb.M, workers.BatcherConfig{BatchTokens: *batchTokens, MaxWait: *maxWait,
+			Queue: *queue, Executors: *executors, Metrics: met})
+		defer batcher.Close() // after the NATS service stops: drains what is queued
+	}
+	var httpSrv *http.Server
+	if *httpAddr != "" {
+		if batcher == nil {
+			return fmt.Errorf("--http serves embeddings, and %s is a cross-encoder (use the NATS rerank endpoint)", *model)
 		}
-		port, err := strconv.Atoi(portS)
-		if err != nil {
-			return fmt.Errorf("--listen %q: %w", *listen, err)
-		}
-		abs, err := filepath.Abs(*store)
+		api, err := httpapi.New(httpapi.Config{Model: emb.M, Batcher: batcher, ModelID: modelID, APIKey: *apiKey,
+			MaxClientBatchSize: *maxClientBatch, MaxInputTokens: *maxInputTokens, MaxBodyBytes: *maxBody,
+			Metrics: met, Health: health, Logger: log})
 		if err != nil {
 			return err
 		}
-		if err := os.MkdirAll(abs, 0o755); err != nil {
-			return err
-		}
-		opts := &server.Options{Host: host, Port: port, JetStream: true, StoreDir: abs, NoSigs: true, ServerName: "embedpipe"}
-		serverAuth(opts)
-		srv, err := server.NewServer(opts)
+		ln, err := net.Listen("tcp", *httpAddr)
 		if err != nil {
-			return fmt.Errorf("embedded NATS server: %w", err)
+			return fmt.Errorf("--http %s: %w", *httpAddr, err)
 		}
-		srv.Start()
-		defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-		if !srv.ReadyForConnections(10 * time.Second) {
-			if err := checkListen(*listen); err != nil {
+		httpSrv = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() {
+			var err error
+			if *tlsCert != "" {
+				err = httpSrv.ServeTLS(ln, *tlsCert, *tlsKey)
+			} else {
+				err = httpSrv.Serve(ln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("HTTP API stopped", "err", err)
+			}
+		}()
+		scheme := "http"
+		if *tlsCert != "" {
+			scheme = "https"
+		}
+		log.Info("HTTP API ready", "url", scheme+"://"+ln.Addr().String(), "auth", *apiKey != "")
+		fmt.Fprintf(os.Stderr, "embedpipe serve: HTTP API at %s://%s (/v1/embeddings, /embed, /tokenize, /info, /metrics, /health)\n", scheme, ln.Addr())
+	}
+	health.SetReady(true)
+	var wg sync.WaitGroup
+	if !*noNATS {
+		if !natsGiven {
+			host, portS, err := net.SplitHostPort(*listen)
+			if err != nil {
+				return fmt.Errorf("--listen %q: %w", *listen, err)
+			}
+			port, err := strconv.Atoi(portS)
+			if err != nil {
+				return fmt.Errorf("--listen %q: %w", *listen, err)
+			}
+			abs, err := filepath.Abs(*store)
+			if err != nil {
 				return err
 			}
-			return fmt.Errorf("embedded NATS server on %s did not start within 10s (store %s)", *listen, abs)
-		}
-		nf.conn.URL = srv.ClientURL()
-		log.Info("embedded NATS server with JetStream", "url", srv.ClientURL(), "store", abs)
-	}
-	nc, js, err := nf.connect("embedpipe-serve")
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	scfg := workers.ServiceConfig{Embedder: emb, Model: filepath.Base(*model),
-		BatchTokens: *batchTokens, MaxWait: *maxWait, Executors: *executors, Logger: log}
-	subject := workers.EmbedSubject
-	if emb.M.Info().Kind == encoder.KindCrossEncoder {
-		// A cross-encoder embeds nothing: it serves the rerank endpoint.
-		scfg.Embedder, scfg.Reranker, subject = nil, emb.M, workers.RerankSubject
-	}
-	svc, err := workers.StartService(nc, scfg)
-	if err != nil {
-		return err
-	}
-	defer svc.Stop()
-	log.Info(serviceReadyMsg(subject), "subject", subject, "id", svc.Info().ID)
-	var wg sync.WaitGroup
-	if *nWorkers > 0 {
-		if len(allow) == 0 {
-			// The laptop case: an embedded server that only local clients
-			// can reach, used by the same user who runs serve. Anything
-			// reachable from other machines must name its roots.
-			if natsGiven || !isLoopbackHostPort(*listen) {
-				return fmt.Errorf("--allow-path is required when the workers take jobs from a server other machines can reach")
+			if err := os.MkdirAll(abs, 0o755); err != nil {
+				return err
 			}
-			allow = append(allow, "/")
-			log.Warn("no --allow-path: the in-process workers may read and write any path this process can, for jobs from local clients of the loopback-only embedded server")
+			opts := &server.Options{Host: host, Port: port, JetStream: true, StoreDir: abs, NoSigs: true, ServerName: "embedpipe"}
+			serverAuth(opts)
+			srv, err := server.NewServer(opts)
+			if err != nil {
+				return fmt.Errorf("embedded NATS server: %w", err)
+			}
+			srv.Start()
+			defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+			if !srv.ReadyForConnections(10 * time.Second) {
+				if err := checkListen(*listen); err != nil {
+					return err
+				}
+				return fmt.Errorf("embedded NATS server on %s did not start within 10s (store %s)", *listen, abs)
+			}
+			nf.conn.URL = srv.ClientURL()
+			log.Info("embedded NATS server with JetStream", "url", srv.ClientURL(), "store", abs)
 		}
-		al, err := workers.NewAllowList(allow...)
+		nc, js, err := nf.connect("embedpipe-serve")
 		if err != nil {
 			return err
 		}
-		if _, _, err := workers.EnsureLayout(ctx, js, nf.layout()); err != nil {
+		defer nc.Close()
+		health.AddCheck("nats", natsUp(nc))
+		scfg := workers.ServiceConfig{Embedder: emb, Model: modelID, Batcher: batcher,
+			BatchTokens: *batchTokens, MaxWait: *maxWait, Queue: *queue, Executors: *executors, Metrics: met, Logger: log}
+		subject := workers.EmbedSubject
+		if emb.M.Info().Kind == encoder.KindCrossEncoder {
+			// A cross-encoder embeds nothing: it serves the rerank endpoint.
+			scfg.Embedder, scfg.Reranker, subject = nil, emb.M, workers.RerankSubject
+		}
+		svc, err := workers.StartService(nc, scfg)
+		if err != nil {
 			return err
 		}
-		for i := range *nWorkers {
-			w := workers.NewWorker(js, workers.WorkerConfig{ID: fmt.Sprintf("serve-%d-%d", os.Getpid(), i),
-				Runner: &workers.PipelineRunner{Model: emb.M}, Allow: al, Layout: nf.layout(), Logger: log})
-			wg.Add(1)
-			go func() { defer wg.Done(); _ = w.Run(ctx) }()
+		defer svc.Stop()
+		log.Info(serviceReadyMsg(subject), "subject", subject, "id", svc.Info().ID)
+		if *nWorkers > 0 {
+			if len(allow) == 0 {
+				// The laptop case: an embedded server that only local clients
+				// can reach, used by the same user who runs serve. Anything
+				// reachable from other machines must name its roots.
+				if natsGiven || !isLoopbackHostPort(*listen) {
+					return fmt.Errorf("--allow-path is required when the workers take jobs from a server other machines can reach")
+				}
+				allow = append(allow, "/")
+				log.Warn("no --allow-path: the in-process workers may read and write any path this process can, for jobs from local clients of the loopback-only embedded server")
+			}
+			al, err := workers.NewAllowList(allow...)
+			if err != nil {
+				return err
+			}
+			if _, _, err := workers.EnsureLayout(ctx, js, nf.layout()); err != nil {
+				return err
+			}
+			for i := range *nWorkers {
+				w := workers.NewWorker(js, workers.WorkerConfig{ID: fmt.Sprintf("serve-%d-%d", os.Getpid(), i),
+					Runner: &workers.PipelineRunner{Model: emb.M}, Allow: al, Layout: nf.layout(), Logger: log, Metrics: met})
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = w.Run(ctx) }()
+			}
 		}
+		fmt.Fprintf(os.Stderr, "embedpipe serve: NATS at %s, embed subject %s; SIGTERM to stop\n", workers.Redact(nf.conn.URL), workers.EmbedSubject)
 	}
-	fmt.Fprintf(os.Stderr, "embedpipe serve: NATS at %s, embed subject %s; SIGTERM to stop\n", workers.Redact(nf.conn.URL), workers.EmbedSubject)
 	<-ctx.Done()
+	// Graceful drain: report not ready, let HTTP requests in flight
+	// finish (their batches are queued or running), then the deferred
+	// stops end the NATS service and drain the batcher.
+	health.SetReady(false)
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *drain)
+		if err := httpSrv.Shutdown(sctx); err != nil {
+			log.Warn("HTTP drain incomplete", "err", err)
+		}
+		cancel()
+	}
 	wg.Wait()
 	log.Info("serve stopped")
 	return nil

@@ -1,0 +1,599 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/metrics"
+	"github.com/embedpipe/embedpipe/workers"
+)
+
+// Config configures the HTTP API.
+type Config struct {
+	// Model is the loaded model; Batcher the dynamic batcher over it.
+	Model   *encoder.Model
+	Batcher *workers.Batcher
+	// ModelID names the model in replies and /info (a hub id or the
+	// directory's name).
+	ModelID string
+	// APIKey, when set, is required as "Authorization: Bearer APIKey" on
+	// the API endpoints (not on /health, /live and /metrics).
+	APIKey string
+	// MaxClientBatchSize bounds the inputs of one request; default 2048
+	// (OpenAI's limit).
+	MaxClientBatchSize int
+	// MaxInputTokens is the length inputs are truncated to (OpenAI) or
+	// refused beyond (TEI with truncate false); default and maximum the
+	// model's MaxSeqLen.
+	MaxInputTokens int
+	// MaxBodyBytes bounds a request body; default 16 MiB.
+	MaxBodyBytes int64
+	Metrics      *metrics.Metrics
+	Health       *metrics.Health
+	Logger       *slog.Logger
+}
+
+// Server is the HTTP API's handler.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	special map[int32]bool
+}
+
+// New checks cfg and returns the API's handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Model == nil || cfg.Batcher == nil {
+		return nil, fmt.Errorf("%w: Model and Batcher are required", ErrConfig)
+	}
+	if cfg.MaxClientBatchSize <= 0 {
+		cfg.MaxClientBatchSize = 2048
+	}
+	if ml := cfg.Model.MaxSeqLen(); cfg.MaxInputTokens <= 0 || cfg.MaxInputTokens > ml {
+		if cfg.MaxInputTokens > ml {
+			return nil, fmt.Errorf("%w: max input tokens %d exceeds the model's %d", ErrConfig, cfg.MaxInputTokens, ml)
+		}
+		cfg.MaxInputTokens = ml
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.Health == nil {
+		cfg.Health = &metrics.Health{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), special: map[int32]bool{}}
+	// The ids the template adds around an empty text are the special
+	// tokens /tokenize marks.
+	ids, _ := cfg.Model.TokenizeTo(nil, "", "", 0)
+	for _, id := range ids {
+		s.special[id] = true
+	}
+	s.mux.HandleFunc("POST /v1/embeddings", s.auth(s.openAIEmbeddings, openAIError))
+	s.mux.HandleFunc("POST /embeddings", s.auth(s.openAIEmbeddings, openAIError))
+	s.mux.HandleFunc("GET /v1/models", s.auth(s.models, openAIError))
+	s.mux.HandleFunc("POST /embed", s.auth(s.teiEmbed, teiError))
+	s.mux.HandleFunc("POST /tokenize", s.auth(s.teiTokenize, teiError))
+	s.mux.HandleFunc("GET /info", s.auth(s.info, teiError))
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
+	s.mux.HandleFunc("GET /health", cfg.Health.ServeReady)
+	s.mux.HandleFunc("GET /live", metrics.ServeLive)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// apiError is an error with its HTTP status and kind, written in the shape
+// of the API that raised it.
+type apiError struct {
+	status int
+	kind   string // a metrics.Err* kind
+	param  string
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(param, format string, a ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, kind: metrics.ErrValidation, param: param, msg: fmt.Sprintf(format, a...)}
+}
+
+func tooLarge(param, format string, a ...any) *apiError {
+	return &apiError{status: http.StatusRequestEntityTooLarge, kind: metrics.ErrValidation, param: param, code: "request_too_large", msg: fmt.Sprintf(format, a...)}
+}
+
+type errorWriter func(w http.ResponseWriter, e *apiError)
+
+// openAIError writes OpenAI's error object.
+func openAIError(w http.ResponseWriter, e *apiError) {
+	typ := "invalid_request_error"
+	switch e.status {
+	case http.StatusTooManyRequests:
+		typ = "rate_limit_exceeded"
+	case http.StatusInternalServerError, http.StatusServiceUnavailable:
+		typ = "server_error"
+	}
+	body := map[string]any{"error": map[string]any{"message": e.msg, "type": typ, "param": nilIfEmpty(e.param), "code": nilIfEmpty(e.code)}}
+	writeJSON(w, e.status, body)
+}
+
+// teiError writes text-embeddings-inference's error object.
+func teiError(w http.ResponseWriter, e *apiError) {
+	typ := map[string]string{metrics.ErrValidation: "Validation", metrics.ErrTokenizer: "Tokenizer", metrics.ErrOverloaded: "Overloaded",
+		metrics.ErrBackend: "Backend", metrics.ErrUnauthorized: "Unauthorized"}[e.kind]
+	status := e.status
+	if status == http.StatusBadRequest && e.kind == metrics.ErrValidation {
+		status = http.StatusUnprocessableEntity // TEI's status for validation errors
+	}
+	writeJSON(w, status, map[string]string{"error": e.msg, "error_type": typ})
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// auth checks the API key before h.
+func (s *Server) auth(h func(http.ResponseWriter, *http.Request) *apiError, ew errorWriter) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.APIKey != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.APIKey)) != 1 {
+				s.cfg.Metrics.Done(apiName(r), 0, time.Now(), metrics.ErrUnauthorized)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="embedpipe"`)
+				ew(w, &apiError{status: http.StatusUnauthorized, kind: metrics.ErrUnauthorized, code: "invalid_api_key",
+					msg: "missing or invalid API key: send Authorization: Bearer <key>"})
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if e := h(w, r); e != nil {
+			if e.status == http.StatusTooManyRequests {
+				w.Header().Set("Retry-After", "1")
+			}
+			ew(w, e)
+		}
+	}
+}
+
+func apiName(r *http.Request) string {
+	if strings.Contains(r.URL.Path, "embeddings") || strings.HasPrefix(r.URL.Path, "/v1/") {
+		return "openai"
+	}
+	return "tei"
+}
+
+// decode reads a JSON body into v.
+func (s *Server) decode(r *http.Request, v any) *apiError {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge("", "request body exceeds %d bytes", mbe.Limit)
+		}
+		return badRequest("", "reading the request body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("", "request body is not valid JSON for this endpoint: %v", err)
+	}
+	return nil
+}
+
+// inputs is a request's inputs: texts, or token id sequences.
+type inputs struct {
+	texts []string
+	ids   [][]int32
+}
+
+func (in inputs) len() int { return len(in.texts) + len(in.ids) }
+
+// parseInput reads OpenAI's input: a string, an array of strings, an array
+// of token ids, or an array of token id arrays.
+func parseInput(raw json.RawMessage, param string) (inputs, *apiError) {
+	var in inputs
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return in, badRequest(param, "%s is required", param)
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		in.texts = []string{one}
+		return in, nil
+	}
+	var arr []json.RawMessage
+	if err := json.Unmarshal(raw, &arr); err != nil {
+		return in, badRequest(param, "%s must be a string, an array of strings or an array of token arrays", param)
+	}
+	if len(arr) == 0 {
+		return in, badRequest(param, "%s is empty", param)
+	}
+	var strs []string
+	if json.Unmarshal(raw, &strs) == nil {
+		in.texts = strs
+		return in, nil
+	}
+	var ids []int32
+	if json.Unmarshal(raw, &ids) == nil {
+		in.ids = [][]int32{ids}
+		return in, nil
+	}
+	var idss [][]int32
+	if json.Unmarshal(raw, &idss) == nil {
+		in.ids = idss
+		return in, nil
+	}
+	return in, badRequest(param, "%s must be a string, an array of strings, an array of token ids or an array of token id arrays (not mixed)", param)
+}
+
+// tokenize turns in into sequences. Texts longer than MaxInputTokens are
+// truncated when truncate is set and refused otherwise; token arrays are
+// taken as the model's ids (as /tokenize returns them) and checked.
+func (s *Server) tokenize(in inputs, prompt string, truncate bool, param string) (*encoder.Batch, []int, *apiError) {
+	if n := in.len(); n > s.cfg.MaxClientBatchSize {
+		return nil, nil, tooLarge(param, "%d inputs exceed the limit of %d per request", n, s.cfg.MaxClientBatchSize)
+	}
+	m := s.cfg.Model
+	seqs := new(encoder.Batch)
+	seqs.Reset()
+	maxTok := s.cfg.MaxInputTokens
+	vocab := m.Info().Vocab
+	for i, t := range in.texts {
+		if t == "" {
+			return nil, nil, badRequest(param, "%s[%d] is empty", param, i)
+		}
+		limit := maxTok
+		if !truncate {
+			limit = maxTok + 1 // one more token shows the text is too long
+		}
+		lo := len(seqs.IDs)
+		ids, _ := m.TokenizeTo(seqs.IDs, t, prompt, limit)
+		if n := len(ids) - lo; !truncate && n > maxTok {
+			return nil, nil, tooLarge(param, "%s[%d] has more than %d tokens; set truncate or shorten it", param, i, maxTok)
+		}
+		seqs.IDs = ids
+		seqs.Starts = append(seqs.Starts, len(ids))
+	}
+	for i, ids := range in.ids {
+		if len(ids) == 0 {
+			return nil, nil, badRequest(param, "%s[%d] has no tokens", param, i)
+		}
+		if len(ids) > maxTok {
+			if !truncate {
+				return nil, nil, tooLarge(param, "%s[%d] has %d tokens, more than %d", param, i, len(ids), maxTok)
+			}
+			ids = ids[:maxTok]
+		}
+		for _, id := range ids {
+			if id < 0 || int(id) >= vocab {
+				return nil, nil, badRequest(param, "%s[%d]: token id %d outside the vocabulary [0, %d)", param, i, id, vocab)
+			}
+		}
+		seqs.Add(ids)
+	}
+	lengths := make([]int, seqs.Len())
+	for i := range lengths {
+		lengths[i] = seqs.Starts[i+1] - seqs.Starts[i]
+	}
+	return seqs, lengths, nil
+}
+
+// embed runs seqs through the shared batcher and returns their vectors,
+// truncated to dims (0: all) and normalized when normalize is set.
+func (s *Server) embed(ctx context.Context, seqs *encoder.Batch, dims int, normalize bool) ([]float32, int, *apiError) {
+	dim := s.cfg.Model.Dim()
+	n := seqs.Len()
+	vecs := make([]float32, n*dim)
+	err := s.cfg.Batcher.Embed(ctx, seqs, vecs)
+	switch {
+	case errors.Is(err, workers.ErrOverloaded):
+		return nil, 0, &apiError{status: http.StatusTooManyRequests, kind: metrics.ErrOverloaded, code: "rate_limit_exceeded",
+			msg: "the server is at capacity (request queue full); retry after the Retry-After delay"}
+	case errors.Is(err, workers.ErrClosed):
+		return nil, 0, &apiError{status: http.StatusServiceUnavailable, kind: metrics.ErrOverloaded, msg: "the server is shutting down"}
+	case err != nil && ctx.Err() != nil:
+		return nil, 0, &apiError{status: 499, kind: metrics.ErrBackend, msg: "request cancelled"}
+	case err != nil:
+		return nil, 0, &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
+	}
+	out := dim
+	if dims > 0 && dims < dim {
+		out = dims
+		vecs = workers.TruncateNormalize(vecs, n, dim, out)
+	} else if normalize && !s.cfg.Model.Info().Normalize {
+		vecs = workers.TruncateNormalize(vecs, n, dim, dim)
+	}
+	return vecs, out, nil
+}
+
+func (s *Server) checkDims(dims *int, param string) (int, *apiError) {
+	if dims == nil {
+		return 0, nil
+	}
+	if *dims < 1 || *dims > s.cfg.Model.Dim() {
+		return 0, badRequest(param, "%s %d: want 1 to %d", param, *dims, s.cfg.Model.Dim())
+	}
+	return *dims, nil
+}
+
+type openAIRequest struct {
+	Input          json.RawMessage `json:"input"`
+	Model          string          `json:"model"`
+	EncodingFormat string          `json:"encoding_format"`
+	Dimensions     *int            `json:"dimensions"`
+	User           string          `json:"user"`
+}
+
+type openAIEmbedding struct {
+	Object    string `json:"object"`
+	Index     int    `json:"index"`
+	Embedding any    `json:"embedding"`
+}
+
+type openAIResponse struct {
+	Object string            `json:"object"`
+	Data   []openAIEmbedding `json:"data"`
+	Model  string            `json:"model"`
+	Usage  struct {
+		PromptTokens int `json:"prompt_tokens"`
+		TotalTokens  int `json:"total_tokens"`
+	} `json:"usage"`
+}
+
+// openAIEmbeddings serves POST /v1/embeddings. Inputs are truncated to
+// MaxInputTokens, as embedpipe embed truncates at the model's length.
+func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) *apiError {
+	start := time.Now()
+	var req openAIRequest
+	n := 0
+	e := func() *apiError {
+		if e := s.decode(r, &req); e != nil {
+			return e
+		}
+		in, e := parseInput(req.Input, "input")
+		if e != nil {
+			return e
+		}
+		n = in.len()
+		s.cfg.Metrics.Request(n)
+		switch req.EncodingFormat {
+		case "", "float", "base64":
+		default:
+			return badRequest("encoding_format", "encoding_format %q: want float or base64", req.EncodingFormat)
+		}
+		dims, e := s.checkDims(req.Dimensions, "dimensions")
+		if e != nil {
+			return e
+		}
+		seqs, lengths, e := s.tokenize(in, "", true, "input")
+		if e != nil {
+			return e
+		}
+		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
+		vecs, out, e := s.embed(r.Context(), seqs, dims, false)
+		if e != nil {
+			return e
+		}
+		resp := openAIResponse{Object: "list", Model: s.cfg.ModelID, Data: make([]openAIEmbedding, n)}
+		resp.Usage.PromptTokens, resp.Usage.TotalTokens = seqs.Tokens(), seqs.Tokens()
+		for i := range n {
+			v := vecs[i*out : (i+1)*out]
+			d := openAIEmbedding{Object: "embedding", Index: i, Embedding: v}
+			if req.EncodingFormat == "base64" {
+				d.Embedding = base64Floats(v)
+			}
+			resp.Data[i] = d
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return nil
+	}()
+	s.done("openai", n, start, e)
+	return e
+}
+
+func (s *Server) done(api string, n int, start time.Time, e *apiError) {
+	kind := ""
+	if e != nil {
+		kind = e.kind
+	}
+	s.cfg.Metrics.Done(api, n, start, kind)
+}
+
+// base64Floats encodes v as OpenAI does: little-endian float32 bytes in
+// standard base64.
+func base64Floats(v []float32) string {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func (s *Server) models(w http.ResponseWriter, r *http.Request) *apiError {
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []map[string]any{
+		{"id": s.cfg.ModelID, "object": "model", "created": 0, "owned_by": "embedpipe"}}})
+	return nil
+}
+
+type teiEmbedRequest struct {
+	Inputs              json.RawMessage `json:"inputs"`
+	Normalize           *bool           `json:"normalize"`
+	Truncate            *bool           `json:"truncate"`
+	TruncationDirection string          `json:"truncation_direction"`
+	PromptName          *string         `json:"prompt_name"`
+	Dimensions          *int            `json:"dimensions"`
+}
+
+// teiEmbed serves TEI's POST /embed: an array of vectors. As in TEI,
+// normalize defaults to true and truncate to false.
+func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
+	start := time.Now()
+	n := 0
+	e := func() *apiError {
+		var req teiEmbedRequest
+		if e := s.decode(r, &req); e != nil {
+			return e
+		}
+		in, e := parseInput(req.Inputs, "inputs")
+		if e != nil {
+			return e
+		}
+		n = in.len()
+		s.cfg.Metrics.Request(n)
+		normalize := req.Normalize == nil || *req.Normalize
+		if !normalize && s.cfg.Model.Info().Normalize {
+			return badRequest("normalize", "normalize false is not supported: this model's pipeline ends with a Normalize module")
+		}
+		if d := req.TruncationDirection; d != "" && !strings.EqualFold(d, "right") {
+			return badRequest("truncation_direction", "truncation_direction %q is not supported (only Right)", d)
+		}
+		var prompt string
+		if req.PromptName != nil {
+			p, err := s.cfg.Model.Prompt(*req.PromptName)
+			if err != nil {
+				return badRequest("prompt_name", "%v", err)
+			}
+			prompt = p
+		}
+		dims, e := s.checkDims(req.Dimensions, "dimensions")
+		if e != nil {
+			return e
+		}
+		seqs, lengths, e := s.tokenize(in, prompt, req.Truncate != nil && *req.Truncate, "inputs")
+		if e != nil {
+			return e
+		}
+		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
+		vecs, out, e := s.embed(r.Context(), seqs, dims, normalize)
+		if e != nil {
+			return e
+		}
+		rows := make([][]float32, n)
+		for i := range n {
+			rows[i] = vecs[i*out : (i+1)*out]
+		}
+		writeJSON(w, http.StatusOK, rows)
+		return nil
+	}()
+	s.done("tei", n, start, e)
+	return e
+}
+
+type teiTokenizeRequest struct {
+	Inputs           json.RawMessage `json:"inputs"`
+	AddSpecialTokens *bool           `json:"add_special_tokens"`
+	PromptName       *string         `json:"prompt_name"`
+}
+
+type teiToken struct {
+	ID      int32  `json:"id"`
+	Text    string `json:"text"`
+	Special bool   `json:"special"`
+	Start   *int   `json:"start"`
+	Stop    *int   `json:"stop"`
+}
+
+// teiTokenize serves TEI's POST /tokenize: the ids the model sees for each
+// input, truncated at MaxInputTokens, special tokens included unless
+// add_special_tokens is false. Offsets are not tracked (start and stop are
+// null).
+func (s *Server) teiTokenize(w http.ResponseWriter, r *http.Request) *apiError {
+	var req teiTokenizeRequest
+	if e := s.decode(r, &req); e != nil {
+		return e
+	}
+	in, e := parseInput(req.Inputs, "inputs")
+	if e != nil {
+		return e
+	}
+	if len(in.ids) > 0 {
+		return badRequest("inputs", "inputs must be text")
+	}
+	var prompt string
+	if req.PromptName != nil {
+		p, err := s.cfg.Model.Prompt(*req.PromptName)
+		if err != nil {
+			return badRequest("prompt_name", "%v", err)
+		}
+		prompt = p
+	}
+	seqs, _, e := s.tokenize(in, prompt, true, "inputs")
+	if e != nil {
+		return e
+	}
+	tok := s.cfg.Model.Tokenizer()
+	out := make([][]teiToken, seqs.Len())
+	for i := range out {
+		out[i] = []teiToken{}
+		for _, id := range seqs.Seq(i) {
+			sp := s.special[id]
+			if sp && req.AddSpecialTokens != nil && !*req.AddSpecialTokens {
+				continue
+			}
+			out[i] = append(out[i], teiToken{ID: id, Text: tok.IDToToken(id), Special: sp})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// info serves TEI's GET /info, with embedpipe's own fields added.
+func (s *Server) info(w http.ResponseWriter, r *http.Request) *apiError {
+	mi := s.cfg.Model.Info()
+	bc := s.cfg.Batcher.Config()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"model_id":                s.cfg.ModelID,
+		"model_sha":               nilIfEmpty(mi.Revision),
+		"model_dtype":             "float32",
+		"model_type":              map[string]any{"embedding": map[string]any{"pooling": mi.Pooling}},
+		"max_concurrent_requests": bc.Queue,
+		"max_input_length":        s.cfg.MaxInputTokens,
+		"max_batch_tokens":        bc.BatchTokens,
+		"max_batch_requests":      nil,
+		"max_client_batch_size":   s.cfg.MaxClientBatchSize,
+		"max_body_bytes":          s.cfg.MaxBodyBytes,
+		"batch_max_wait_ms":       float64(bc.MaxWait) / float64(time.Millisecond),
+		"tokenization_workers":    nil,
+		"dim":                     mi.Dim,
+		"normalize":               mi.Normalize,
+		"prompts":                 mi.Prompts,
+		"default_prompt":          nilIfEmpty(mi.DefaultPrompt),
+		"architecture":            mi.Arch,
+		"version":                 "embedpipe",
+	})
+	return nil
+}
