@@ -43,8 +43,8 @@ func runServe(ctx context.Context, args []string) error {
 	httpAddr := fs.String("http", "", "serve the OpenAI (/v1/embeddings) and TEI (/embed, /tokenize, /info) HTTP API, /metrics, /health and /live on this address (e.g. 127.0.0.1:8080)")
 	noNATS := fs.Bool("no-nats", false, "run the HTTP API only: no NATS server, service or workers")
 	apiKey := fs.String("api-key", os.Getenv("EMBEDPIPE_API_KEY"), "require Authorization: Bearer KEY on the HTTP API (default $EMBEDPIPE_API_KEY)")
-	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM) for the HTTP API")
-	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM) for the HTTP API")
+	tlsCert := fs.String("http-tls-cert", "", "TLS certificate file (PEM) for the HTTP API")
+	tlsKey := fs.String("http-tls-key", "", "TLS private key file (PEM) for the HTTP API")
 	maxClientBatch := fs.Int("max-client-batch-size", 2048, "most inputs in one HTTP request")
 	maxInputTokens := fs.Int("max-input-tokens", 0, "tokens per input: truncation length (OpenAI) and limit (TEI with truncate false); default the model's max_seq_length")
 	maxBody := fs.Int64("max-body-bytes", 16<<20, "largest HTTP request body")
@@ -63,7 +63,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fs.usageErrorf("--no-nats needs --http: there would be nothing to serve")
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
-		return fs.usageErrorf("--tls-cert and --tls-key go together")
+		return fs.usageErrorf("--http-tls-cert and --http-tls-key go together")
 	}
 	if natsGiven && (fs.given("store") || fs.given("listen")) {
 		return fs.usageErrorf("--store and --listen configure the embedded NATS server; with --nats none is started")
