@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/workers"
+)
+
+var loadRequests = flag.Int("load-requests", 0, "requests of TestServeHTTPLoad (default 2000, 500 with -short; the figures in the README come from 20000)")
+
+// startHTTPServe runs "embedpipe serve --no-nats --http" on a free loopback
+// port until the test ends, and returns its base URL once /health is ready.
+func startHTTPServe(t *testing.T, extra ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	args := append([]string{"--model", "../../testdata/tiny-bert", "--no-nats", "--http", addr, "--threads", "2", "--log-level", "error"}, extra...)
+	go func() { done <- runServe(ctx, args) }()
+	t.Cleanup(func() {
+		cancel() // as SIGTERM: drain and return
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not drain within 30s")
+		}
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v", err)
+		default:
+		}
+		if resp, err := http.Get(url + "/health"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve not healthy within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// embedRef embeds texts through the model as embedpipe embed does.
+func embedRef(t *testing.T, texts []string) ([]float32, int) {
+	t.Helper()
+	m, err := encoder.Load("../../testdata/tiny-bert")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b encoder.Batch
+	for _, s := range texts {
+		m.AppendTo(&b, s, "", 0)
+	}
+	out := make([]float32, b.Len()*m.Dim())
+	if err := m.EmbedBatch(context.Background(), &b, out); err != nil {
+		t.Fatal(err)
+	}
+	return out, m.Dim()
+}
+
+func cos32(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+func postEmbeddings(url, key string, body any) (int, []byte, error) {
+	js, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/embeddings", bytes.NewReader(js))
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+type embResp struct {
+	Data []struct {
+		Index     int       `json:"index"`
+		Embedding []float32 `json:"embedding"`
+	} `json:"data"`
+}
+
+// TestServeHTTP checks /v1/embeddings of a running serve against embed's
+// vectors, with the API key enforced.
+func TestServeHTTP(t *testing.T) {
+	url := startHTTPServe(t, "--api-key", "sk-local")
+	texts := []string{"Hello, world!", "The bank of the river was muddy.", "She deposited money at the bank."}
+	want, dim := embedRef(t, texts)
+	code, body, err := postEmbeddings(url, "sk-local", map[string]any{"model": "tiny-bert", "input": texts})
+	if err != nil || code != 200 {
+		t.Fatalf("%d %s %v", code, body, err)
+	}
+	var r embResp
+	if err := json.Unmarshal(body, &r); err != nil || len(r.Data) != len(texts) {
+		t.Fatalf("%s", body)
+	}
+	for i, d := range r.Data {
+		if c := cos32(d.Embedding, want[i*dim:(i+1)*dim]); c < 0.999999 {
+			t.Fatalf("text %d: cosine %v to embed's vector", i, c)
+		}
+	}
+	if code, body, _ := postEmbeddings(url, "", map[string]any{"model": "tiny-bert", "input": "x"}); code != 401 {
+		t.Fatalf("no key: %d %s", code, body)
+	}
+}
+
+// TestServeOpenAINodeSDK drives a running serve with the official OpenAI
+// Node SDK (testdata/node, installed by .ci/run with npm ci).
+func TestServeOpenAINodeSDK(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: skipping the OpenAI Node SDK test")
+	}
+	if _, err := os.Stat(filepath.Join("..", "..", "testdata", "node", "node_modules", "openai")); err != nil {
+		t.Skip("the openai npm package is not installed: run (cd testdata/node && npm ci) to enable this test")
+	}
+	url := startHTTPServe(t, "--api-key", "sk-node")
+	texts := []string{"Hello from Node.", "A second input, a little longer than the first."}
+	want, dim := embedRef(t, texts)
+	in, _ := json.Marshal(texts)
+	cmd := exec.Command(node, "embed.mjs", string(in))
+	cmd.Dir = filepath.Join("..", "..", "testdata", "node")
+	cmd.Env = append(os.Environ(), "EMBEDPIPE_URL="+url, "EMBEDPIPE_KEY=sk-node")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	var got struct {
+		Float, Base64, Dims [][]float32
+		Error               struct {
+			Status int    `json:"status"`
+			Type   string `json:"type"`
+		}
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("node output %s: %v", out, err)
+	}
+	for name, vs := range map[string][][]float32{"float": got.Float, "base64": got.Base64} {
+		if len(vs) != len(texts) {
+			t.Fatalf("%s: %d vectors", name, len(vs))
+		}
+		for i, v := range vs {
+			if c := cos32(v, want[i*dim:(i+1)*dim]); c < 0.999999 {
+				t.Fatalf("%s %d: cosine %v to embed's vector", name, i, c)
+			}
+		}
+	}
+	for i, v := range got.Dims {
+		tr := workers.TruncateNormalize(slices.Clone(want[i*dim:(i+1)*dim]), 1, dim, 8)
+		if len(v) != 8 || cos32(v, tr) < 0.999999 {
+			t.Fatalf("dimensions 8, text %d: %v, want %v", i, v, tr)
+		}
+	}
+	if got.Error.Status != 400 || got.Error.Type != "invalid_request_error" {
+		t.Fatalf("SDK error for an empty input: %+v", got.Error)
+	}
+}
+
+// TestServeHTTPLoad sends a bounded number of requests from 64 concurrent
+// clients to a serve with a small queue: every reply is 200 with its own
+// request's vector or 429, nothing else. It logs p50/p99 latency and
+// throughput; with -load-requests 20000 it gives the README's figures.
+func TestServeHTTPLoad(t *testing.T) {
+	n := *loadRequests
+	if n <= 0 {
+		n = 2000
+		if testing.Short() {
+			n = 500
+		}
+	}
+	const clients = 64
+	url := startHTTPServe(t, "--queue", "32", "--executors", "2")
+	texts := make([]string, 64)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("load test request text number %d about topic %d", i, i*7%13)
+	}
+	want, dim := embedRef(t, texts)
+	var next, ok, busy atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	var failures []string
+	tr := &http.Transport{MaxIdleConnsPerHost: clients}
+	hc := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					break
+				}
+				k := i % len(texts)
+				js, _ := json.Marshal(map[string]any{"model": "tiny-bert", "input": texts[k]})
+				t0 := time.Now()
+				resp, err := hc.Post(url+"/v1/embeddings", "application/json", bytes.NewReader(js))
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err.Error())
+					mu.Unlock()
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				d := time.Since(t0)
+				switch resp.StatusCode {
+				case 200:
+					var r embResp
+					if json.Unmarshal(body, &r) != nil || len(r.Data) != 1 || !slices.Equal(r.Data[0].Embedding, want[k*dim:(k+1)*dim]) {
+						mu.Lock()
+						failures = append(failures, fmt.Sprintf("request %d: reply does not match its text", i))
+						mu.Unlock()
+						continue
+					}
+					ok.Add(1)
+					mine = append(mine, d)
+				case 429:
+					if resp.Header.Get("Retry-After") == "" {
+						mu.Lock()
+						failures = append(failures, "429 without Retry-After")
+						mu.Unlock()
+					}
+					busy.Add(1)
+				default:
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("request %d: %d %s", i, resp.StatusCode, body))
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	tr.CloseIdleConnections()
+	if len(failures) > 0 {
+		t.Fatalf("%d failures, first: %s", len(failures), failures[0])
+	}
+	if ok.Load()+busy.Load() != int64(n) || ok.Load() == 0 {
+		t.Fatalf("%d ok + %d 429 of %d requests", ok.Load(), busy.Load(), n)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	t.Logf("load: %d requests from %d clients in %.2fs: %d ok (%.0f req/s), %d 429; latency of ok replies p50 %v p99 %v",
+		n, clients, wall.Seconds(), ok.Load(), float64(ok.Load())/wall.Seconds(), busy.Load(),
+		q(0.50).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond))
+}
