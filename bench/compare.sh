@@ -113,4 +113,16 @@ if not ratios:
     sys.exit("compare.sh: no GEMM shape in common between embedpipe bench and peak.sh")
 r2 = math.exp(sum(math.log(x) for x in ratios) / len(ratios))
 print("ratio_vs_ort=%.3f gemm_vs_openblas=%.3f" % (r1, r2))
+# One JSON line for the record: the ratios, the kernel family embedpipe's
+# run used (avx2 / gonum; avx512 and vnni do not exist yet) and the CPU
+# flags that chose it, as embedpipe bench --json reports them.
+print(json.dumps({
+    "compute": ours.get("compute", "float32"),
+    "threads": ours["threads"], "batch": ours["batch"],
+    "embedpipe_tokens_per_s": ours["tokens_per_s"], "ort_tokens_per_s": ort["tokens_per_s"],
+    "ratio_vs_ort": round(r1, 3), "gemm_vs_openblas": round(r2, 3),
+    "kernel_family": ours.get("kernel_family", "unknown"),
+    "cpu_flags": ours.get("cpu_flags", []),
+    "bf16_path": ours.get("dispatch", {}).get("bf16_reason", ""),
+}))
 PYEOF

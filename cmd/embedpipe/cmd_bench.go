@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
@@ -30,21 +31,27 @@ func runBench(ctx context.Context, args []string) error {
 // benchResult is the --json output, one line. Field names follow the ORT
 // peer's where they mean the same thing.
 type benchResult struct {
-	Engine         string    `json:"engine"`
-	Version        string    `json:"version"`
-	Model          string    `json:"model"`
-	Threads        int       `json:"threads"`
-	Compute        string    `json:"compute"`
-	Batch          int       `json:"batch"`
-	Sentences      int       `json:"sentences"`
-	RealTokens     int       `json:"real_tokens"`
-	PaddedTokens   int       `json:"padded_tokens"`
-	Reps           int       `json:"reps"`
-	SecondsMedian  float64   `json:"seconds_median"`
-	SecondsAll     []float64 `json:"seconds_all"`
-	TokensPerS     float64   `json:"tokens_per_s"`
-	SentencesPerS  float64   `json:"sentences_per_s"`
-	ModelGFLOPPerS float64   `json:"model_gflop_per_s"`
+	Engine  string `json:"engine"`
+	Version string `json:"version"`
+	Model   string `json:"model"`
+	Threads int    `json:"threads"`
+	Compute string `json:"compute"`
+	// KernelFamily is the kernel family the run's dense layers used
+	// (avx2, gonum; bf16 names the float32 family it is emulated on), and
+	// CPUFlags the CPU features that chose it; Dispatch has the rest.
+	KernelFamily   string               `json:"kernel_family"`
+	CPUFlags       []string             `json:"cpu_flags"`
+	Dispatch       kernels.DispatchInfo `json:"dispatch"`
+	Batch          int                  `json:"batch"`
+	Sentences      int                  `json:"sentences"`
+	RealTokens     int                  `json:"real_tokens"`
+	PaddedTokens   int                  `json:"padded_tokens"`
+	Reps           int                  `json:"reps"`
+	SecondsMedian  float64              `json:"seconds_median"`
+	SecondsAll     []float64            `json:"seconds_all"`
+	TokensPerS     float64              `json:"tokens_per_s"`
+	SentencesPerS  float64              `json:"sentences_per_s"`
+	ModelGFLOPPerS float64              `json:"model_gflop_per_s"`
 	// CPUSecondsMedian is the median process CPU time of the timed encoder
 	// passes; TokensPerCPUS is real tokens per CPU second, which depends
 	// less than tokens_per_s on other work sharing the machine.
@@ -214,6 +221,12 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 		TokensPerS:    float64(realTokens) / med,
 		SentencesPerS: float64(len(items)) / med,
 	}
+	res.Dispatch = kernels.Dispatch()
+	res.CPUFlags = res.Dispatch.Flags
+	res.KernelFamily = res.Dispatch.Float32
+	if compute == kernels.ComputeInt8 {
+		res.KernelFamily = res.Dispatch.Int8
+	}
 	res.ModelGFLOPPerS = modelFlops(info, batches) / med / 1e9
 	if c := median(cpus); c > 0 {
 		res.CPUSecondsMedian = c
@@ -265,6 +278,10 @@ func bench(ctx context.Context, stdout, stderr io.Writer, args []string) error {
 	fmt.Fprintf(stdout, "model          %s (%d layers, hidden %d)\n", info.Dir, info.Layers, info.Hidden)
 	fmt.Fprintf(stdout, "input          %d sequences, %d tokens (no padding), batch %d, threads %d\n", len(items), realTokens, *batchSize, *threads)
 	fmt.Fprintf(stdout, "compute        %s\n", info.Compute)
+	fmt.Fprintf(stdout, "kernels        %s (cpu flags: %s)\n", res.KernelFamily, strings.Join(res.CPUFlags, " "))
+	if compute == kernels.ComputeBF16 {
+		fmt.Fprintf(stdout, "bf16 path      %s: %s\n", res.Dispatch.BF16, res.Dispatch.BF16Reason)
+	}
 	fmt.Fprintf(stdout, "encoder        %.0f tokens/s, %.1f sentences/s (median of %d passes, %.3f s)\n", res.TokensPerS, res.SentencesPerS, *reps, med)
 	if res.TokensPerCPUS > 0 {
 		fmt.Fprintf(stdout, "encoder CPU    %.0f tokens per CPU second (median %.3f CPU s per pass)\n", res.TokensPerCPUS, res.CPUSecondsMedian)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/embedpipe/embedpipe/encoder/kernels"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,9 @@ func TestBenchTextsJSON(t *testing.T) {
 	}
 	if len(r.Kernels) != 3 || r.Kernels[0].Shape != "4096x32x32" || r.Kernels[1].Shape != "4096x32x64" || !(r.Kernels[2].GFLOPPerS > 0) {
 		t.Errorf("kernel probe: %+v", r.Kernels)
+	}
+	if r.KernelFamily != kernels.Family() || r.Dispatch.Float32 != kernels.Family() || r.CPUFlags == nil || r.Dispatch.BF16Reason == "" {
+		t.Errorf("kernel dispatch not reported: family %q, flags %v, dispatch %+v", r.KernelFamily, r.CPUFlags, r.Dispatch)
 	}
 	if !strings.Contains(errOut.String(), "skipped 1 lines whose text is null") {
 		t.Errorf("stderr does not mention the skipped line:\n%s", errOut.String())

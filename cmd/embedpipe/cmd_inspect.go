@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/encoder/kernels"
 )
 
 // runInspect implements "embedpipe inspect": it loads a model directory and
@@ -94,6 +95,9 @@ func inspect(_ context.Context, stdout, stderr io.Writer, args []string) error {
 	if ce := info.CrossEncoder; ce != nil {
 		row("cross-encoder", "%d label(s) %s, score = %s(logit) (%s)", len(ce.Labels), strings.Join(ce.Labels, ", "), ce.Activation, ce.ActivationSource)
 	}
+	kd := kernels.Dispatch()
+	row("kernels", "float32 %s, int8 %s, bf16 %s (cpu flags: %s)", kd.Float32, kd.Int8, kd.BF16, strings.Join(kd.Flags, " "))
+	row("bf16 path", "%s", kd.BF16Reason)
 	row("normalize", "%v", info.Normalize)
 	row("max length", "%d tokens (position table %d)", info.MaxSeqLen, info.MaxPositions)
 	if len(info.Prompts) == 0 {
