@@ -251,7 +251,7 @@ func BenchmarkPeakRSS(b *testing.B) {
 				st, _ := os.Stat(in)
 				o := filepath.Join(out, "out.parquet")
 				sumPath := filepath.Join(out, "summary.json")
-				args := []string{"embed", "--model", model, "--input", in, "--output", o, "--quiet", "--resume=false", "--summary", sumPath}
+				args := []string{"embed", "--model", model, "--input", in, "--output", o, "--quiet", "--resume=false", "--overwrite", "--summary", sumPath}
 				args = append(args, strings.Fields(os.Getenv("EMBEDPIPE_BENCH_ARGS"))...)
 				cmd := exec.Command(bin, args...)
 				start := time.Now()

@@ -23,6 +23,9 @@ var (
 	// ErrCheckpoint reports a checkpoint directory made by a run with other
 	// options, model or input; rerun with Resume false to start over.
 	ErrCheckpoint = errors.New("checkpoint does not match this run")
+	// ErrOutput reports an output that would overwrite an input or, without
+	// overwrite, a finished earlier output (see CheckOutputs).
+	ErrOutput = errors.New("output refused")
 	// ErrRanges reports an unreadable or mis-shaped calibration ranges file,
 	// or ranges that do not fit the output; it is embed.ErrRanges, so
 	// errors.Is works with either name.

@@ -183,8 +183,9 @@ func TestSIGKILLResume(t *testing.T) {
 		t.Fatal("checkpoint directory left behind")
 	}
 
-	// --resume=false starts over and gives the same file again.
-	res, err = exec.Command(bin, append(args(out), "--resume=false")...).CombinedOutput()
+	// --resume=false (with --overwrite, as the output is finished) starts
+	// over and gives the same file again.
+	res, err = exec.Command(bin, append(args(out), "--resume=false", "--overwrite")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("--resume=false: %v\n%s", err, res)
 	}

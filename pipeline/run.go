@@ -62,25 +62,13 @@ func Run(ctx context.Context, m Model, cfg Config) (Summary, error) {
 	if len(cfg.Inputs) == 0 || cfg.Output == "" {
 		return sum, fmt.Errorf("%w: need at least one input and an output", ErrConfig)
 	}
-	outs := make([]string, len(cfg.Inputs))
-	if len(cfg.Inputs) == 1 {
-		outs[0] = cfg.Output
-	} else {
+	outs, err := OutputPaths(cfg)
+	if err != nil {
+		return sum, err
+	}
+	if len(cfg.Inputs) > 1 {
 		if err := os.MkdirAll(cfg.Output, 0o755); err != nil {
 			return sum, err
-		}
-		seen := map[string]string{}
-		for i, in := range cfg.Inputs {
-			name := OutputName(in.Path)
-			if in.RowGroupLo != 0 || in.RowGroupHi != 0 {
-				ext := filepath.Ext(name)
-				name = fmt.Sprintf("%s.rg%d-%d%s", strings.TrimSuffix(name, ext), in.RowGroupLo, in.RowGroupHi, ext)
-			}
-			if prev, dup := seen[name]; dup {
-				return sum, fmt.Errorf("%w: inputs %s and %s would both write %s", ErrConfig, prev, in.Path, name)
-			}
-			seen[name] = in.Path
-			outs[i] = filepath.Join(cfg.Output, name)
 		}
 	}
 	prog := &progress{cfg: &cfg, start: start}

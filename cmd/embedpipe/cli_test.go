@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/embedpipe/embedpipe/pipeline"
 )
 
 // runCLI runs the command line args as main would and returns its exit
@@ -210,5 +213,57 @@ func TestServeBusyPort(t *testing.T) {
 	err = runServe(context.Background(), []string{"--model", "../../testdata/tiny-bert", "--store", t.TempDir(), "--listen", addr})
 	if err == nil || !strings.Contains(err.Error(), "the port is in use") || !strings.Contains(err.Error(), "--listen") {
 		t.Fatalf("busy port: %v", err)
+	}
+}
+
+// TestOutputGuards checks that embed refuses to write over its input (also
+// through a symbolic link and in a directory run) and over a finished
+// output without --overwrite, and that tokenize refuses its input too.
+func TestOutputGuards(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	data, err := os.ReadFile("../../testdata/sample.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(in, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.jsonl")
+	if err := os.Symlink(in, link); err != nil {
+		t.Fatal(err)
+	}
+	embed := func(input, output string, extra ...string) error {
+		args := append([]string{"--model", "../../testdata/tiny-bert", "--input", input, "--output", output, "--quiet"}, extra...)
+		return embedCmd(context.Background(), &bytes.Buffer{}, args)
+	}
+	for _, out := range []string{in, link, dir} {
+		if err := embed(in, out); !errors.Is(err, pipeline.ErrOutput) || !strings.Contains(err.Error(), "is the input") {
+			t.Errorf("--output %s over the input: %v", out, err)
+		}
+	}
+	// A directory run into the directory of its inputs.
+	if err := embed(dir, dir); !errors.Is(err, pipeline.ErrOutput) {
+		t.Errorf("directory run into its input directory: %v", err)
+	}
+	if b, _ := os.ReadFile(in); !bytes.Equal(b, data) {
+		t.Fatal("the input was changed")
+	}
+	out := filepath.Join(dir, "out", "o.jsonl")
+	os.MkdirAll(filepath.Dir(out), 0o755)
+	if err := embed(in, out); err != nil {
+		t.Fatal(err)
+	}
+	err = embed(in, out, "--truncate-dim", "16")
+	if !errors.Is(err, pipeline.ErrOutput) || !strings.Contains(err.Error(), "--overwrite") {
+		t.Errorf("rerun over a finished output: %v", err)
+	}
+	if err := embed(in, out, "--truncate-dim", "16", "--overwrite"); err != nil {
+		t.Errorf("--overwrite: %v", err)
+	}
+	err = tokenizeCmd(context.Background(), &bytes.Buffer{}, []string{"--model", "../../testdata/tiny-bert", "--input", in, "--output", link})
+	if !errors.Is(err, pipeline.ErrOutput) {
+		t.Errorf("tokenize over its input: %v", err)
 	}
 }

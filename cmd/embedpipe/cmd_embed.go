@@ -59,6 +59,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	normalize := fs.String("normalize", "", "true or false: override L2 normalization after truncation (default: the model's)")
 	fs.IntVar(&cfg.MaxLength, "max-length", 0, "truncate token sequences to N tokens (default 0: the model's max_seq_length)")
 	fs.BoolVar(&cfg.Resume, "resume", true, "continue from the checkpoints next to the output; false starts over")
+	overwrite := fs.Bool("overwrite", false, "replace an output that a finished run wrote (an unfinished one resumes without it)")
 	fs.StringVar(&cfg.CacheDir, "cache", "", "embedding cache directory shared across runs")
 	fs.TextVar(&cfg.OnError, "on-error", pipeline.OnErrorFail, "rows that cannot be embedded: fail, skip or null")
 	fs.StringVar(&cfg.ErrorsPath, "errors", "", "write the rows that could not be embedded here (JSON lines)")
@@ -99,6 +100,9 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	}
 	for _, f := range files {
 		cfg.Inputs = append(cfg.Inputs, pipeline.Input{Path: f})
+	}
+	if err := pipeline.CheckOutputs(cfg, *overwrite); err != nil {
+		return err
 	}
 	var pg *pgOutput
 	if pgsink.IsURL(cfg.Output) {

@@ -40,6 +40,7 @@ func scoreCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	workers := fs.Int("workers", 0, "concurrent encoder batches (default GOMAXPROCS; each gets GOMAXPROCS/workers threads)")
 	maxLength := fs.Int("max-length", 0, "truncate each pair to N tokens, longest first (default: the model's maximum)")
 	resume := fs.Bool("resume", true, "continue from the checkpoints next to the output; false starts over")
+	overwrite := fs.Bool("overwrite", false, "replace an output that a finished run wrote (an unfinished one resumes without it)")
 	var onError pipeline.OnError
 	fs.TextVar(&onError, "on-error", pipeline.OnErrorFail, "rows that cannot be scored: fail, skip or null")
 	errorsPath := fs.String("errors", "", "write the rows that could not be scored here (JSON lines)")
@@ -78,6 +79,9 @@ func scoreCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	}
 	for _, f := range files {
 		cfg.Inputs = append(cfg.Inputs, pipeline.Input{Path: f})
+	}
+	if err := pipeline.CheckOutputs(cfg, *overwrite); err != nil {
+		return err
 	}
 	procs := runtime.GOMAXPROCS(0)
 	if cfg.Workers <= 0 {

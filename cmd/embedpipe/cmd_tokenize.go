@@ -24,6 +24,7 @@ func tokenizeCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	output := fs.String("output", "", "output file (required): .parquet, .arrow, .arrows or .jsonl")
 	column := fs.String("column", "text", "text column")
 	maxLength := fs.Int("max-length", 0, "truncate to N ids, special tokens included (default 0: the model's max_seq_length, as in embed)")
+	overwrite := fs.Bool("overwrite", false, "replace an existing output file")
 	noTruncate := fs.Bool("no-truncate", false, "write every id, however long the text (not with --max-length)")
 	prompt := fs.String("prompt", "", "prompt text prepended to every text")
 	if err := fs.parse(args); err != nil {
@@ -49,6 +50,9 @@ func tokenizeCmd(ctx context.Context, stderr io.Writer, args []string) error {
 		maxLen = -1
 	}
 	if err := dataset.Writable(*output); err != nil {
+		return err
+	}
+	if err := pipeline.CheckOutputs(pipeline.Config{Inputs: []pipeline.Input{{Path: *input}}, Output: *output}, *overwrite); err != nil {
 		return err
 	}
 	m, err := encoder.Load(*model, hubOption())
