@@ -11,6 +11,7 @@ import (
 
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/internal/hubtest"
+	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/embedpipe/embedpipe/internal/refs"
 )
 
@@ -109,5 +110,19 @@ func TestInspectHeads(t *testing.T) {
 		if strings.Contains(out.String(), "include_prompt") {
 			t.Errorf("%s: spurious include_prompt note:\n%s", name, out.String())
 		}
+	}
+}
+
+func TestPerWorkerRates(t *testing.T) {
+	rs := []schemas.Result{
+		{Worker: "b", Rows: 100, Tokens: 1000, Seconds: 2},
+		{Worker: "a", Rows: 30, Tokens: 300, Seconds: 1},
+		{Worker: "b", Rows: 50, Tokens: 500, Seconds: 1},
+		{Worker: "a", Error: "boom"},
+	}
+	got := perWorker(rs)
+	if len(got) != 2 || got[0].id != "a" || got[0].tasks != 1 || got[0].rows != 30 ||
+		got[1].id != "b" || got[1].tasks != 2 || got[1].rows != 150 || got[1].tokens != 1500 || got[1].seconds != 3 {
+		t.Fatalf("perWorker = %+v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"time"
 
 	"github.com/embedpipe/embedpipe/schemas"
@@ -73,6 +74,10 @@ func runStatus(ctx context.Context, args []string) error {
 	if busy > 0 {
 		fmt.Printf("workers  %.1f task-seconds, %.0f rows/s per busy worker\n", busy, float64(st.Rows)/busy)
 	}
+	for _, wr := range perWorker(rs) {
+		fmt.Printf("worker   %s: %d tasks, %d rows in %.1fs busy, %.0f rows/s, %.0f tokens/s\n",
+			wr.id, wr.tasks, wr.rows, wr.seconds, float64(wr.rows)/max(wr.seconds, 1e-9), float64(wr.tokens)/max(wr.seconds, 1e-9))
+	}
 	if st.Output != "" {
 		fmt.Printf("output   %s\n", st.Output)
 	}
@@ -88,4 +93,38 @@ func runStatus(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: %s", workers.ErrJobFailed, st.Reason)
 	}
 	return nil
+}
+
+// workerRate sums the finished tasks of one worker.
+type workerRate struct {
+	id           string
+	tasks        int
+	rows, tokens int64
+	seconds      float64
+}
+
+// perWorker groups the successful results of a job by worker, sorted by
+// worker id, for the per-worker rates status prints.
+func perWorker(rs []schemas.Result) []workerRate {
+	by := map[string]*workerRate{}
+	for _, r := range rs {
+		if r.Error != "" || r.Worker == "" {
+			continue
+		}
+		w := by[r.Worker]
+		if w == nil {
+			w = &workerRate{id: r.Worker}
+			by[r.Worker] = w
+		}
+		w.tasks++
+		w.rows += r.Rows
+		w.tokens += r.Tokens
+		w.seconds += r.Seconds
+	}
+	out := make([]workerRate, 0, len(by))
+	for _, w := range by {
+		out = append(out, *w)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
 }
