@@ -76,7 +76,7 @@ ready:
 func TestServeReachableNeedsAllowPath(t *testing.T) {
 	root := t.TempDir()
 	model, _ := filepath.Abs("../testdata/tiny-bert")
-	o, err := runBin(t, "serve", "--listen", "0.0.0.0:0", "--store", filepath.Join(root, "store"), "--model", model)
+	o, err := runBin(t, "serve", "--listen", "0.0.0.0:0", "--insecure-no-auth", "--store", filepath.Join(root, "store"), "--model", model)
 	if err == nil || !strings.Contains(o, "--allow-path is required") {
 		t.Fatalf("serve on 0.0.0.0 without --allow-path: err %v, output:\n%s", err, o)
 	}
