@@ -11,8 +11,8 @@ import (
 
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/internal/hubtest"
-	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/embedpipe/embedpipe/internal/refs"
+	"github.com/embedpipe/embedpipe/schemas"
 )
 
 func TestInspect(t *testing.T) {
