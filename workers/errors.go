@@ -33,3 +33,7 @@ var ErrClosed = errors.New("workers: batcher closed")
 // ErrBadOptions reports job options the engine cannot honour; Submit
 // refuses such a job with the reason instead of failing every task.
 var ErrBadOptions = errors.New("workers: unsupported job options")
+
+// ErrWrongModel reports a task naming a model other than the one the
+// worker embeds with. The task is handed back for a worker that has it.
+var ErrWrongModel = errors.New("workers: task names another model")

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/parquet-go/parquet-go"
 	"io"
 	"log/slog"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/parquet-go/parquet-go"
 )
 
 // WorkerConfig configures a Worker.
@@ -41,6 +41,13 @@ type WorkerConfig struct {
 	// ModelHash, when set, makes the worker refuse (and hand back) tasks
 	// pinned to another model content hash.
 	ModelHash string
+	// Model is the model the Runner embeds with: its directory (or hub
+	// id) and content hash. When set, a task naming another model — by
+	// content hash, hub id or a directory that is not this one — is
+	// refused with the reason and handed back for a worker that has it
+	// (dead-lettered after MaxDeliver tries), and the job's manifest
+	// records this model rather than the one the job named.
+	Model schemas.Model
 	// Heartbeat is the interval of in-progress acks during a task;
 	// default AckWait/3.
 	Heartbeat time.Duration
@@ -193,6 +200,56 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// checkModel reports why this worker must not embed a task naming model
+// want, or nil when it may (want names no model, or this worker's).
+func (w *Worker) checkModel(want schemas.Model) error {
+	have := w.cfg.Model
+	if have.ContentHash == "" && have.Dir == "" && have.Hub == "" {
+		return nil
+	}
+	refuse := func(what string) error {
+		return fmt.Errorf("%w: the job names %s; this worker embeds with %s (content hash %s): it is left for a worker with that model",
+			ErrWrongModel, what, firstNonEmpty(have.Hub, have.Dir), have.ContentHash)
+	}
+	switch {
+	case want.ContentHash != "":
+		if want.ContentHash != have.ContentHash {
+			return refuse("model content hash " + want.ContentHash)
+		}
+	case want.Hub != "":
+		if want.Hub != have.Hub || want.Revision != "" && have.Revision != "" && want.Revision != have.Revision {
+			return refuse("hub model " + want.Hub)
+		}
+	case want.Dir != "":
+		if !sameDir(want.Dir, have.Dir) {
+			return refuse("model directory " + want.Dir)
+		}
+	}
+	return nil
+}
+
+// sameDir reports whether a and b name the same directory on this machine.
+func sameDir(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	sa, err1 := os.Stat(a)
+	sb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
 // handle runs one task message to its end: ack, nak or termination.
 func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstream.Msg) {
 	deliveries := 1
@@ -208,6 +265,10 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		return
 	}
 	log := w.log.With("job", task.JobID, "task", task.Index, "delivery", deliveries)
+	if err := w.checkModel(task.Model); err != nil {
+		w.fail(ctx, kv, msg, task, deliveries, err, log)
+		return
+	}
 	if w.cfg.ModelHash != "" && task.Model.ContentHash != "" && task.Model.ContentHash != w.cfg.ModelHash {
 		w.fail(ctx, kv, msg, task, deliveries, fmt.Errorf("task pinned to model %s, this worker has %s", task.Model.ContentHash, w.cfg.ModelHash), log)
 		return
@@ -437,7 +498,13 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 	if err != nil {
 		return fmt.Errorf("job %s: %w", task.JobID, err)
 	}
-	m := Manifest{Schema: "embedpipe.manifest/v1", JobID: job.ID, Model: job.Model, Column: job.Column,
+	// The model actually used: every task was refused by workers with
+	// another one (checkModel), so this worker's is the job's.
+	model := job.Model
+	if w.cfg.Model.ContentHash != "" {
+		model = w.cfg.Model
+	}
+	m := Manifest{Schema: "embedpipe.manifest/v1", JobID: job.ID, Model: model, Column: job.Column,
 		Output: job.Output.Column, CompletedAt: time.Now().UTC()}
 	if m.Output == "" {
 		m.Output = "embedding"

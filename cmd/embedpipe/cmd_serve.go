@@ -230,7 +230,7 @@ func runServe(ctx context.Context, args []string) error {
 			}
 			for i := range *nWorkers {
 				w := workers.NewWorker(js, workers.WorkerConfig{ID: fmt.Sprintf("serve-%d-%d", os.Getpid(), i),
-					Runner: &workers.PipelineRunner{Model: emb.M}, Allow: al, Layout: nf.layout(), Logger: log, Metrics: met})
+					Runner: &workers.PipelineRunner{Model: emb.M}, Allow: al, Layout: nf.layout(), Logger: log, Metrics: met, Model: workerModel(emb)})
 				wg.Add(1)
 				go func() { defer wg.Done(); _ = w.Run(ctx) }()
 			}

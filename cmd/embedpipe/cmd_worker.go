@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/embedpipe/embedpipe/workers"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,6 +92,17 @@ func loadEmbedder(dir string, threads int) (*workers.ModelEmbedder, error) {
 	return workers.NewModelEmbedder(m), nil
 }
 
+// workerModel names the model a worker embeds with, for refusing tasks
+// that name another one and for the manifest.
+func workerModel(emb *workers.ModelEmbedder) schemas.Model {
+	info := emb.M.Info()
+	dir := info.Dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return schemas.Model{Dir: dir, Hub: info.Hub, Revision: info.Revision, ContentHash: emb.ContentHash()}
+}
+
 // runWorker pulls embedding tasks from NATS JetStream until SIGTERM.
 func runWorker(ctx context.Context, args []string) error {
 	fs := newFlags("worker", "--model DIR --allow-path DIR [flags]",
@@ -144,6 +157,7 @@ func runWorker(ctx context.Context, args []string) error {
 	health.SetReady(true)
 	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb.M, BatchSize: *batch},
 		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log, NoCreate: !*create, Metrics: met}
+	cfg.Model = workerModel(emb)
 	if *pin {
 		cfg.ModelHash = emb.ContentHash()
 	}
