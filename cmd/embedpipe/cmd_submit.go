@@ -1,10 +1,16 @@
 package main
 
 import (
+	"errors"
+	"io"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/embedpipe/embedpipe/io/dataset"
+	"github.com/embedpipe/embedpipe/io/fileio"
+	"github.com/nats-io/nats.go/jetstream"
 	"os"
 	"path/filepath"
 	"time"
@@ -60,6 +66,9 @@ func runSubmit(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := checkSubmitInput(abs, *column); err != nil {
+			return err
+		}
 		job.Inputs = append(job.Inputs, schemas.Input{Path: abs})
 	}
 	out, err := filepath.Abs(*output)
@@ -91,10 +100,80 @@ func runSubmit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	stopWatch := watchJob(wctx, kv, id, os.Stderr, submitWatchEvery, submitIdleWarn)
 	st, err = workers.Wait(wctx, kv, id)
+	stopWatch()
+	if err != nil && *timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("job %s did not end within --timeout %s (it stays queued; see embedpipe status %s)", id, *timeout, id)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "job %s %s: %d rows, %d tokens\n", id, st.State, st.Rows, st.Tokens)
 	return nil
+}
+
+// The cadence of submit --wait's progress lines and how long it waits for
+// a first finished task before saying that no worker may be running;
+// variables so that tests can shorten them.
+var (
+	submitWatchEvery = 5 * time.Second
+	submitIdleWarn   = 30 * time.Second
+)
+
+// checkSubmitInput refuses, before anything is queued, an input a worker
+// would fail on: missing or unreadable, of a format embedpipe does not
+// read, or without the text column. Workers would otherwise retry such a
+// task until it is dead-lettered.
+func checkSubmitInput(path, column string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("--input %s: %w", path, err)
+	}
+	if st.IsDir() {
+		return fmt.Errorf("--input %s is a directory; give its files (one --input each)", path)
+	}
+	r, err := dataset.Open(path, dataset.ReadOptions{TextColumn: column})
+	if err != nil {
+		return fmt.Errorf("--input %s: %w", path, err)
+	}
+	defer r.Close()
+	_, err = fileio.ColumnIndex(r.Schema(), column, path)
+	return err
+}
+
+// watchJob prints the progress of job id to w every `every` while the job
+// runs, and once, after idle with no task finished, that no worker may be
+// taking its tasks. The returned function stops it.
+func watchJob(ctx context.Context, kv jetstream.KeyValue, id string, w io.Writer, every, idle time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		lastRows, warned := int64(-1), false
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			st, _, err := workers.Progress(ctx, kv, id)
+			if err != nil {
+				continue
+			}
+			if st.Done+st.Failed == 0 && !warned && time.Since(start) >= idle {
+				fmt.Fprintf(w, "job %s: no task has finished in %s; is a worker (embedpipe worker or serve) connected to this NATS server?\n",
+					id, time.Since(start).Round(10*time.Millisecond))
+				warned = true
+			}
+			if st.Rows != lastRows {
+				fmt.Fprintf(w, "job %s: %d of %d tasks done, %d of %d rows\n", id, st.Done, st.Tasks, st.Rows, st.TotalRows)
+				lastRows = st.Rows
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
