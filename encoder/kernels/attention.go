@@ -160,13 +160,21 @@ func (a *Attender) SetKV(headDim int, prefix, cur KV) {
 	if tail := nk % gemmNR; tail != 0 {
 		clear(a.kp[(nk/gemmNR)*gemmNR*headDim:])
 	}
+	// Without a prefix, and with the head in one k block, the key panels
+	// are exactly packBT's layout, which packs four keys per pass.
+	packed := prefix.N == 0 && headDim <= gemmKC
+	if packed {
+		packBT(a.kp, cur.K, cur.LD, nk, headDim)
+	}
 	j := 0
 	for _, seg := range [2]KV{prefix, cur} {
 		for r := 0; r < seg.N; r++ {
-			pan := a.kp[(j/gemmNR)*gemmNR*headDim:]
-			lane := j % gemmNR
-			for p, v := range seg.K[r*seg.LD : r*seg.LD+headDim] {
-				pan[p*gemmNR+lane] = v
+			if !packed {
+				pan := a.kp[(j/gemmNR)*gemmNR*headDim:]
+				lane := j % gemmNR
+				for p, v := range seg.K[r*seg.LD : r*seg.LD+headDim] {
+					pan[p*gemmNR+lane] = v
+				}
 			}
 			// Value j, dimension c → panel c/16, row j, lane c%16.
 			vr := seg.V[r*seg.LD : r*seg.LD+headDim]
