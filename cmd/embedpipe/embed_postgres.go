@@ -15,6 +15,7 @@ import (
 
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/pgsink"
+	"github.com/embedpipe/embedpipe/io/sink"
 	"github.com/embedpipe/embedpipe/pipeline"
 )
 
@@ -172,7 +173,7 @@ func (p *pgOutput) load(ctx context.Context, out, input, key string, stderr io.W
 		if err != nil {
 			return err
 		}
-		err = l.Write(ctx, c.Record, c.Seq, c.FirstRow)
+		err = l.Write(ctx, sink.Batch{Record: c.Record, Seq: c.Seq, FirstRow: c.FirstRow})
 		rows += c.Record.NumRows()
 		c.Record.Release()
 		if err != nil {

@@ -224,7 +224,7 @@ func TestEmbedPostgresSIGKILL(t *testing.T) {
 	srv := pgtest.Start(t)
 	url := srv.NewDatabase(t)
 	dir := t.TempDir()
-	const rows = 6000
+	const rows = 8000
 	in := filepath.Join(dir, "corpus.jsonl")
 	writeCorpus(t, in, rows)
 	exe, err := os.Executable()
@@ -268,21 +268,34 @@ func TestEmbedPostgresSIGKILL(t *testing.T) {
 		}
 		return n
 	}
+	marker := filepath.Join(dir, "work-crash", "000-corpus.parquet.done")
+	exists := func() bool { _, err := os.Stat(marker); return err == nil }
+	waitFor := func(cond func() bool, limit time.Duration) {
+		for deadline := time.Now().Add(limit); time.Now().Before(deadline) && !cond(); {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
 	kills, loadKills := 0, 0
 	for attempt := 0; (kills < 5 || loadKills < 2) && attempt < 30; attempt++ {
 		before := count()
+		embedded := exists()
 		cmd, out := run("crash")
-		loading := kills >= 3
-		if !loading {
-			// Embedding phase: a random moment within a third of a clean run.
-			time.Sleep(time.Duration(50+rng.Int63n(max(1, d.Milliseconds()/3))) * time.Millisecond)
-		} else {
-			// Load phase: a random moment after the next batch commits, so
+		loading := embedded
+		switch {
+		case !embedded && kills < 2:
+			// Embedding: a random moment within a third of a clean run
+			// (or as the embedding ends).
+			waitFor(exists, time.Duration(50+rng.Int63n(max(1, d.Milliseconds()/3)))*time.Millisecond)
+		case !embedded:
+			// The moment the embedding ends and the load begins.
+			waitFor(exists, 2*d)
+			time.Sleep(time.Duration(rng.Int63n(30)) * time.Millisecond)
+			loading = true
+		default:
+			// Loading: a random moment after the next batch commits, so
 			// that the kill lands in a later batch's COPY, upsert or commit.
-			for deadline := time.Now().Add(2 * d); time.Now().Before(deadline) && count() == before; {
-				time.Sleep(2 * time.Millisecond)
-			}
-			time.Sleep(time.Duration(rng.Int63n(60)) * time.Millisecond)
+			waitFor(func() bool { return count() != before }, 2*d)
+			time.Sleep(time.Duration(rng.Int63n(30)) * time.Millisecond)
 		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		err := cmd.Wait()

@@ -5,15 +5,18 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/embedpipe/embedpipe/io/sink"
 )
+
+// Load is an output Sink of the pipeline's seam.
+var _ sink.Sink = (*Load)(nil)
 
 // Load is one run's stream of batches into a Sink: the output of one input,
 // cut into batches numbered from 0 in row order. Each Write is committed
 // with its progress row, so a run killed at any moment and started again
 // with the same run key writes only the batches that are missing.
 //
-// A Load is used by one goroutine at a time; Commit or Abort ends it.
+// A Load is a sink.Sink: one goroutine at a time; Commit or Abort ends it.
 type Load struct {
 	s      *Sink
 	runKey string
@@ -44,10 +47,12 @@ func (l *Load) Done(seq int) bool {
 	return ok
 }
 
-// Write loads batch seq, whose first row is input row firstRow; the rows
-// must be consecutive input rows (no row left out). A batch already loaded
-// is skipped. The caller keeps ownership of rec.
-func (l *Load) Write(ctx context.Context, rec arrow.Record, seq int, firstRow int64) error {
+// Write loads batch b.Seq, whose first row is input row b.FirstRow; without
+// Options.IDColumn the rows must be consecutive input rows (no row left
+// out). A batch already loaded is skipped. The caller keeps ownership of
+// b.Record. Unlike a file Sink, each Write is durable when it returns.
+func (l *Load) Write(ctx context.Context, sb sink.Batch) error {
+	rec, seq, firstRow := sb.Record, sb.Seq, sb.FirstRow
 	if l.Done(seq) {
 		l.res.Skipped = true
 		return nil
