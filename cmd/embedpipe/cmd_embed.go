@@ -101,8 +101,10 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	for _, f := range files {
 		cfg.Inputs = append(cfg.Inputs, pipeline.Input{Path: f})
 	}
-	if err := pipeline.CheckOutputs(cfg, *overwrite); err != nil {
-		return err
+	if !pgsink.IsURL(cfg.Output) { // a table is upserted by id, not overwritten
+		if err := pipeline.CheckOutputs(cfg, *overwrite); err != nil {
+			return err
+		}
 	}
 	var pg *pgOutput
 	if pgsink.IsURL(cfg.Output) {
