@@ -276,3 +276,26 @@ func TestNonFiniteEmbeddingIsAnError(t *testing.T) {
 const denseModules = `[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
 	{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
 	{"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}]`
+
+// TestModulePathWithDots loads a model whose pooling module lives in a
+// directory named pool..x: a ".." inside a name is not a parent directory.
+// A path with a ".." element is still refused.
+func TestModulePathWithDots(t *testing.T) {
+	src := refs.ModelDir(t, "tiny-bert")
+	pool, err := os.ReadFile(filepath.Join(src, "1_Pooling", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods := func(p string) string {
+		return `[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+			{"idx":1,"name":"1","path":"` + p + `","type":"sentence_transformers.models.Pooling"}]`
+	}
+	m, err := encoder.Load(variant(t, src, map[string]string{"pool..x/config.json": string(pool), "modules.json": mods("pool..x")}))
+	if err != nil {
+		t.Fatalf("module directory pool..x: %v", err)
+	}
+	m.Close()
+	if _, err := encoder.Load(variant(t, src, map[string]string{"modules.json": mods("../1_Pooling")})); !errors.Is(err, encoder.ErrConfig) {
+		t.Fatalf("module path ../1_Pooling: err = %v, want ErrConfig", err)
+	}
+}

@@ -105,7 +105,8 @@ func readLayout(dir string) (*stLayout, error) {
 		sort.SliceStable(mods, func(i, j int) bool { return mods[i].Idx < mods[j].Idx })
 		seenTransformer := false
 		for _, m := range mods {
-			if filepath.IsAbs(m.Path) || strings.Contains(m.Path, "..") {
+			// An element "..", not any "..": a directory may be named pool..x.
+			if m.Path != "" && !filepath.IsLocal(m.Path) {
 				return nil, fmt.Errorf("%w: %s: module %q has path %q outside the model directory", ErrConfig, mpath, m.Name, m.Path)
 			}
 			switch k := moduleKind(m.Type); k {

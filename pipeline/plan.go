@@ -62,13 +62,13 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 	n := int(rec.NumRows())
 	tc, err := fileio.NewTextColumn(rec.Column(fr.col))
 	if err != nil {
-		return nil, fmt.Errorf("%s: row group %d, row %d: column %q: %w", fr.in.Path, job.c.RowGroup, job.c.FirstRow, fr.cfg.Column, err)
+		return nil, fmt.Errorf("%s: column %q: %w", job.c.Where(fr.in.Path, job.c.FirstRow), fr.cfg.Column, err)
 	}
 	var dc *fileio.TextColumn
 	if fr.pm != nil && fr.docCol >= 0 {
 		d, err := fileio.NewTextColumn(rec.Column(fr.docCol))
 		if err != nil {
-			return nil, fmt.Errorf("%s: row group %d, row %d: column %q: %w", fr.in.Path, job.c.RowGroup, job.c.FirstRow, fr.cfg.DocumentColumn, err)
+			return nil, fmt.Errorf("%s: column %q: %w", job.c.Where(fr.in.Path, job.c.FirstRow), fr.cfg.DocumentColumn, err)
 		}
 		dc = &d
 	}

@@ -91,7 +91,7 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record,
 		if ferr := job.failed[u]; ferr != nil {
 			row := job.c.FirstRow + int64(i)
 			if fr.cfg.OnError == OnErrorFail {
-				return nil, fmt.Errorf("%s: row group %d, row %d: %w: %v (use --on-error skip or null to go on)", fr.in.Path, job.c.RowGroup, row, ErrRow, ferr)
+				return nil, fmt.Errorf("%s: %w: %v (use --on-error skip or null to go on)", job.c.Where(fr.in.Path, row), ErrRow, ferr)
 			}
 			st.RowErrors = append(st.RowErrors, RowError{File: fr.in.Path, RowGroup: job.c.RowGroup, Row: row, Action: fr.cfg.OnError, Error: ferr.Error()})
 			if fr.cfg.OnError == OnErrorSkip {
@@ -107,7 +107,7 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record,
 	}
 	kept, err := keepRows(rec, keep)
 	if err != nil {
-		return nil, fmt.Errorf("%s: row group %d: %w", fr.in.Path, job.c.RowGroup, err)
+		return nil, fmt.Errorf("%s: %w", job.c.WhereGroup(fr.in.Path), err)
 	}
 	defer kept.Release()
 	var extra []arrow.Array

@@ -220,3 +220,36 @@ func TestTZBadFixture(t *testing.T) {
 	}
 	t.Logf("%s", b)
 }
+
+// TestJSONLLoneSurrogate checks that a \u escape of a lone UTF-16
+// surrogate, which the JSON decoder replaces with U+FFFD, marks its row as
+// replaced like invalid UTF-8 bytes do; a valid pair and an escaped
+// backslash do not.
+func TestJSONLLoneSurrogate(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.jsonl")
+	os.WriteFile(p, []byte(`{"text":"a\udcff"}`+"\n"+`{"text":"\ud83d\ude00"}`+"\n"+`{"text":"\\udcff"}`+"\n"+`{"text":"\ud83d x"}`+"\n"), 0o644)
+	r, err := Open(p, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c, err := r.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Record.Release()
+	if len(c.ReplacedUTF8) != 2 || c.ReplacedUTF8[0] != 0 || c.ReplacedUTF8[1] != 3 {
+		t.Fatalf("replaced rows %v, want [0 3]", c.ReplacedUTF8)
+	}
+}
+
+// TestJSONLTypeChangeMessage checks the wording of a column whose type
+// changes between lines.
+func TestJSONLTypeChangeMessage(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "t.jsonl")
+	os.WriteFile(p, []byte(`{"text":"a","n":"s"}`+"\n"+`{"text":"b","n":1}`+"\n"), 0o644)
+	_, err := drainFile(p)
+	if err == nil || !strings.Contains(err.Error(), "holds an INT64 after a STRING") {
+		t.Fatalf("err = %v, want it to say the column holds an INT64 after a STRING", err)
+	}
+}

@@ -97,3 +97,15 @@ func TestStaleTempsOfKilledWriter(t *testing.T) {
 		t.Fatalf("RemoveStaleTempsIn: removed %d, want the other output's dead one", n)
 	}
 }
+
+func TestChunkWhere(t *testing.T) {
+	if got := (Chunk{RowGroup: -1}).Where("in.jsonl", 7); got != "in.jsonl: row 7" {
+		t.Errorf("JSONL chunk: %q", got)
+	}
+	if got := (Chunk{RowGroup: 2}).Where("in.parquet", 7); got != "in.parquet: row group 2, row 7" {
+		t.Errorf("Parquet chunk: %q", got)
+	}
+	if got := (Chunk{RowGroup: -1, FirstRow: 5}).WhereGroup("in.csv"); got != "in.csv: rows from 5" {
+		t.Errorf("CSV chunk: %q", got)
+	}
+}

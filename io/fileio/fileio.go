@@ -2,6 +2,7 @@ package fileio
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/apache/arrow/go/v17/arrow"
 )
@@ -30,6 +31,25 @@ type Chunk struct {
 	// bytes held invalid UTF-8 that the decoder already replaced with U+FFFD
 	// (JSON decoders do this); formats that keep raw bytes leave it nil.
 	ReplacedUTF8 []int
+}
+
+// Where names row (a file row index) of the chunk's file at path for error
+// messages: "path: row group G, row R", or "path: row R" for formats
+// without groups (RowGroup -1), which have no row group to name.
+func (c Chunk) Where(path string, row int64) string {
+	if c.RowGroup < 0 {
+		return fmt.Sprintf("%s: row %d", path, row)
+	}
+	return fmt.Sprintf("%s: row group %d, row %d", path, c.RowGroup, row)
+}
+
+// WhereGroup is Where for the chunk as a whole: "path: row group G", or
+// "path: rows from R" for formats without groups.
+func (c Chunk) WhereGroup(path string) string {
+	if c.RowGroup < 0 {
+		return fmt.Sprintf("%s: rows from %d", path, c.FirstRow)
+	}
+	return fmt.Sprintf("%s: row group %d", path, c.RowGroup)
 }
 
 // Reader yields the rows of one input file as Chunks, in file order.

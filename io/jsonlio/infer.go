@@ -3,6 +3,7 @@ package jsonlio
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow/go/v17/arrow"
 )
@@ -56,7 +57,7 @@ func merge(n *node, v any, path string, lineNo int64) (*node, error) {
 			n.kind = arrow.FLOAT64
 		case n.kind == arrow.FLOAT64 && k == arrow.INT64:
 		default:
-			return nil, fmt.Errorf("line %d: column %q holds a %s after a %s", lineNo, path, k, n.kind)
+			return nil, fmt.Errorf("line %d: column %q holds %s after %s", lineNo, path, article(k), article(n.kind))
 		}
 		return n, nil
 	}
@@ -177,4 +178,14 @@ func decodeValue(dec *json.Decoder) (any, error) {
 		return a, err
 	}
 	return nil, fmt.Errorf("unexpected %v", d)
+}
+
+// article returns the type's name with its indefinite article ("an INT64",
+// "a STRING") for messages.
+func article(t arrow.Type) string {
+	s := t.String()
+	if s != "" && strings.ContainsRune("AEIOU", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
 }

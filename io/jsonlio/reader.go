@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -163,7 +164,7 @@ func (r *Reader) Next(ctx context.Context) (fileio.Chunk, error) {
 			r.b.NewRecord().Release()
 			return fileio.Chunk{}, err
 		}
-		if !utf8.Valid(l.data) {
+		if !utf8.Valid(l.data) || hasLoneSurrogate(l.data) {
 			replaced = append(replaced, n)
 		}
 		n++
@@ -254,4 +255,46 @@ func unknownKey(line []byte, names map[string]bool) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// hasLoneSurrogate reports whether the JSON text b holds a \u escape of a
+// UTF-16 surrogate that is not part of a pair (such as "\udcff"): the JSON
+// decoder turns it into U+FFFD, a replacement the row must be counted for
+// like one of invalid UTF-8 bytes.
+func hasLoneSurrogate(b []byte) bool {
+	if !bytes.Contains(b, []byte(`\u`)) {
+		return false
+	}
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if i+1 < len(b) && b[i+1] != 'u' {
+			i++ // an escape of another character, "\\" included
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if lo, ok := hex4(i + 6); ok && lo >= 0xDC00 && lo < 0xE000 {
+				i += 11
+				continue
+			}
+			return true
+		case r >= 0xDC00 && r < 0xE000:
+			return true
+		}
+		i += 5
+	}
+	return false
 }
