@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/embedpipe/embedpipe/encoder/embed"
 	"io"
 	"log/slog"
 	"math"
@@ -270,6 +271,11 @@ func (s *Server) tokenize(in inputs, prompt string, truncate bool, param string)
 	m := s.cfg.Model
 	seqs := new(encoder.Batch)
 	seqs.Reset()
+	// A model whose pooling excludes prompt tokens (include_prompt false)
+	// encodes them but pools without them; the batcher keeps the skip.
+	if len(in.texts) > 0 {
+		seqs.PoolSkip = m.PromptPoolSkip(prompt)
+	}
 	maxTok := s.cfg.MaxInputTokens
 	vocab := m.Info().Vocab
 	for i, t := range in.texts {
@@ -330,12 +336,24 @@ func (s *Server) embed(ctx context.Context, seqs *encoder.Batch, dims int, norma
 	case err != nil:
 		return nil, 0, &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
 	}
+	// Truncation and normalization are the embedding seam's (one
+	// normalization for every path); a truncated vector is renormalized.
 	out := dim
-	if dims > 0 && dims < dim {
-		out = dims
-		vecs = workers.TruncateNormalize(vecs, n, dim, out)
-	} else if normalize && !s.cfg.Model.Info().Normalize {
-		vecs = workers.TruncateNormalize(vecs, n, dim, dim)
+	if trunc := dims > 0 && dims < dim; trunc || normalize && !s.cfg.Model.Info().Normalize {
+		yes := true
+		o := embed.Options{Normalize: &yes}
+		if trunc {
+			o.TruncateDim, out = dims, dims
+		}
+		e, err := embed.New(s.cfg.Model, o)
+		if err != nil {
+			return nil, 0, &apiError{status: http.StatusBadRequest, kind: metrics.ErrValidation, msg: err.Error()}
+		}
+		fin := make([]float32, n*out)
+		if err := e.FinishTo(fin, vecs, n); err != nil {
+			return nil, 0, &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
+		}
+		vecs = fin
 	}
 	return vecs, out, nil
 }

@@ -19,7 +19,7 @@ func arrowRecord(schema *arrow.Schema, cols []arrow.Array, n int64) arrow.Record
 // the contextual vector of every real token and the token strings.
 func (fr *fileRun) tokenColumns(job *chunkJob, keep, valid []bool) []arrow.Array {
 	h := fr.m.Hidden()
-	eb := array.NewListBuilder(memory.DefaultAllocator, embeddingType(arrow.PrimitiveTypes.Float32, h))
+	eb := array.NewListBuilder(memory.DefaultAllocator, sink.VectorType(embed.Float32, h))
 	defer eb.Release()
 	fb := eb.ValueBuilder().(*array.FixedSizeListBuilder)
 	vb := fb.ValueBuilder().(*array.Float32Builder)
@@ -57,7 +57,7 @@ func (fr *fileRun) finalSchema() *arrow.Schema {
 	if fr.cfg.OutputValue == SentenceEmbedding {
 		i := len(fields) - 1
 		p := fr.cfg.Precision
-		fields[i].Type = embeddingType(elemType(p), p.Width(fr.outDim))
+		fields[i].Type = sink.VectorType(p, fr.outDim)
 	}
 	return arrow.NewSchema(fields, nil)
 }

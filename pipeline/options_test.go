@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"github.com/embedpipe/embedpipe/io/sink"
 	"math"
 	"os"
 	"path/filepath"
@@ -114,7 +115,7 @@ func TestPrecisionAndTruncateOutputs(t *testing.T) {
 		col := tbl.Column(tbl.Schema().FieldIndices("embedding")[0]).Data().Chunks()
 		pr, _ := embed.ParsePrecision(p)
 		ft := tbl.Schema().Field(tbl.Schema().FieldIndices("embedding")[0]).Type.(*arrow.FixedSizeListType)
-		if int(ft.Len()) != pr.Width(dim) || !arrow.TypeEqual(ft.Elem(), elemType(pr)) {
+		if int(ft.Len()) != pr.Width(dim) || !arrow.TypeEqual(ft.Elem(), sink.ElemType(pr)) {
 			t.Fatalf("%s: column type %s", p, ft)
 		}
 		// quantize_embeddings' starts and steps, in float32.

@@ -5,7 +5,6 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/bitutil"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 )
 
@@ -18,34 +17,6 @@ func withSchema(rec arrow.Record, schema *arrow.Schema) arrow.Record {
 // stripMetadata returns s without schema-level metadata.
 func stripMetadata(s *arrow.Schema) *arrow.Schema {
 	return arrow.NewSchema(s.Fields(), nil)
-}
-
-// fixedList builds a fixed_size_list<elem>[width] array over n rows from the
-// raw little-endian bytes of n×width values; valid[i] false makes row i null
-// (its values are still present, as Arrow requires for fixed-size lists).
-func fixedList(elem arrow.DataType, width, n int, raw []byte, valid []bool) arrow.Array {
-	var nulls int
-	var bitmap *memory.Buffer
-	for _, v := range valid {
-		if !v {
-			nulls++
-		}
-	}
-	if nulls > 0 {
-		bm := make([]byte, bitutil.BytesForBits(int64(n)))
-		for i, v := range valid {
-			if v {
-				bitutil.SetBit(bm, i)
-			}
-		}
-		bitmap = memory.NewBufferBytes(bm)
-	}
-	child := array.NewData(elem, n*width, []*memory.Buffer{nil, memory.NewBufferBytes(raw)}, nil, 0, 0)
-	defer child.Release()
-	typ := arrow.FixedSizeListOfNonNullable(int32(width), elem)
-	data := array.NewData(typ, n, []*memory.Buffer{bitmap}, []arrow.ArrayData{child}, nulls, 0)
-	defer data.Release()
-	return array.MakeFromData(data)
 }
 
 // float32Array builds a float32 array of vals; valid[i] false makes row i
@@ -63,11 +34,6 @@ func f32Bytes(f []float32) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&f[0])), len(f)*4)
-}
-
-// embeddingType is the Arrow type of a float32 embedding column of dim.
-func embeddingType(elem arrow.DataType, dim int) arrow.DataType {
-	return arrow.FixedSizeListOfNonNullable(int32(dim), elem)
 }
 
 // keepRows returns rec restricted to the rows where keep is true, as one

@@ -6,6 +6,8 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/embedpipe/embedpipe/encoder/embed"
+	"github.com/embedpipe/embedpipe/io/sink"
 	"slices"
 )
 
@@ -33,8 +35,8 @@ func (fr *fileRun) scoreColumns(job *chunkJob, keep, valid []bool) []arrow.Array
 		k++
 	}
 	if nl > 1 {
-		return []arrow.Array{fixedList(arrow.PrimitiveTypes.Float32, nl, len(valid), f32Bytes(sc), valid),
-			fixedList(arrow.PrimitiveTypes.Float32, nl, len(valid), f32Bytes(lg), valid)}
+		return []arrow.Array{sink.VectorColumn(embed.Float32, nl, len(valid), f32Bytes(sc), valid),
+			sink.VectorColumn(embed.Float32, nl, len(valid), f32Bytes(lg), valid)}
 	}
 	return []arrow.Array{float32Array(sc, valid), float32Array(lg, valid)}
 }
@@ -132,7 +134,7 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record,
 			}
 			k++
 		}
-		extra = []arrow.Array{fixedList(arrow.PrimitiveTypes.Float32, od, len(valid), f32Bytes(vals), valid)}
+		extra = []arrow.Array{sink.VectorColumn(embed.Float32, od, len(valid), f32Bytes(vals), valid)}
 	}
 	cols := append(slices.Clone(kept.Columns()), extra...)
 	out := arrowRecord(fr.schema, cols, kept.NumRows())

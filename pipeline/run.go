@@ -10,6 +10,7 @@ import (
 	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/fileio"
+	"github.com/embedpipe/embedpipe/io/sink"
 	"os"
 	"path/filepath"
 	"slices"
@@ -335,10 +336,10 @@ func (fr *fileRun) partSchema(in *arrow.Schema) *arrow.Schema {
 	}
 	if fr.cfg.OutputValue == TokenEmbeddings {
 		fields = append(fields,
-			arrow.Field{Name: fr.cfg.OutputColumn, Type: arrow.ListOf(embeddingType(arrow.PrimitiveTypes.Float32, fr.m.Hidden())), Nullable: true},
+			arrow.Field{Name: fr.cfg.OutputColumn, Type: arrow.ListOf(sink.VectorType(embed.Float32, fr.m.Hidden())), Nullable: true},
 			arrow.Field{Name: fr.tokensColumn(), Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true})
 	} else {
-		fields = append(fields, arrow.Field{Name: fr.cfg.OutputColumn, Type: embeddingType(arrow.PrimitiveTypes.Float32, fr.outDim), Nullable: true})
+		fields = append(fields, arrow.Field{Name: fr.cfg.OutputColumn, Type: sink.VectorType(embed.Float32, fr.outDim), Nullable: true})
 	}
 	return arrow.NewSchema(fields, nil)
 }
@@ -347,7 +348,7 @@ func (fr *fileRun) partSchema(in *arrow.Schema) *arrow.Schema {
 // one-label cross-encoder, a fixed-size list of the labels otherwise.
 func (fr *fileRun) scoreType() arrow.DataType {
 	if nl := fr.outDim / 2; nl > 1 {
-		return embeddingType(arrow.PrimitiveTypes.Float32, nl)
+		return sink.VectorType(embed.Float32, nl)
 	}
 	return arrow.PrimitiveTypes.Float32
 }

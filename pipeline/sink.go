@@ -71,7 +71,7 @@ func (fr *fileRun) convert(col *array.FixedSizeList, rg *embed.Ranges) (arrow.Ar
 	if err := fr.emb.QuantizeTo(raw, vals, n, rg); err != nil {
 		return nil, err
 	}
-	return fixedList(elemType(p), p.Width(dim), n, raw, valid), nil
+	return sink.VectorColumn(p, dim, n, raw, valid), nil
 }
 
 // firstRow returns the input row of the first row of chunk seq.
@@ -92,19 +92,6 @@ func (fr *fileRun) copyParts(ctx context.Context, w *outWriter, lo, hi int) erro
 		}
 		return nil
 	})
-}
-
-// elemType is the Arrow element type of an output list in precision p.
-func elemType(p embed.Precision) arrow.DataType {
-	switch p {
-	case embed.Float16:
-		return arrow.FixedWidthTypes.Float16
-	case embed.Int8, embed.Binary:
-		return arrow.PrimitiveTypes.Int8
-	case embed.Uint8, embed.Ubinary:
-		return arrow.PrimitiveTypes.Uint8
-	}
-	return arrow.PrimitiveTypes.Float32
 }
 
 // orderedSink writes finished chunks into the final output in chunk order

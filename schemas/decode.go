@@ -129,6 +129,14 @@ func DecodeEmbedRequest(data []byte, maxTexts int) (EmbedRequest, error) {
 	default:
 		return EmbedRequest{}, fmt.Errorf("%w: embed request: format %q (want json or arrow)", ErrInvalid, r.Format)
 	}
+	switch r.Precision {
+	case "", "float32", "float16", "int8", "uint8", "binary", "ubinary":
+	default:
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: precision %q (want float32, float16, int8, uint8, binary or ubinary)", ErrInvalid, r.Precision)
+	}
+	if len(r.Ranges) > 0 && (len(r.Ranges) != 2 || len(r.Ranges[0]) != len(r.Ranges[1]) || len(r.Ranges[0]) == 0) {
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: ranges must be [[min…],[max…]] of one non-zero length", ErrInvalid)
+	}
 	return r, nil
 }
 

@@ -151,15 +151,21 @@ type Status struct {
 }
 
 // EmbedRequest is a request to the embed endpoint of the service. Format is
-// "json" (the default) or "arrow" for an Arrow IPC stream reply.
+// "json" (the default) or "arrow" for an Arrow IPC stream reply. Precision
+// quantizes as sentence-transformers' quantize_embeddings; int8 and uint8
+// need Ranges, the per-dimension [[min…],[max…]] of the truncated output.
+// A JSON reply carries quantized values as numbers (the int8/uint8 codes,
+// the packed bytes of binary/ubinary); an Arrow reply in their own type.
 type EmbedRequest struct {
-	Schema      string   `json:"schema,omitempty"`
-	Texts       []string `json:"texts"`
-	PromptName  string   `json:"prompt_name,omitempty"`
-	Prompt      string   `json:"prompt,omitempty"`
-	Normalize   *bool    `json:"normalize,omitempty"`
-	TruncateDim int      `json:"truncate_dim,omitempty"`
-	Format      string   `json:"format,omitempty"`
+	Schema      string      `json:"schema,omitempty"`
+	Texts       []string    `json:"texts"`
+	PromptName  string      `json:"prompt_name,omitempty"`
+	Prompt      string      `json:"prompt,omitempty"`
+	Normalize   *bool       `json:"normalize,omitempty"`
+	TruncateDim int         `json:"truncate_dim,omitempty"`
+	Precision   string      `json:"precision,omitempty"`
+	Ranges      [][]float32 `json:"ranges,omitempty"`
+	Format      string      `json:"format,omitempty"`
 }
 
 // EmbedReply is the JSON reply of the embed endpoint: one vector per request

@@ -193,7 +193,6 @@ func (b *Batcher) run() {
 func (b *Batcher) encode(batch []*BatchRequest, seqs *encoder.Batch, vecs []float32) []float32 {
 	met := b.cfg.Metrics
 	met.QueueDepth(-len(batch))
-	seqs.Reset()
 	live := batch[:0]
 	now := time.Now()
 	for _, r := range batch {
@@ -202,14 +201,38 @@ func (b *Batcher) encode(batch []*BatchRequest, seqs *encoder.Batch, vecs []floa
 			continue
 		}
 		met.Queued(now.Sub(r.enqueued))
-		for i := range r.Seqs.Len() {
-			seqs.Add(r.Seqs.Seq(i))
-		}
 		live = append(live, r)
 	}
 	if len(live) == 0 {
 		return vecs
 	}
+	// Requests whose prompts' tokens the pooling leaves out (include_prompt
+	// false, Batch.PoolSkip) are encoded with the requests of the same skip
+	// only: one batch, one skip.
+	for len(live) > 0 {
+		skip := live[0].Seqs.PoolSkip
+		group, rest := live[:0:0], live[:0:0]
+		seqs.Reset()
+		for _, r := range live {
+			if r.Seqs.PoolSkip != skip {
+				rest = append(rest, r)
+				continue
+			}
+			for i := range r.Seqs.Len() {
+				seqs.Add(r.Seqs.Seq(i))
+			}
+			group = append(group, r)
+		}
+		seqs.PoolSkip = skip
+		vecs = b.encodeGroup(group, seqs, vecs, now)
+		live = rest
+	}
+	return vecs
+}
+
+// encodeGroup encodes seqs, the sequences of group end to end, and hands
+// each request its vectors.
+func (b *Batcher) encodeGroup(group []*BatchRequest, seqs *encoder.Batch, vecs []float32, start time.Time) []float32 {
 	dim := b.m.Dim()
 	n := seqs.Len()
 	if cap(vecs) < n*dim {
@@ -217,9 +240,9 @@ func (b *Batcher) encode(batch []*BatchRequest, seqs *encoder.Batch, vecs []floa
 	}
 	vecs = vecs[:n*dim]
 	err := b.m.EmbedBatch(context.Background(), seqs, vecs)
-	met.Batch(n, seqs.Tokens(), len(live), time.Since(now))
+	b.cfg.Metrics.Batch(n, seqs.Tokens(), len(group), time.Since(start))
 	off := 0
-	for _, r := range live {
+	for _, r := range group {
 		k := r.Seqs.Len()
 		if err == nil {
 			copy(r.Dst, vecs[off*dim:(off+k)*dim])

@@ -16,7 +16,7 @@ import (
 // that each gets exactly the vectors of embedding it alone, whatever it was
 // batched with.
 func TestBatcherSharesBatches(t *testing.T) {
-	m := tinyBERT(t).M
+	m := tinyBERT(t)
 	b := NewBatcher(m, BatcherConfig{BatchTokens: 256, MaxWait: 5 * time.Millisecond})
 	defer b.Close()
 	dim := m.Dim()
@@ -70,7 +70,7 @@ func (e *blockingEmbedder) EmbedBatch(ctx context.Context, b *encoder.Batch, dst
 }
 
 func TestBatcherBoundedQueueAndDrain(t *testing.T) {
-	m := tinyBERT(t).M
+	m := tinyBERT(t)
 	e := &blockingEmbedder{IDEmbedder: m, started: make(chan struct{}, 1), release: make(chan struct{})}
 	b := NewBatcher(e, BatcherConfig{Queue: 3, MaxWait: time.Millisecond, BatchTokens: 1})
 	var seqs encoder.Batch

@@ -18,7 +18,7 @@ func BenchmarkServiceEmbed(b *testing.B) {
 	emb := tinyBERT(b)
 	srv := natstest.Start(b, "")
 	nc, _ := connectJS(b, srv.URL())
-	svc, err := StartService(nc, ServiceConfig{Embedder: emb, Model: "tiny-bert"})
+	svc, err := StartService(nc, ServiceConfig{Encoder: emb, Model: "tiny-bert"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/internal/refs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -81,13 +82,28 @@ var (
 )
 
 // tinyBERT loads the bundled tiny-bert model once per test binary.
-func tinyBERT(tb testing.TB) *ModelEmbedder {
+func tinyBERT(tb testing.TB) *encoder.Model {
 	tb.Helper()
 	modelOnce.Do(func() { model, modelErr = encoder.Load("../testdata/tiny-bert", encoder.WithThreads(2)) })
 	if modelErr != nil {
 		tb.Fatal(modelErr)
 	}
-	return NewModelEmbedder(model)
+	return model
+}
+
+// embedTexts embeds texts through the embedding seam with default options,
+// the vectors every path must reproduce.
+func embedTexts(tb testing.TB, m *encoder.Model, texts []string) []float32 {
+	tb.Helper()
+	e, err := embed.New(m, embed.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := make([]float32, len(texts)*e.Dim())
+	if _, err := e.Embed(context.Background(), out, texts); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
 
 func connectJS(tb testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
@@ -111,7 +127,7 @@ type partRow struct {
 
 // checkOutput reads every part in the manifest of dir and checks that each
 // of the n input rows appears exactly once with the direct encoder's vector.
-func checkOutput(tb testing.TB, dir string, texts []string, e Embedder) Manifest {
+func checkOutput(tb testing.TB, dir string, texts []string, e *encoder.Model) Manifest {
 	tb.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -125,10 +141,7 @@ func checkOutput(tb testing.TB, dir string, texts []string, e Embedder) Manifest
 		tb.Fatal(err)
 	}
 	dim := e.Dim()
-	want := make([]float32, len(texts)*dim)
-	if _, err := e.EmbedTo(context.Background(), want, texts, "", 0); err != nil {
-		tb.Fatal(err)
-	}
+	want := embedTexts(tb, e, texts)
 	seen := make([]int, len(texts))
 	var rows int64
 	for _, p := range m.Parts {

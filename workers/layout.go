@@ -76,6 +76,21 @@ func (l Layout) withDefaults() Layout {
 	return l
 }
 
+// deadLetterStreamConfig is the one definition of the dead-letter stream,
+// used by EnsureLayout and by the stream bridge (which creates it on a
+// server that has none, with one replica).
+func deadLetterStreamConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        DeadLetterStream,
+		Description: "embedpipe tasks and records that failed, with the error",
+		Subjects:    []string{DeadLetterSubjectPrefix + ">", maxDeliveriesAdvisory},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(1, replicas),
+		MaxAge:      14 * 24 * time.Hour,
+	}
+}
+
 // EnsureLayout creates (or updates) the task and dead-letter streams, the
 // jobs bucket and the shared worker consumer. It is idempotent, so both
 // submit and every worker call it.
@@ -93,15 +108,7 @@ func EnsureLayout(ctx context.Context, js jetstream.JetStream, l Layout) (jetstr
 	if err != nil {
 		return nil, nil, fmt.Errorf("workers: creating stream %s: %w", TaskStream, err)
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        DeadLetterStream,
-		Description: "embedpipe tasks that failed, with the error",
-		Subjects:    []string{DeadLetterSubjectPrefix + ">", maxDeliveriesAdvisory},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    l.Replicas,
-		MaxAge:      14 * 24 * time.Hour,
-	})
+	_, err = js.CreateOrUpdateStream(ctx, deadLetterStreamConfig(l.Replicas))
 	if err != nil {
 		return nil, nil, fmt.Errorf("workers: creating stream %s: %w", DeadLetterStream, err)
 	}

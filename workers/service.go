@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/embedpipe/embedpipe/encoder/embed"
+	"github.com/embedpipe/embedpipe/io/sink"
 	"log/slog"
 	"sync"
 	"time"
@@ -29,10 +31,12 @@ const (
 	CodeUnavailable = "504"
 )
 
-// ServiceConfig configures the embed service. At least one of Embedder
+// ServiceConfig configures the embed service. At least one of Encoder
 // (the embed endpoint) and Reranker (the rerank endpoint) must be set.
 type ServiceConfig struct {
-	Embedder *ModelEmbedder
+	// Encoder, when set, serves the embed endpoint through the embedding
+	// seam (package encoder/embed) with each request's options.
+	Encoder embed.Model
 	// Reranker, when set, serves the rerank endpoint on RerankSubject
 	// (default RerankSubject) with the same queue bound and executors.
 	Reranker      Reranker
@@ -74,6 +78,7 @@ type ServiceConfig struct {
 // Batcher (bounded queue, token budget, max wait). Each reply holds its
 // request's vectors in the request's order.
 type Service struct {
+	embs    embedders // one Embedder per distinct request options
 	cfg     ServiceConfig
 	svc     micro.Service
 	nc      *nats.Conn
@@ -90,8 +95,8 @@ type Service struct {
 // StartService registers the service on nc and starts its batcher unless
 // cfg shares one. Stop ends them.
 func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
-	if cfg.Embedder == nil && cfg.Reranker == nil {
-		return nil, errors.New("workers: the service needs an Embedder or a Reranker")
+	if cfg.Encoder == nil && cfg.Reranker == nil {
+		return nil, fmt.Errorf("%w: the service needs an Encoder or a Reranker", ErrBadOptions)
 	}
 	if cfg.Subject == "" {
 		cfg.Subject = EmbedSubject
@@ -115,8 +120,8 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 		cfg.MaxTexts = 1024
 	}
 	s := &Service{cfg: cfg, nc: nc, batcher: cfg.Batcher, stop: make(chan struct{})}
-	if s.batcher == nil && cfg.Embedder != nil {
-		s.batcher = NewBatcher(cfg.Embedder.M, BatcherConfig{BatchTokens: cfg.BatchTokens, MaxWait: cfg.MaxWait,
+	if s.batcher == nil && cfg.Encoder != nil {
+		s.batcher = NewBatcher(cfg.Encoder, BatcherConfig{BatchTokens: cfg.BatchTokens, MaxWait: cfg.MaxWait,
 			Queue: cfg.Queue, Executors: cfg.Executors, Metrics: cfg.Metrics})
 		s.own = true
 	}
@@ -125,8 +130,8 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	meta := map[string]string{"model": cfg.Model}
-	if cfg.Embedder != nil {
-		meta["dim"] = fmt.Sprint(cfg.Embedder.Dim())
+	if cfg.Encoder != nil {
+		meta["dim"] = fmt.Sprint(cfg.Encoder.Dim())
 	}
 	svc, err := micro.AddService(nc, micro.Config{
 		Name:        ServiceName,
@@ -140,7 +145,7 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 		return nil, fmt.Errorf("workers: adding micro service: %w", err)
 	}
 	s.svc = svc
-	if cfg.Embedder != nil {
+	if cfg.Encoder != nil {
 		q := s.batcher.Config().Queue
 		err = svc.AddEndpoint("embed", micro.HandlerFunc(s.handle), micro.WithEndpointSubject(cfg.Subject),
 			micro.WithEndpointMetadata(map[string]string{"request_schema": schemas.EmbedRequestV1, "reply_schema": schemas.EmbedReplyV1}),
@@ -214,44 +219,43 @@ func (s *Service) handle(req micro.Request) {
 		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, "normalize=false is not supported: the service returns normalized vectors")
 		return
 	}
-	m := s.cfg.Embedder.M
-	if r.TruncateDim > m.Dim() {
-		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, fmt.Sprintf("truncate_dim %d exceeds the model's %d dimensions", r.TruncateDim, m.Dim()))
+	o, err := RequestOptions(r)
+	if err != nil {
+		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, err.Error())
 		return
 	}
-	prompt := r.Prompt
-	if r.PromptName != "" {
-		if r.Prompt != "" {
-			s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, "set only one of prompt and prompt_name")
-			return
-		}
-		p, err := m.Prompt(r.PromptName)
-		if err != nil {
-			s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, err.Error())
-			return
-		}
-		prompt = p
+	e, err := s.embs.get(s.cfg.Encoder, o)
+	if err != nil {
+		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, err.Error())
+		return
 	}
+	// The seam tokenizes (prompt, max length) and gives the pooling skip;
+	// the shared batcher encodes; the seam truncates, normalizes and
+	// quantizes (reply).
 	seqs := new(encoder.Batch)
-	for _, t := range r.Texts {
-		if _, err := m.AppendTo(seqs, t, prompt, 0); err != nil {
-			s.fail(req, n, start, metrics.ErrTokenizer, CodeBadRequest, err.Error())
+	seqs.Reset()
+	seqs.PoolSkip = e.Config().PoolSkip
+	for i, t := range r.Texts {
+		before := len(seqs.IDs)
+		seqs.IDs, _ = e.TokenizeTo(seqs.IDs, t)
+		if len(seqs.IDs) == before {
+			s.fail(req, n, start, metrics.ErrTokenizer, CodeBadRequest, fmt.Sprintf("text %d gives no tokens", i))
 			return
 		}
+		seqs.Starts = append(seqs.Starts, len(seqs.IDs))
 	}
 	lengths := make([]int, n)
 	for i := range n {
 		lengths[i] = seqs.Starts[i+1] - seqs.Starts[i]
 	}
 	s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
-	dim := m.Dim()
-	vecs := make([]float32, n*dim)
-	err = s.batcher.Submit(&BatchRequest{Seqs: seqs, Dst: vecs, Done: func(err error) {
+	full := make([]float32, n*e.Config().ModelDim)
+	err = s.batcher.Submit(&BatchRequest{Seqs: seqs, Dst: full, Done: func(err error) {
 		if err != nil {
 			s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
 			return
 		}
-		if s.reply(r.TruncateDim, r.Format == "arrow", req, vecs, n, dim, seqs.Tokens()) {
+		if s.reply(e, r.Format == "arrow", req, full, n, seqs.Tokens()) {
 			s.cfg.Metrics.Done("nats", n, start, "")
 		}
 	}})
@@ -265,19 +269,24 @@ func (s *Service) handle(req micro.Request) {
 	}
 }
 
-// reply answers req with the n vectors v of width dim, truncated to
-// truncate dimensions (0: all) and renormalized, as JSON or Arrow. It
-// reports whether the reply went out.
-func (s *Service) reply(truncate int, asArrow bool, req micro.Request, v []float32, n, dim, tokens int) bool {
-	out := dim
-	if truncate > 0 && truncate < dim {
-		out = truncate
-		v = TruncateNormalize(v, n, dim, out)
+// reply answers req with n of the model's pooled vectors full, finished
+// by the request's Embedder (truncated, normalized, quantized), as JSON or
+// Arrow. It reports whether the reply went out.
+func (s *Service) reply(e *embed.Embedder, asArrow bool, req micro.Request, full []float32, n, tokens int) bool {
+	v := make([]float32, n*e.Dim())
+	if err := e.FinishTo(v, full, n); err != nil {
+		_ = req.Error(CodeInternal, err.Error(), nil)
+		return false
+	}
+	q, err := quantized(e, v, n)
+	if err != nil {
+		_ = req.Error(CodeInternal, err.Error(), nil)
+		return false
 	}
 	var body []byte
 	var hdr micro.Headers
 	if asArrow {
-		b, err := arrowVectors(v, n, out)
+		b, err := arrowVectors(q, n)
 		if err != nil {
 			_ = req.Error(CodeInternal, err.Error(), nil)
 			return false
@@ -285,10 +294,12 @@ func (s *Service) reply(truncate int, asArrow bool, req micro.Request, v []float
 		body = b
 		hdr = micro.Headers{"Content-Type": []string{"application/vnd.apache.arrow.stream"}}
 	} else {
-		rep := schemas.EmbedReply{Schema: schemas.EmbedReplyV1, Model: s.cfg.Model, Dim: out, Tokens: tokens,
+		w := q.width()
+		rep := schemas.EmbedReply{Schema: schemas.EmbedReplyV1, Model: s.cfg.Model, Dim: w, Tokens: tokens,
 			Embeddings: make([][]float32, n)}
+		vals := q.values(n)
 		for i := range n {
-			rep.Embeddings[i] = v[i*out : (i+1)*out]
+			rep.Embeddings[i] = vals[i*w : (i+1)*w]
 		}
 		b, err := json.Marshal(rep)
 		if err != nil {
@@ -309,20 +320,14 @@ func (s *Service) reply(truncate int, asArrow bool, req micro.Request, v []float
 	return true
 }
 
-// arrowVectors encodes n vectors of dim floats as an Arrow IPC stream with
-// one fixed_size_list<float32>[dim] column "embedding".
-func arrowVectors(v []float32, n, dim int) ([]byte, error) {
+// arrowVectors encodes n vectors as an Arrow IPC stream with one column
+// "embedding" of the output's sink.VectorType.
+func arrowVectors(q qvectors, n int) ([]byte, error) {
 	mem := memory.NewGoAllocator()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "embedding", Type: arrow.FixedSizeListOf(int32(dim), arrow.PrimitiveTypes.Float32)}}, nil)
-	b := array.NewRecordBuilder(mem, schema)
-	defer b.Release()
-	lb := b.Field(0).(*array.FixedSizeListBuilder)
-	vb := lb.ValueBuilder().(*array.Float32Builder)
-	for i := range n {
-		lb.Append(true)
-		vb.AppendValues(v[i*dim:(i+1)*dim], nil)
-	}
-	rec := b.NewRecord()
+	col := sink.VectorColumn(q.p, q.dim, n, q.raw, nil)
+	defer col.Release()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "embedding", Type: col.DataType()}}, nil)
+	rec := array.NewRecord(schema, []arrow.Array{col}, int64(n))
 	defer rec.Release()
 	var buf bytes.Buffer
 	w := ipc.NewWriter(&buf, ipc.WithSchema(schema), ipc.WithAllocator(mem))

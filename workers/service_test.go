@@ -2,7 +2,6 @@ package workers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/ipc"
+	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/internal/natstest"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
@@ -41,13 +41,11 @@ func TestServiceConcurrentRequests(t *testing.T) {
 	// One text per call, so that batching inside the service is the only
 	// difference.
 	for i := range texts {
-		if _, err := emb.EmbedTo(context.Background(), direct[i*dim:(i+1)*dim], texts[i:i+1], "", 0); err != nil {
-			t.Fatal(err)
-		}
+		copy(direct[i*dim:(i+1)*dim], embedTexts(t, emb, texts[i:i+1]))
 	}
 	srv := natstest.Start(t, "")
 	nc, _ := connectJS(t, srv.URL())
-	svc, err := StartService(nc, ServiceConfig{Embedder: emb, Model: "tiny-bert", Queue: 2000})
+	svc, err := StartService(nc, ServiceConfig{Encoder: emb, Model: "tiny-bert", Queue: 2000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +105,7 @@ func TestServiceErrorsAndArrow(t *testing.T) {
 	emb := tinyBERT(t)
 	srv := natstest.Start(t, "")
 	nc, _ := connectJS(t, srv.URL())
-	svc, err := StartService(nc, ServiceConfig{Embedder: emb, Model: "tiny-bert", MaxTexts: 3})
+	svc, err := StartService(nc, ServiceConfig{Encoder: emb, Model: "tiny-bert", MaxTexts: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +133,7 @@ func TestServiceErrorsAndArrow(t *testing.T) {
 		}
 	}
 	texts := []string{"Hello, world!", "The bank of the river was muddy."}
-	want := make([]float32, 2*emb.Dim())
-	if _, err := emb.EmbedTo(context.Background(), want, texts, "", 0); err != nil {
-		t.Fatal(err)
-	}
+	want := embedTexts(t, emb, texts)
 	m := ask(`{"texts":["Hello, world!","The bank of the river was muddy."],"format":"arrow"}`)
 	if c := m.Header.Get(micro.ErrorCodeHeader); c != "" {
 		t.Fatalf("arrow request: %s %s", c, m.Header.Get(micro.ErrorHeader))
@@ -164,7 +159,8 @@ func TestServiceErrorsAndArrow(t *testing.T) {
 	if err := json.Unmarshal(m.Data, &rep); err != nil {
 		t.Fatal(err)
 	}
-	tr := TruncateNormalize(append([]float32(nil), want[:emb.Dim()]...), 1, emb.Dim(), 8)
+	tr := append([]float32(nil), want[:8]...)
+	encoder.Normalize(tr)
 	if rep.Dim != 8 {
 		t.Fatalf("truncated dim %d", rep.Dim)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/embedpipe/embedpipe/encoder/embed"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -17,7 +18,12 @@ import (
 
 // StreamConfig configures RunStream.
 type StreamConfig struct {
-	Embedder Embedder
+	// Encoder embeds, through the embedding seam with Options; required.
+	Encoder embed.Model
+	// Options are the embedding options of every record (prompt,
+	// truncate-dim, normalize, precision with ranges); Options.BatchSize
+	// is set from Batch.
+	Options embed.Options
 	// Model names the model in the published records.
 	Model string
 	// From is the stream of text records (schemas.Record or raw text).
@@ -31,8 +37,6 @@ type StreamConfig struct {
 	Durable string
 	// Batch is the records per pull and encoder call; default 64.
 	Batch int
-	// Prompt is prepended to every text.
-	Prompt string
 	// AckWait of the consumer; default 30 s.
 	AckWait time.Duration
 	Logger  *slog.Logger
@@ -57,6 +61,21 @@ type StreamConfig struct {
 func RunStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 64
+	}
+	if cfg.Encoder == nil {
+		return fmt.Errorf("%w: StreamConfig.Encoder is required", ErrBadOptions)
+	}
+	o := cfg.Options
+	o.BatchSize = cfg.Batch
+	e, err := embed.New(cfg.Encoder, o)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadOptions, err)
+	}
+	if cfg.Store != nil && e.Config().Precision != embed.Float32 {
+		return fmt.Errorf("%w: a Store takes float32 vectors, not precision %s", ErrBadOptions, e.Config().Precision)
+	}
+	if e.Config().Precision.NeedsRanges() && e.Config().Ranges == nil {
+		return fmt.Errorf("%w: precision %s needs calibration ranges: a stream cannot compute them over its records", ErrBadOptions, e.Config().Precision)
 	}
 	if cfg.AckWait <= 0 {
 		cfg.AckWait = 30 * time.Second
@@ -94,9 +113,11 @@ func RunStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) er
 		return fmt.Errorf("workers: consumer %s on %s: %w", cfg.Durable, cfg.From, err)
 	}
 	// Dead letters need the DLQ stream; create it if this server has none.
-	_, _ = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: DeadLetterStream,
-		Subjects: []string{DeadLetterSubjectPrefix + ">", maxDeliveriesAdvisory}, Storage: jetstream.FileStorage, MaxAge: 14 * 24 * time.Hour})
-	dim := cfg.Embedder.Dim()
+	// (An existing one, perhaps replicated by EnsureLayout, is left as is.)
+	if _, err := js.Stream(ctx, DeadLetterStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, _ = js.CreateStream(ctx, deadLetterStreamConfig(1))
+	}
+	dim := e.Dim()
 	vecs := make([]float32, cfg.Batch*dim)
 	msgs := make([]jetstream.Msg, 0, cfg.Batch)
 	recs := make([]schemas.Record, 0, cfg.Batch)
@@ -138,7 +159,7 @@ func RunStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) er
 		if len(msgs) == 0 {
 			continue
 		}
-		if err := embedAndPublish(ctx, js, cfg, msgs, recs, texts, vecs[:len(texts)*dim], dim); err != nil {
+		if err := embedAndPublish(ctx, js, cfg, e, msgs, recs, texts, vecs[:len(texts)*dim], dim); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -157,10 +178,15 @@ func RunStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) er
 	return nil
 }
 
-func embedAndPublish(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, msgs []jetstream.Msg, recs []schemas.Record, texts []string, vecs []float32, dim int) error {
-	if _, err := cfg.Embedder.EmbedTo(ctx, vecs, texts, cfg.Prompt, 0); err != nil {
+func embedAndPublish(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, e *embed.Embedder, msgs []jetstream.Msg, recs []schemas.Record, texts []string, vecs []float32, dim int) error {
+	if _, err := e.Embed(ctx, vecs, texts); err != nil {
 		return err
 	}
+	q, err := quantized(e, vecs, len(texts))
+	if err != nil {
+		return err
+	}
+	vals, w := q.values(len(texts)), q.width()
 	seqs := make([]uint64, len(msgs))
 	ids := make([]string, len(msgs))
 	for i, m := range msgs {
@@ -179,7 +205,7 @@ func embedAndPublish(ctx context.Context, js jetstream.JetStream, cfg StreamConf
 	for i := range msgs {
 		seq, id := seqs[i], ids[i]
 		body, err := json.Marshal(schemas.Embedded{Schema: schemas.EmbeddedV1, ID: id,
-			Embedding: vecs[i*dim : (i+1)*dim], Model: cfg.Model, Meta: recs[i].Meta})
+			Embedding: vals[i*w : (i+1)*w], Model: cfg.Model, Meta: recs[i].Meta})
 		if err != nil {
 			return err
 		}

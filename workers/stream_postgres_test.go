@@ -50,7 +50,7 @@ func TestStreamToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close(ctx)
-	cfg := StreamConfig{Embedder: emb, Model: "tiny-bert", From: "TEXTS", To: "postgres", Durable: "to-pg", Batch: 16,
+	cfg := StreamConfig{Encoder: emb, Model: "tiny-bert", From: "TEXTS", To: "postgres", Durable: "to-pg", Batch: 16,
 		AckWait: 2 * time.Second, Logger: testLogger(t), Store: w.Store}
 	c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	if err := RunStream(c, js, cfg); err != nil {
@@ -84,10 +84,7 @@ func TestStreamToPostgres(t *testing.T) {
 	if n := count(); n != len(texts) {
 		t.Fatalf("%d rows, want %d", n, len(texts))
 	}
-	want := make([]float32, len(texts)*dim)
-	if _, err := emb.EmbedTo(ctx, want, texts, "", 0); err != nil {
-		t.Fatal(err)
-	}
+	want := embedTexts(t, emb, texts)
 	rows, err := conn.Query(ctx, "SELECT id, text, (meta->>'i')::int, embedding FROM live")
 	if err != nil {
 		t.Fatal(err)

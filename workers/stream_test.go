@@ -41,7 +41,7 @@ func TestStream(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := StreamConfig{Embedder: emb, Model: "tiny-bert", From: "TEXTS", To: "VECTORS", Batch: 32, AckWait: 2 * time.Second, Logger: testLogger(t)}
+	cfg := StreamConfig{Encoder: emb, Model: "tiny-bert", From: "TEXTS", To: "VECTORS", Batch: 32, AckWait: 2 * time.Second, Logger: testLogger(t)}
 	// Run, stop part way, and run again: at-least-once with de-duplication
 	// must leave exactly one embedded record per text.
 	run := func(d time.Duration) {
@@ -74,10 +74,7 @@ func TestStream(t *testing.T) {
 	if info.State.Msgs != uint64(len(texts)) {
 		t.Fatalf("%d embedded records, want %d", info.State.Msgs, len(texts))
 	}
-	want := make([]float32, len(texts)*dim)
-	if _, err := emb.EmbedTo(ctx, want, texts, "", 0); err != nil {
-		t.Fatal(err)
-	}
+	want := embedTexts(t, emb, texts)
 	seen := map[string]bool{}
 	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
 		m, err := vs.GetMsg(ctx, seq)

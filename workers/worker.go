@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/embedpipe/embedpipe/io/fileio"
+	"github.com/embedpipe/embedpipe/io/parquetio"
 	"github.com/embedpipe/embedpipe/metrics"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
@@ -528,10 +529,10 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 		m.Tokens += r.Tokens
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeFileAtomic(filepath.Join(outDir, "manifest.json"), append(b, '\n')); err != nil {
+	if err := fileio.WriteFileAtomic(filepath.Join(outDir, "manifest.json"), append(b, '\n')); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(outDir, "_SUCCESS"), nil); err != nil {
+	if err := fileio.WriteFileAtomic(filepath.Join(outDir, "_SUCCESS"), nil); err != nil {
 		return err
 	}
 	cleanTemps(outDir)
@@ -562,11 +563,14 @@ func checkPart(path string) (sum string, size, rows int64, err error) {
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("checking part %s: %w", path, err)
 	}
-	pf, err := parquet.OpenFile(f, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	rgs, err := parquetio.RowGroups(path)
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("checking part %s: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), size, pf.NumRows(), nil
+	for _, rg := range rgs {
+		rows += rg.NumRows
+	}
+	return hex.EncodeToString(h.Sum(nil)), size, rows, nil
 }
 
 // cleanTemps removes the temporary part files that workers killed mid-write

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -105,19 +106,19 @@ func runServe(ctx context.Context, args []string) error {
 	if met == nil {
 		met = metrics.New()
 	}
-	emb, err := loadEmbedder(*model, *threads)
+	emb, calls, err := loadModel(*model, *threads, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return err
 	}
 	modelID := filepath.Base(*model)
-	if h := emb.M.Info().Hub; h != "" {
+	if h := emb.Info().Hub; h != "" {
 		modelID = h
 	}
 	// One batcher for every transport: HTTP and NATS requests share
 	// batches and the queue bound.
 	var batcher *workers.Batcher
-	if emb.M.Info().Kind != encoder.KindCrossEncoder {
-		batcher = workers.NewBatcher(emb.M, workers.BatcherConfig{BatchTokens: *batchTokens, MaxWait: *maxWait,
+	if emb.Info().Kind != encoder.KindCrossEncoder {
+		batcher = workers.NewBatcher(emb, workers.BatcherConfig{BatchTokens: *batchTokens, MaxWait: *maxWait,
 			Queue: *queue, Executors: *executors, Metrics: met})
 		defer batcher.Close() // after the NATS service stops: drains what is queued
 	}
@@ -126,7 +127,7 @@ func runServe(ctx context.Context, args []string) error {
 		if batcher == nil {
 			return fmt.Errorf("--http serves embeddings, and %s is a cross-encoder (use the NATS rerank endpoint)", *model)
 		}
-		api, err := httpapi.New(httpapi.Config{Model: emb.M, Batcher: batcher, ModelID: modelID, APIKey: *apiKey,
+		api, err := httpapi.New(httpapi.Config{Model: emb, Batcher: batcher, ModelID: modelID, APIKey: *apiKey,
 			MaxClientBatchSize: *maxClientBatch, MaxInputTokens: *maxInputTokens, MaxBodyBytes: *maxBody,
 			Metrics: met, Health: health, Logger: log})
 		if err != nil {
@@ -197,12 +198,12 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		defer nc.Close()
 		health.AddCheck("nats", natsUp(nc))
-		scfg := workers.ServiceConfig{Embedder: emb, Model: modelID, Batcher: batcher,
+		scfg := workers.ServiceConfig{Encoder: emb, Model: modelID, Batcher: batcher,
 			BatchTokens: *batchTokens, MaxWait: *maxWait, Queue: *queue, Executors: *executors, Metrics: met, Logger: log}
 		subject := workers.EmbedSubject
-		if emb.M.Info().Kind == encoder.KindCrossEncoder {
+		if emb.Info().Kind == encoder.KindCrossEncoder {
 			// A cross-encoder embeds nothing: it serves the rerank endpoint.
-			scfg.Embedder, scfg.Reranker, subject = nil, emb.M, workers.RerankSubject
+			scfg.Encoder, scfg.Reranker, subject = nil, emb, workers.RerankSubject
 		}
 		svc, err := workers.StartService(nc, scfg)
 		if err != nil {
@@ -230,7 +231,7 @@ func runServe(ctx context.Context, args []string) error {
 			}
 			for i := range *nWorkers {
 				w := workers.NewWorker(js, workers.WorkerConfig{ID: fmt.Sprintf("serve-%d-%d", os.Getpid(), i),
-					Runner: &workers.PipelineRunner{Model: emb.M}, Allow: al, Layout: nf.layout(), Logger: log, Metrics: met, Model: workerModel(emb)})
+					Runner: &workers.PipelineRunner{Model: emb, Workers: calls}, Allow: al, Layout: nf.layout(), Logger: log, Metrics: met, Model: workerModel(emb)})
 				wg.Add(1)
 				go func() { defer wg.Done(); _ = w.Run(ctx) }()
 			}

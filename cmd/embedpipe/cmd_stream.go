@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"github.com/embedpipe/embedpipe/encoder/embed"
+	"github.com/embedpipe/embedpipe/pipeline"
 	"regexp"
+	"runtime"
+	"strconv"
 
 	"github.com/embedpipe/embedpipe/io/pgsink"
 	"github.com/embedpipe/embedpipe/workers"
@@ -24,9 +28,18 @@ func runStream(ctx context.Context, args []string) error {
 	subject := fs.String("subject", "", "subject to publish on (default: the --to stream's first subject)")
 	durable := fs.String("durable", "", "consumer name on --from (default embedpipe-to-<to>)")
 	model := fs.String("model", "", modelHelp+" (required)")
-	threads := fs.Int("threads", 0, "encoder threads (default: all cores)")
+	threads := fs.Int("threads", 0, "kernel threads per encoder call (default: all cores)")
 	batch := fs.Int("batch-size", 64, "records per pull and encoder call")
-	promptName := fs.String("prompt-name", "", "model prompt to prepend to every text")
+	// The embedding options, as embed's flags and the service's request
+	// fields, resolved once by the embedding seam.
+	var o embed.Options
+	fs.StringVar(&o.PromptName, "prompt-name", "", "model prompt to prepend to every text")
+	fs.StringVar(&o.Prompt, "prompt", "", "prompt text prepended to every text")
+	fs.IntVar(&o.TruncateDim, "truncate-dim", 0, "keep the first N dimensions, then normalize")
+	normalize := fs.String("normalize", "", "true or false: override L2 normalization after truncation (default: the model's)")
+	fs.IntVar(&o.MaxLength, "max-length", 0, "truncate texts to N tokens (default 0: the model's max_seq_length)")
+	fs.TextVar(&o.Precision, "precision", embed.Float32, "float32, float16, int8, uint8, binary or ubinary (int8/uint8 need --ranges); published as numbers")
+	rangesPath := fs.String("ranges", "", "int8/uint8 calibration ranges, JSON [[min…],[max…]]")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -41,11 +54,24 @@ func runStream(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	emb, err := loadEmbedder(*model, *threads)
+	if *normalize != "" {
+		b, err := strconv.ParseBool(*normalize)
+		if err != nil {
+			return fs.usageErrorf("--normalize %q: want true or false", *normalize)
+		}
+		o.Normalize = &b
+	}
+	if *rangesPath != "" {
+		if o.Ranges, err = pipeline.ReadRanges(*rangesPath); err != nil {
+			return err
+		}
+	}
+	emb, _, err := loadModel(*model, *threads, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return err
 	}
-	prompt, err := emb.Prompt(*promptName)
+	o.BatchSize = *batch
+	e, err := embed.New(emb, o)
 	if err != nil {
 		return err
 	}
@@ -54,8 +80,8 @@ func runStream(ctx context.Context, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	cfg := workers.StreamConfig{Embedder: emb, Model: *model, From: *from, To: *to,
-		ToSubject: *subject, Durable: *durable, Batch: *batch, Prompt: prompt, Logger: log}
+	cfg := workers.StreamConfig{Encoder: emb, Options: o, Model: *model, From: *from, To: *to,
+		ToSubject: *subject, Durable: *durable, Batch: *batch, Logger: log}
 	if pgsink.IsURL(*to) {
 		if *table == "" {
 			return fs.usageErrorf("--to postgres://… needs --table NAME")
@@ -68,7 +94,7 @@ func runStream(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		w, err := pgsink.NewStreamWriter(ctx, pgsink.Options{URL: *to, Table: *table, Index: idx, Distance: dist}, emb.Dim())
+		w, err := pgsink.NewStreamWriter(ctx, pgsink.Options{URL: *to, Table: *table, Index: idx, Distance: dist}, e.Dim())
 		if err != nil {
 			return err
 		}

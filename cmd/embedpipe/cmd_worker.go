@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/pipeline"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/embedpipe/embedpipe/workers"
 	"github.com/nats-io/nats.go"
@@ -81,21 +82,27 @@ func newLogger(level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
 }
 
-func loadEmbedder(dir string, threads int) (*workers.ModelEmbedder, error) {
+// loadModel loads the model for the NATS commands with embed's split of
+// the cores (pipeline.SplitThreads): threads kernel threads per encoder call
+// (defaultThreads when 0) and GOMAXPROCS/threads concurrent encoder calls
+// per task, the second result.
+func loadModel(dir string, threads, defaultThreads int) (*encoder.Model, int, error) {
 	if threads <= 0 {
-		threads = runtime.GOMAXPROCS(0)
+		threads = defaultThreads
 	}
+	procs := runtime.GOMAXPROCS(0)
+	calls, threads := pipeline.SplitThreads(procs, max(1, procs/max(1, threads)))
 	m, err := encoder.Load(dir, encoder.WithThreads(threads), hubOption())
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return workers.NewModelEmbedder(m), nil
+	return m, calls, nil
 }
 
 // workerModel names the model a worker embeds with, for refusing tasks
 // that name another one and for the manifest.
-func workerModel(emb *workers.ModelEmbedder) schemas.Model {
-	info := emb.M.Info()
+func workerModel(emb *encoder.Model) schemas.Model {
+	info := emb.Info()
 	dir := info.Dir
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
@@ -113,7 +120,7 @@ func runWorker(ctx context.Context, args []string) error {
 	var allow stringList
 	fs.Var(&allow, "allow-path", "directory a task may read inputs from and write outputs under (repeatable; required)")
 	concurrency := fs.Int("concurrency", 1, "tasks held at once (pull credits)")
-	threads := fs.Int("threads", 0, "encoder threads (default: all cores)")
+	threads := fs.Int("threads", 0, "kernel threads per encoder call (default 1, with one concurrent call per core, as embed)")
 	batch := fs.Int("batch-size", 0, "sequences per encoder batch (default: the pipeline's)")
 	id := fs.String("id", "", "worker id in results and logs (default host-pid)")
 	pin := fs.Bool("pin-model", false, "refuse tasks pinned to another model content hash")
@@ -144,7 +151,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	emb, err := loadEmbedder(*model, *threads)
+	emb, calls, err := loadModel(*model, *threads, 1)
 	if err != nil {
 		return err
 	}
@@ -155,7 +162,7 @@ func runWorker(ctx context.Context, args []string) error {
 	defer nc.Close()
 	health.AddCheck("nats", natsUp(nc))
 	health.SetReady(true)
-	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb.M, BatchSize: *batch},
+	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb, BatchSize: *batch, Workers: calls},
 		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log, NoCreate: !*create, Metrics: met}
 	cfg.Model = workerModel(emb)
 	if *pin {

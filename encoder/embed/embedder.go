@@ -82,6 +82,19 @@ func (e *Embedder) EmbedIDs(ctx context.Context, dst []float32, b *encoder.Batch
 	if err := e.m.EmbedBatch(ctx, b, full); err != nil {
 		return err
 	}
+	return e.FinishTo(dst, full, n)
+}
+
+// FinishTo turns n of the model's pooled vectors (full, ModelDim floats
+// each, as EmbedBatch writes them for sequences tokenized by TokenizeTo in
+// a batch with PoolSkip set) into output vectors in dst (Dim floats each):
+// the Matryoshka truncation and the one normalization. It is the last step
+// of EmbedIDs, for callers that encode through a shared batcher.
+func (e *Embedder) FinishTo(dst, full []float32, n int) error {
+	dim, md := e.c.Dim, e.c.ModelDim
+	if len(dst) < n*dim || len(full) < n*md {
+		return fmt.Errorf("%w: %d and %d floats for %d vectors of %d from %d", ErrBuffer, len(dst), len(full), n, dim, md)
+	}
 	for i := 0; i < n; i++ {
 		out := dst[i*dim : (i+1)*dim]
 		copy(out, full[i*md:i*md+dim])

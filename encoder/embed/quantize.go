@@ -213,3 +213,36 @@ func packBitsTo(dst []byte, e []float32, signed bool) {
 		dst[i] = b
 	}
 }
+
+// ValuesTo writes the values of n quantized vectors of dim floats (raw, as
+// QuantizeTo writes them) into dst as numbers, p.Width(dim) a row: the
+// float16 values widened, the int8 and uint8 codes, the packed bytes of
+// Binary (as int8) and Ubinary (as uint8). It is how JSON replies carry
+// quantized vectors.
+func (p Precision) ValuesTo(dst []float32, raw []byte, n, dim int) error {
+	w, rb := p.Width(dim), p.RowBytes(dim)
+	if len(dst) < n*w || len(raw) < n*rb {
+		return fmt.Errorf("%w: %d floats and %d bytes for %d rows of %d", ErrBuffer, len(dst), len(raw), n, dim)
+	}
+	if n == 0 {
+		return nil
+	}
+	switch p.orDefault() {
+	case Float32:
+		copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(&raw[0])), n*w))
+	case Float16:
+		h := unsafe.Slice((*float16.Num)(unsafe.Pointer(&raw[0])), n*w)
+		for i, v := range h {
+			dst[i] = v.Float32()
+		}
+	case Int8, Binary:
+		for i, b := range raw[:n*w] {
+			dst[i] = float32(int8(b))
+		}
+	default:
+		for i, b := range raw[:n*w] {
+			dst[i] = float32(b)
+		}
+	}
+	return nil
+}
