@@ -25,6 +25,20 @@
 // the task after Run returns nil is safe. Tokenize is the same flow for the
 // tokenize command.
 //
+// # Seams
+//
+// Run resolves the Config once (WithDefaults: every default, the prompt
+// text, the max length, the normalization choice, and the reason for any
+// option the model cannot honour) and hands every dense vector to the
+// embedding seam, package encoder/embed: the batches are cut by its token
+// budget (embed.Config.Fits), and pooling (prompt tokens left out when the
+// model's pooling says include_prompt false), truncation, normalization and
+// quantization are its. The output goes through the output seam, package
+// io/sink: the ordered writer and the int8/uint8 merge share one
+// convert-and-write path (outWriter) onto a sink.Sink. The code is split by
+// concern: run.go orchestrates, stages.go runs the goroutines, plan.go plans
+// batches, encode.go encodes, rows.go applies the row-error policy.
+//
 // # Stages and ownership
 //
 // Each input file is read in chunks (DefaultChunkRows rows, fewer when the
@@ -104,36 +118,9 @@
 // ranges from Config.Ranges or the min/max over the whole run; binary and
 // ubinary packing e > 0 bits most significant first.
 //
-// # Measured (2 shared cores, loaded by other work; see bench_test.go)
+// # Measurements
 //
-// BenchmarkPeakRSS (tiny-bert; generated Parquet, 10 KB incompressible
-// pass-through payload and a short unique text per row; the real command,
-// its own VmHWM; EMBEDPIPE_BENCH_DIR=/tmp/embedpipe-rss
-// EMBEDPIPE_BENCH_GB=0.5,2,3.5 EMBEDPIPE_BENCH_REPS=2): peak RSS 253 and
-// 256 MB for 0.5 GB, 259 and 259 MB for 2.0 GB, 259 and 259 MB for 3.5 GB
-// of input; CPU 4.1–5.0, 17.0–18.3 and 36.2–38.1 s. MemoryBound is 174 MiB
-// there, the limit about 229 MiB, and the live heap at its peak
-// (--memprofile) about 100 MB; a 0.02 GB input (five chunks) peaks at
-// 108–112 MB. With --memory-limit off the 2 GB run peaks at 323 MB. Before
-// the chunk byte cap, the 1 MiB pages, the pooled zstd encoders and the
-// limit, the command peaked at 455 MB for 0.5 GB and 492 MB for 2 GB
-// (earlier figures, 366 to 486 MB, came from the child's rusage, which
-// includes the go test parent's own peak: a vforked child inherits it);
-// with the cap and the pages under a limit the run never reached, at
-// 274–289, 304–321 and 328–354 MB, still rising with the length of the run.
-//
-// BenchmarkCorpus/ratio (alternating passes, ratio of medians; in-process,
-// 2 workers of 1 kernel thread each, the embed command's default):
-// end-to-end (JSONL in, Parquet out, checkpoints) over encoder-only on the
-// 2,092-text public corpus is 0.95 in wall time and 0.96 in CPU time for
-// minilm-l6-shape (5 alternations, 7.7–9.1 s a pass; two earlier runs of 3
-// alternations, when the process got about one core: 0.91 and 0.91, 0.97
-// and 1.02), and 0.61 and 0.67 for tiny-bert. The commands
-// agree: embed runs minilm-l6-shape over the corpus in 9.0–9.3 s (17.9–18.6
-// CPU s with the model load) where one encoder pass of "embedpipe bench
-// --threads 2 --batch-size 64" takes 9.0 s (17.4 CPU s). tiny-bert encodes
-// the corpus in about 90 ms of CPU: tokenizing it (about 10% of the
-// end-to-end CPU profile), zstd and Parquet encoding (4%) and the per-run
-// fixed costs weigh as much as the encoder; with a real-size model they are
-// a few percent.
+// Peak RSS and end-to-end over encoder-only ratios, with how they were
+// measured, are kept in bench/pipeline.md (BenchmarkPeakRSS and
+// BenchmarkCorpus in bench_test.go reproduce them).
 package pipeline

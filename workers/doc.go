@@ -4,6 +4,20 @@
 // manifest.json and _SUCCESS, serves embeddings over a NATS micro service,
 // and embeds records from one stream into another.
 //
+// # Seams
+//
+// Every vector goes through the embedding seam, package encoder/embed: a
+// task's options become embed.Options once (EmbedOptions, which Submit also
+// uses to refuse what the engine cannot honour, with the reason: a pooling
+// override, job-wide int8/uint8 calibration), an embed request's once
+// (RequestOptions), the stream's flags once; the service keeps one
+// embed.Embedder per distinct set of options. Nothing here batches by
+// tokens, truncates, normalizes or quantizes by itself, so a task, a
+// request and a stream record with the same text and options carry the
+// same bits (TestPathsGiveIdenticalVectors). Parts are written by the
+// pipeline through the output seam, package io/sink. The dead-letter stream
+// is defined once (deadLetterStreamConfig).
+//
 // # Layout
 //
 // Streams, consumers and buckets (created by EnsureLayout, idempotently, by
