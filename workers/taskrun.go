@@ -52,7 +52,7 @@ func ParquetRowGroups(path, column string) ([]int64, error) {
 		return nil, badInput(path, "no column %q", column)
 	}
 	if t := r.Schema().Field(col).Type; !fileio.IsTextType(t) {
-		return nil, badInput(path, "column %q has type %s, want a string", column, t)
+		return nil, badInput(path, "column %q has type %s, want a string (BYTE_ARRAY)", column, t)
 	}
 	rgs, err := parquetio.RowGroups(path)
 	if err != nil {
