@@ -98,7 +98,7 @@ func TestJobRunsOnlyWithItsModel(t *testing.T) {
 	if err := waitJob(t, js, "jobB", 120*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	m := checkOutput(t, out, texts, NewModelEmbedder(mB))
+	m := checkOutput(t, out, texts, mB)
 	if m.Model.ContentHash != mB.ContentHash() || m.Model.Dir != variant {
 		t.Errorf("manifest model %+v, want the variant's (%s)", m.Model, mB.ContentHash())
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/parquet-go/parquet-go"
 )
 
 // WorkerConfig configures a Worker.
