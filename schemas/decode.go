@@ -402,7 +402,7 @@ func (s Status) Validate() error {
 		return invalid(kind, "job_id %q is not a valid id", s.JobID)
 	}
 	switch s.State {
-	case StatePending, StateRunning, StateCompleted, StateFailed:
+	case StatePending, StateRunning, StateCompleted, StateFailed, StateCancelled:
 	default:
 		return invalid(kind, "state %q", s.State)
 	}

@@ -130,6 +130,9 @@ const (
 	StateRunning   = "running"
 	StateCompleted = "completed"
 	StateFailed    = "failed"
+	// StateCancelled is a job stopped by "embedpipe cancel": its tasks stop
+	// at their next batch, and it never gets a _SUCCESS marker.
+	StateCancelled = "cancelled"
 )
 
 // Status is the state of a job as stored in the jobs bucket and printed by

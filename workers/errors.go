@@ -26,6 +26,9 @@ var ErrOverloaded = errors.New("workers: service overloaded")
 // claims, naming the file and the row.
 var ErrBadInput = errors.New("workers: bad input")
 
+// ErrJobCancelled reports a job stopped by Cancel.
+var ErrJobCancelled = errors.New("workers: job cancelled")
+
 // ErrClosed reports a request submitted to a Batcher after Close: the
 // service is draining.
 var ErrClosed = errors.New("workers: batcher closed")

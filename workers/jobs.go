@@ -247,6 +247,23 @@ func Progress(ctx context.Context, kv jetstream.KeyValue, id string) (schemas.St
 // reason when the job failed. It polls the status key, each read with its
 // own short timeout, so that a reply lost while the cluster fails over (a
 // leader election, a server restart) costs one poll, not the whole wait.
+// Cancel marks job id cancelled: workers take none of its tasks from now
+// on, running tasks stop at their next batch (their workers poll the status
+// at each heartbeat), and no _SUCCESS is written. A job already completed
+// or failed keeps its state; Cancel returns its status either way.
+func Cancel(ctx context.Context, kv jetstream.KeyValue, id string) (schemas.Status, error) {
+	return updateStatus(ctx, kv, id, func(s *schemas.Status) bool {
+		switch s.State {
+		case schemas.StateCompleted, schemas.StateFailed, schemas.StateCancelled:
+			return false
+		}
+		s.State = schemas.StateCancelled
+		s.Reason = "cancelled"
+		s.FinishedAt = time.Now().UTC()
+		return true
+	})
+}
+
 func Wait(ctx context.Context, kv jetstream.KeyValue, id string) (schemas.Status, error) {
 	var last error
 	for {
@@ -264,6 +281,8 @@ func Wait(ctx context.Context, kv jetstream.KeyValue, id string) (schemas.Status
 				return st, nil
 			case schemas.StateFailed:
 				return st, fmt.Errorf("%w: %s: %s", ErrJobFailed, id, st.Reason)
+			case schemas.StateCancelled:
+				return st, fmt.Errorf("%w: %s", ErrJobCancelled, id)
 			}
 		case errors.Is(err, jetstream.ErrKeyNotFound):
 			return schemas.Status{}, fmt.Errorf("%w: %s", ErrJobNotFound, id)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/embedpipe/embedpipe/io/fileio"
@@ -274,9 +275,17 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		return
 	}
 
+	if st, _, err := getStatus(ctx, kv, task.JobID); err == nil && st.State == schemas.StateCancelled {
+		w.cancelled(msg, log)
+		return
+	}
 	// Heartbeats keep the task ours while it runs, and while this worker
 	// finishes the job, so that a live worker never loses its task and a
-	// dead one loses it after AckWait.
+	// dead one loses it after AckWait. Each beat also looks for a
+	// cancellation of the job, which stops the task at its next batch.
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var jobCancelled atomic.Bool
 	hbCtx, stopHB := context.WithCancel(ctx)
 	var hbDone sync.WaitGroup
 	hbDone.Add(1)
@@ -291,6 +300,10 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 			case <-t.C:
 				if err := msg.InProgress(); err != nil {
 					log.Debug("heartbeat failed", "err", err)
+				}
+				if st, _, err := getStatus(hbCtx, kv, task.JobID); err == nil && st.State == schemas.StateCancelled {
+					jobCancelled.Store(true)
+					cancelRun()
 				}
 			}
 		}
@@ -309,7 +322,11 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		w.fail(ctx, kv, msg, task, deliveries, err, log)
 		return
 	}
-	info, err := w.cfg.Runner.RunTask(ctx, task, input, outDir)
+	info, err := w.cfg.Runner.RunTask(runCtx, task, input, outDir)
+	if jobCancelled.Load() {
+		w.cancelled(msg, log)
+		return
+	}
 	if err != nil {
 		w.fail(ctx, kv, msg, task, deliveries, err, log)
 		return
@@ -344,6 +361,13 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 	log.Info("task done", "rows", info.Rows, "tokens", info.Tokens, "seconds", res.Seconds)
 }
 
+// cancelled ends a task of a cancelled job: it is terminated, not retried.
+func (w *Worker) cancelled(msg jetstream.Msg, log *slog.Logger) {
+	log.Info("task cancelled with its job")
+	w.cfg.Metrics.Task(metrics.TaskCancelled)
+	_ = msg.TermWithReason("job cancelled")
+}
+
 // fail hands a failed task back for another try, or, when the error is
 // permanent or the task has used its deliveries, moves it to the
 // dead-letter stream, records the failure and fails the job.
@@ -368,7 +392,7 @@ func (w *Worker) fail(ctx context.Context, kv jetstream.KeyValue, msg jetstream.
 		Deliveries: deliveries, Error: reason, FinishedAt: time.Now().UTC()}
 	_ = retry(ctx, func() error { return putJSON(ctx, kv, taskKey(task.JobID, task.Index), res) })
 	_, _ = updateStatus(ctx, kv, task.JobID, func(s *schemas.Status) bool {
-		if s.State == schemas.StateFailed || s.State == schemas.StateCompleted {
+		if s.State == schemas.StateFailed || s.State == schemas.StateCompleted || s.State == schemas.StateCancelled {
 			return false
 		}
 		s.State = schemas.StateFailed
@@ -456,6 +480,9 @@ func (w *Worker) maybeFinish(ctx context.Context, kv jetstream.KeyValue, task sc
 	}
 	if len(rs) < task.Tasks {
 		return nil
+	}
+	if st, _, err := getStatus(ctx, kv, task.JobID); err == nil && st.State == schemas.StateCancelled {
+		return nil // a cancelled job gets no _SUCCESS
 	}
 	for _, r := range rs {
 		if r.Error != "" {

@@ -31,6 +31,7 @@ var commands = []command{
 	{"worker", "pull embedding tasks from NATS JetStream", runWorker},
 	{"submit", "submit an embedding job to NATS JetStream", runSubmit},
 	{"status", "show the progress of a submitted job", runStatus},
+	{"cancel", "cancel a submitted job (tasks stop at their next batch)", runCancel},
 	{"serve", "run an embedding service (embedded NATS by default)", runServe},
 	{"stream", "embed records from one JetStream stream into another", runStream},
 }
