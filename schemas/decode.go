@@ -119,7 +119,7 @@ func DecodeEmbedRequest(data []byte, maxTexts int) (EmbedRequest, error) {
 		return EmbedRequest{}, fmt.Errorf("%w: embed request: texts is empty", ErrInvalid)
 	}
 	if maxTexts > 0 && len(r.Texts) > maxTexts {
-		return EmbedRequest{}, fmt.Errorf("%w: embed request: %d texts (limit %d)", ErrInvalid, len(r.Texts), maxTexts)
+		return EmbedRequest{}, fmt.Errorf("%w: embed request: %d texts (limit %d)", ErrTooLarge, len(r.Texts), maxTexts)
 	}
 	if r.TruncateDim < 0 {
 		return EmbedRequest{}, fmt.Errorf("%w: embed request: truncate_dim %d is negative", ErrInvalid, r.TruncateDim)
@@ -164,7 +164,7 @@ func DecodeRerankRequest(data []byte, maxDocuments int) (RerankRequest, error) {
 		return RerankRequest{}, fmt.Errorf("%w: rerank request: documents is empty", ErrInvalid)
 	}
 	if maxDocuments > 0 && len(r.Documents) > maxDocuments {
-		return RerankRequest{}, fmt.Errorf("%w: rerank request: %d documents (limit %d)", ErrInvalid, len(r.Documents), maxDocuments)
+		return RerankRequest{}, fmt.Errorf("%w: rerank request: %d documents (limit %d)", ErrTooLarge, len(r.Documents), maxDocuments)
 	}
 	return r, nil
 }

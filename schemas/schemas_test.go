@@ -195,3 +195,15 @@ func TestDecodeRerankRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestTooManyTextsIsTooLarge checks that a request over the text or
+// document limit is ErrTooLarge (answered 413 by the service), not
+// ErrInvalid (400).
+func TestTooManyTextsIsTooLarge(t *testing.T) {
+	if _, err := DecodeEmbedRequest([]byte(`{"texts":["a","b","c"]}`), 2); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("3 texts over a limit of 2: %v", err)
+	}
+	if _, err := DecodeRerankRequest([]byte(`{"query":"q","documents":["a","b","c"]}`), 2); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("3 documents over a limit of 2: %v", err)
+	}
+}

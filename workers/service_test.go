@@ -121,7 +121,7 @@ func TestServiceErrorsAndArrow(t *testing.T) {
 	for body, code := range map[string]string{
 		`{"texts":[]}`:                          CodeBadRequest,
 		`not json`:                              CodeBadRequest,
-		`{"texts":["a","b","c","d"]}`:           CodeBadRequest,
+		`{"texts":["a","b","c","d"]}`:           CodeTooLarge, // over MaxTexts: 413, as documented
 		`{"texts":["a"],"prompt_name":"nope"}`:  CodeBadRequest,
 		`{"texts":["a"],"normalize":false}`:     CodeBadRequest,
 		`{"texts":["a"],"truncate_dim":100000}`: CodeBadRequest,
