@@ -40,6 +40,9 @@ const DefaultChunkBytes = 4 << 20
 // (CSV cannot hold embeddings).
 func OutputName(path string) string {
 	base := filepath.Base(path)
+	if fileio.IsGzip(base) {
+		base = base[:len(base)-3] // outputs are not gzip'd
+	}
 	if f, err := dataset.FormatOf(base); err == nil && f == dataset.CSV {
 		return strings.TrimSuffix(base, filepath.Ext(base)) + ".parquet"
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -265,5 +266,30 @@ func TestOutputGuards(t *testing.T) {
 	err = tokenizeCmd(context.Background(), &bytes.Buffer{}, []string{"--model", "../../testdata/tiny-bert", "--input", in, "--output", link})
 	if !errors.Is(err, pipeline.ErrOutput) {
 		t.Errorf("tokenize over its input: %v", err)
+	}
+}
+
+// TestEmbedGzipDirectory checks that a directory run reads a .jsonl.gz
+// input and writes it uncompressed as .jsonl, every row accounted for.
+func TestEmbedGzipDirectory(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	in, out := t.TempDir(), t.TempDir()
+	data, err := os.ReadFile("../../testdata/sample.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	z := gzip.NewWriter(&b)
+	z.Write(data)
+	z.Close()
+	os.WriteFile(filepath.Join(in, "a.jsonl.gz"), b.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(in, "b.jsonl"), data, 0o644)
+	if err := embedCmd(context.Background(), &bytes.Buffer{}, []string{"--model", "../../testdata/tiny-bert", "--input", in, "--output", out, "--quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	a, errA := os.ReadFile(filepath.Join(out, "a.jsonl"))
+	p, errB := os.ReadFile(filepath.Join(out, "b.jsonl"))
+	if errA != nil || errB != nil || len(a) == 0 || !bytes.Equal(a, p) {
+		t.Fatalf("gzip'd and plain inputs differ: %v %v (%d and %d bytes)", errA, errB, len(a), len(p))
 	}
 }

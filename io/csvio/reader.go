@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/csv"
@@ -26,7 +25,7 @@ type ReadOptions struct {
 // Reader reads a CSV file. It implements fileio.Reader.
 type Reader struct {
 	path string
-	f    *os.File
+	f    io.ReadCloser
 	r    *csv.Reader
 	row  int64
 	seq  int
@@ -38,7 +37,7 @@ type Reader struct {
 
 // Open opens path for reading.
 func Open(path string, opts ReadOptions) (*Reader, error) {
-	f, err := os.Open(path)
+	f, err := fileio.OpenText(path)
 	if err != nil {
 		return nil, err
 	}

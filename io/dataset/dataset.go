@@ -29,6 +29,17 @@ const (
 
 // FormatOf returns the format of path from its extension.
 func FormatOf(path string) (Format, error) {
+	if fileio.IsGzip(path) {
+		// Only the line-oriented formats are read as a stream; Parquet
+		// and Arrow compress internally and need random access.
+		switch strings.ToLower(filepath.Ext(path[:len(path)-3])) {
+		case ".jsonl", ".ndjson":
+			return JSONL, nil
+		case ".csv":
+			return CSV, nil
+		}
+		return "", fmt.Errorf("%s: %w (gzip applies to .jsonl.gz and .csv.gz; Parquet and Arrow files compress internally)", path, fileio.ErrUnsupportedFormat)
+	}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".parquet", ".pq":
 		return Parquet, nil
@@ -102,6 +113,9 @@ func Writable(path string) error {
 	f, err := FormatOf(path)
 	if err != nil {
 		return err
+	}
+	if fileio.IsGzip(path) {
+		return fmt.Errorf("%s: %w: cannot write gzip (write .parquet, .arrow, .arrows or .jsonl)", path, fileio.ErrUnsupportedFormat)
 	}
 	if f == CSV {
 		return fmt.Errorf("%s: %w: cannot write csv (write .parquet, .arrow, .arrows or .jsonl)", path, fileio.ErrUnsupportedFormat)

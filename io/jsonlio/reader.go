@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"unicode/utf8"
 
@@ -39,7 +38,7 @@ type line struct {
 // Reader reads a JSON Lines file. It implements fileio.Reader.
 type Reader struct {
 	path    string
-	f       *os.File
+	f       io.ReadCloser
 	br      *bufio.Reader
 	schema  *arrow.Schema
 	names   map[string]bool
@@ -54,7 +53,7 @@ type Reader struct {
 
 // Open opens path and infers its schema.
 func Open(path string, opts ReadOptions) (*Reader, error) {
-	f, err := os.Open(path)
+	f, err := fileio.OpenText(path)
 	if err != nil {
 		return nil, err
 	}
