@@ -139,6 +139,10 @@ type Config struct {
 	// after the input (OutputName).
 	Inputs []Input
 	Output string
+	// OutputFormat, when set, is the format of every output of a
+	// directory run ("parquet", "arrow", "arrows" or "jsonl"): the file
+	// names take its extension instead of the inputs' (see OutputPaths).
+	OutputFormat string
 	// Column is the text column (default "text"); OutputColumn the added
 	// embedding column (default "embedding").
 	Column, OutputColumn string

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/embedpipe/embedpipe/io/dataset"
 )
 
 // OutputPaths returns the file each of cfg.Inputs is written to: cfg.Output
@@ -17,9 +19,17 @@ func OutputPaths(cfg Config) ([]string, error) {
 		outs[0] = cfg.Output
 		return outs, nil
 	}
+	if cfg.OutputFormat != "" {
+		if err := dataset.Writable("x." + cfg.OutputFormat); err != nil {
+			return nil, fmt.Errorf("%w: output format %q: want parquet, arrow, arrows or jsonl", ErrConfig, cfg.OutputFormat)
+		}
+	}
 	seen := map[string]string{}
 	for i, in := range cfg.Inputs {
 		name := OutputName(in.Path)
+		if cfg.OutputFormat != "" {
+			name = strings.TrimSuffix(name, filepath.Ext(name)) + "." + cfg.OutputFormat
+		}
 		if in.RowGroupLo != 0 || in.RowGroupHi != 0 {
 			ext := filepath.Ext(name)
 			name = fmt.Sprintf("%s.rg%d-%d%s", strings.TrimSuffix(name, ext), in.RowGroupLo, in.RowGroupHi, ext)

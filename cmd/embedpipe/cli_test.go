@@ -293,3 +293,36 @@ func TestEmbedGzipDirectory(t *testing.T) {
 		t.Fatalf("gzip'd and plain inputs differ: %v %v (%d and %d bytes)", errA, errB, len(a), len(p))
 	}
 }
+
+// TestEmbedOutputFormat checks that --output-format sets the format of a
+// directory run's outputs, and is refused where it would do nothing.
+func TestEmbedOutputFormat(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	in, out := t.TempDir(), t.TempDir()
+	data, err := os.ReadFile("../../testdata/sample.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(in, "a.jsonl"), data, 0o644)
+	os.WriteFile(filepath.Join(in, "b.jsonl"), data, 0o644)
+	args := []string{"--model", "../../testdata/tiny-bert", "--input", in, "--output", out, "--quiet"}
+	if err := embedCmd(context.Background(), &bytes.Buffer{}, append(args, "--output-format", "parquet")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.parquet", "b.parquet"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Errorf("--output-format parquet: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "a.jsonl")); err == nil {
+		t.Error("a.jsonl written despite --output-format parquet")
+	}
+	if err := embedCmd(context.Background(), &bytes.Buffer{}, append(args, "--output-format", "csv", "--overwrite")); err == nil || !strings.Contains(err.Error(), "want parquet, arrow, arrows or jsonl") {
+		t.Errorf("--output-format csv: %v", err)
+	}
+	code, _, errOut := runCLI(t, "embed", "--model", "../../testdata/tiny-bert", "--input", filepath.Join(in, "a.jsonl"),
+		"--output", filepath.Join(out, "one.jsonl"), "--output-format", "parquet")
+	if code != 2 || !strings.Contains(errOut, "--output-format applies to runs into a directory") {
+		t.Errorf("--output-format with an output file: exit %d, %s", code, errOut)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -60,6 +61,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	fs.IntVar(&cfg.MaxLength, "max-length", 0, "truncate token sequences to N tokens (default 0: the model's max_seq_length)")
 	fs.BoolVar(&cfg.Resume, "resume", true, "continue from the checkpoints next to the output; false starts over")
 	overwrite := fs.Bool("overwrite", false, "replace an output that a finished run wrote (an unfinished one resumes without it)")
+	fs.StringVar(&cfg.OutputFormat, "output-format", "", "format of the outputs of a directory run: parquet, arrow, arrows or jsonl (default: each input's own; CSV inputs give parquet)")
 	fs.StringVar(&cfg.CacheDir, "cache", "", "embedding cache directory shared across runs")
 	fs.TextVar(&cfg.OnError, "on-error", pipeline.OnErrorFail, "rows that cannot be embedded: fail, skip or null")
 	fs.StringVar(&cfg.ErrorsPath, "errors", "", "write the rows that could not be embedded here (JSON lines)")
@@ -92,8 +94,15 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	}
 	if len(files) == 1 && !pgsink.IsURL(cfg.Output) {
 		if st, err := os.Stat(cfg.Output); err == nil && st.IsDir() {
-			cfg.Output = strings.TrimRight(cfg.Output, "/") + "/" + pipeline.OutputName(files[0])
+			name := pipeline.OutputName(files[0])
+			if cfg.OutputFormat != "" {
+				name = strings.TrimSuffix(name, filepath.Ext(name)) + "." + cfg.OutputFormat
+			}
+			cfg.Output = strings.TrimRight(cfg.Output, "/") + "/" + name
+		} else if cfg.OutputFormat != "" {
+			return fs.usageErrorf("--output-format applies to runs into a directory; the --output file's extension chooses the format of one file")
 		}
+		cfg.OutputFormat = ""
 		if err := dataset.Writable(cfg.Output); err != nil {
 			return err
 		}
