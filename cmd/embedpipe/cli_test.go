@@ -1,19 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/embedpipe/embedpipe/pipeline"
 )
@@ -324,5 +328,60 @@ func TestEmbedOutputFormat(t *testing.T) {
 		"--output", filepath.Join(out, "one.jsonl"), "--output-format", "parquet")
 	if code != 2 || !strings.Contains(errOut, "--output-format applies to runs into a directory") {
 		t.Errorf("--output-format with an output file: exit %d, %s", code, errOut)
+	}
+}
+
+// hangEnv adds, in a child test process, a command "hang" that ignores
+// its cancellation, standing in for a run slow to stop.
+const hangEnv = "EMBEDPIPE_TEST_HANG"
+
+func init() {
+	if os.Getenv(hangEnv) != "" {
+		commands = append(commands, command{"hang", "block after cancellation", func(ctx context.Context, _ []string) error {
+			fmt.Println("ready")
+			<-ctx.Done()
+			fmt.Println("cancelled")
+			select {}
+		}})
+	}
+}
+
+// TestSecondInterrupt checks that the first SIGINT cancels the command and
+// a second one exits at once with status 130, however slow the command is
+// to stop.
+func TestSecondInterrupt(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "hang")
+	cmd.Env = append(os.Environ(), mainEnv+"=1", hangEnv+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	expect := func(want string) {
+		if !sc.Scan() || sc.Text() != want {
+			cmd.Process.Kill()
+			t.Fatalf("child said %q, want %q (stderr %s)", sc.Text(), want, stderr.String())
+		}
+	}
+	expect("ready")
+	cmd.Process.Signal(os.Interrupt)
+	expect("cancelled")
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("a second SIGINT did not end the process")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "second interrupt") {
+		t.Fatalf("after two SIGINTs: %v, stderr %q; want exit 130", err, stderr.String())
 	}
 }
