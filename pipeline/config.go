@@ -83,25 +83,16 @@ const (
 
 // ParseOnError reads a policy name; "" is OnErrorFail.
 func ParseOnError(s string) (OnError, error) {
-	switch p := OnError(s); p {
-	case "":
-		return OnErrorFail, nil
-	case OnErrorFail, OnErrorSkip, OnErrorNull:
-		return p, nil
+	p, err := embed.ParseName("on-error", s, OnErrorFail, OnErrorFail, OnErrorSkip, OnErrorNull)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return "", fmt.Errorf("%w: on-error %q (want fail, skip or null)", ErrConfig, s)
+	return p, nil
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParseOnError, for
 // flag.TextVar.
-func (p *OnError) UnmarshalText(b []byte) error {
-	v, err := ParseOnError(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
+func (p *OnError) UnmarshalText(b []byte) error { return embed.UnmarshalName(p, b, ParseOnError) }
 
 // MarshalText implements encoding.TextMarshaler.
 func (p OnError) MarshalText() ([]byte, error) {

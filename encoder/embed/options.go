@@ -37,24 +37,11 @@ const (
 
 // ParseOutput reads an output name; "" is SentenceEmbedding.
 func ParseOutput(s string) (Output, error) {
-	switch o := Output(s); o {
-	case "":
-		return SentenceEmbedding, nil
-	case SentenceEmbedding, TokenEmbeddings, SparseEmbedding, Scores:
-		return o, nil
-	}
-	return "", fmt.Errorf("%w: output value %q (want sentence_embedding, token_embeddings, sparse_embedding or scores)", ErrOptions, s)
+	return ParseName("output value", s, SentenceEmbedding, SentenceEmbedding, TokenEmbeddings, SparseEmbedding, Scores)
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParseOutput.
-func (o *Output) UnmarshalText(b []byte) error {
-	v, err := ParseOutput(string(b))
-	if err != nil {
-		return err
-	}
-	*o = v
-	return nil
-}
+func (o *Output) UnmarshalText(b []byte) error { return UnmarshalName(o, b, ParseOutput) }
 
 // MarshalText implements encoding.TextMarshaler.
 func (o Output) MarshalText() ([]byte, error) {

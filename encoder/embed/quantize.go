@@ -25,24 +25,11 @@ const (
 
 // ParsePrecision reads a precision name; "" is Float32.
 func ParsePrecision(s string) (Precision, error) {
-	switch p := Precision(s); p {
-	case "":
-		return Float32, nil
-	case Float32, Float16, Int8, Uint8, Binary, Ubinary:
-		return p, nil
-	}
-	return "", fmt.Errorf("%w: precision %q (want float32, float16, int8, uint8, binary or ubinary)", ErrOptions, s)
+	return ParseName("precision", s, Float32, Float32, Float16, Int8, Uint8, Binary, Ubinary)
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with ParsePrecision.
-func (p *Precision) UnmarshalText(b []byte) error {
-	v, err := ParsePrecision(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
+func (p *Precision) UnmarshalText(b []byte) error { return UnmarshalName(p, b, ParsePrecision) }
 
 // MarshalText implements encoding.TextMarshaler.
 func (p Precision) MarshalText() ([]byte, error) { return []byte(p.orDefault()), nil }
