@@ -1,5 +1,3 @@
-// Package fuzzflags sets the defaults of the go command's fuzzing flags that
-// embedpipe's fuzz targets need. It is for tests only.
 package fuzzflags
 
 import (
