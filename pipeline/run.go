@@ -10,6 +10,7 @@ import (
 	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/fileio"
+	"github.com/embedpipe/embedpipe/io/jsonlio"
 	"github.com/embedpipe/embedpipe/io/sink"
 	"os"
 	"path/filepath"
@@ -146,6 +147,10 @@ func writeRowErrors(path string, errs []RowError) error {
 // countRows returns the rows of in when its format says so cheaply.
 func countRows(in Input) int64 {
 	f, err := dataset.FormatOf(in.Path)
+	if err == nil && f == dataset.JSONL {
+		n, _ := jsonlio.CountRows(in.Path)
+		return n
+	}
 	if err != nil || f != dataset.Parquet {
 		return 0
 	}

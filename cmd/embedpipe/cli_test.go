@@ -385,3 +385,32 @@ func TestSecondInterrupt(t *testing.T) {
 		t.Fatalf("after two SIGINTs: %v, stderr %q; want exit 130", err, stderr.String())
 	}
 }
+
+// TestJSONLProgressTotal checks that a JSONL run knows its total rows up
+// front (blank lines not counted), so progress and the summary show it.
+func TestJSONLProgressTotal(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	dir := t.TempDir()
+	data, err := os.ReadFile("../../testdata/sample.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, append(append([]byte("\n  \n"), data...), "\n\n"...), 0o644)
+	sumPath := filepath.Join(dir, "sum.json")
+	if err := embedCmd(context.Background(), &bytes.Buffer{}, []string{"--model", "../../testdata/tiny-bert", "--input", in,
+		"--output", filepath.Join(dir, "out.jsonl"), "--quiet", "--summary", sumPath}); err != nil {
+		t.Fatal(err)
+	}
+	var sum struct {
+		RowsIn    int64 `json:"rows_in"`
+		TotalRows int64 `json:"total_rows"`
+	}
+	b, _ := os.ReadFile(sumPath)
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.TotalRows != 8 || sum.RowsIn != 8 {
+		t.Fatalf("total_rows %d, rows_in %d; want 8 and 8", sum.TotalRows, sum.RowsIn)
+	}
+}
