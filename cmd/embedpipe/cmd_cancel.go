@@ -19,24 +19,17 @@ func runCancel(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fs.usageErrorf("want one job id, got %d arguments", fs.NArg())
-	}
-	id := fs.Arg(0)
-	if !schemas.ValidID(id) {
-		return fmt.Errorf("%q is not a job id", id)
+	id, err := jobArg(fs)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	nc, js, err := nf.connect("embedpipe-cancel")
+	kv, closeNATS, err := openJobs(ctx, &nf, "embedpipe-cancel")
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	kv, err := workers.OpenBucket(ctx, js)
-	if err != nil {
-		return err
-	}
+	defer closeNATS()
 	st, err := workers.Cancel(ctx, kv, id)
 	if err != nil {
 		return err

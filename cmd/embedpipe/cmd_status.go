@@ -10,6 +10,7 @@ import (
 
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/embedpipe/embedpipe/workers"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // runStatus prints the progress of a submitted job.
@@ -22,24 +23,17 @@ func runStatus(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return fs.usageErrorf("want one job id, got %d arguments", fs.NArg())
-	}
-	id := fs.Arg(0)
-	if !schemas.ValidID(id) {
-		return fmt.Errorf("%q is not a job id", id)
+	id, err := jobArg(fs)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	nc, js, err := nf.connect("embedpipe-status")
+	kv, closeNATS, err := openJobs(ctx, &nf, "embedpipe-status")
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	kv, err := workers.OpenBucket(ctx, js)
-	if err != nil {
-		return err
-	}
+	defer closeNATS()
 	st, rs, err := workers.Progress(ctx, kv, id)
 	if err != nil {
 		return err
@@ -127,4 +121,31 @@ func perWorker(rs []schemas.Result) []workerRate {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
+}
+
+// jobArg returns the one job id a job command (status, cancel) takes.
+func jobArg(fs *cmdFlags) (string, error) {
+	if fs.NArg() != 1 {
+		return "", fs.usageErrorf("want one job id, got %d arguments", fs.NArg())
+	}
+	id := fs.Arg(0)
+	if !schemas.ValidID(id) {
+		return "", fmt.Errorf("%q is not a job id", id)
+	}
+	return id, nil
+}
+
+// openJobs connects to NATS as client name and opens the jobs bucket; the
+// returned func closes the connection.
+func openJobs(ctx context.Context, nf *natsFlags, name string) (jetstream.KeyValue, func(), error) {
+	nc, js, err := nf.connect(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	kv, err := workers.OpenBucket(ctx, js)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return kv, nc.Close, nil
 }
