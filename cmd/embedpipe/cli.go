@@ -45,6 +45,10 @@ type cmdFlags struct {
 	examples []string
 }
 
+// inputHelp is the usage text of the --input flag of the commands that read
+// datasets through pipeline.Run (embed, score).
+const inputHelp = "input file, directory or glob (required): .parquet, .arrow/.feather, .arrows, .jsonl, .csv, .jsonl.gz, .csv.gz"
+
 // newFlags returns the flag set of command name. synopsis is the usage line
 // after "embedpipe name" (such as "--model DIR --input FILE [flags]");
 // examples are complete command lines shown under Examples.

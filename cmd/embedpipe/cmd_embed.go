@@ -42,7 +42,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	// pipeline's exported constants, and WithDefaults resolves the rest.
 	var cfg pipeline.Config
 	model := fs.String("model", "", modelHelp+" (required)")
-	input := fs.String("input", "", "input file, directory or glob (required): .parquet, .arrow/.feather, .arrows, .jsonl, .csv, .jsonl.gz, .csv.gz")
+	input := fs.String("input", "", inputHelp)
 	fs.StringVar(&cfg.Output, "output", "", "output file (one input) or directory (several inputs), or a PostgreSQL URL postgres://… with --table (required)")
 	fs.StringVar(&cfg.Column, "column", pipeline.DefaultColumn, "text column")
 	fs.StringVar(&cfg.OutputColumn, "output-column", pipeline.DefaultOutputColumn, "embedding column to add")
