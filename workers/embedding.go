@@ -2,7 +2,6 @@ package workers
 
 import (
 	"fmt"
-	"github.com/embedpipe/embedpipe/encoder"
 	"hash/fnv"
 	"math"
 	"sync"
@@ -103,18 +102,4 @@ func (q qvectors) values(n int) []float32 {
 	out := make([]float32, n*q.width())
 	_ = q.p.ValuesTo(out, q.raw, n, q.dim) // sizes match by construction
 	return out
-}
-
-// TruncateNormalize keeps the first k of dim values of each of n vectors
-// (Matryoshka truncation) and normalizes them with encoder.Normalize, the
-// embedding seam's one normalization, compacting in place. It is for
-// callers that hold model vectors outside an embed.Embedder (tests,
-// comparisons); the service and the stream finish vectors with
-// embed.Embedder.FinishTo.
-func TruncateNormalize(v []float32, n, dim, k int) []float32 {
-	for i := 0; i < n; i++ {
-		copy(v[i*k:i*k+k], v[i*dim:i*dim+k])
-		encoder.Normalize(v[i*k : i*k+k])
-	}
-	return v[:n*k]
 }
