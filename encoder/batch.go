@@ -20,6 +20,11 @@ type Batch struct {
 	// last-token pooling are not affected, as in sentence-transformers.
 	// Zero pools every token.
 	PoolSkip int
+	// Unnormalized leaves out the model's Normalize module: EmbedBatch
+	// writes the vectors as the pooling and the Dense modules give them,
+	// as TEI's normalize=false does. It changes nothing for a model
+	// without a Normalize module.
+	Unnormalized bool
 }
 
 // Reset empties the batch, keeping its memory.
@@ -28,6 +33,7 @@ func (b *Batch) Reset() {
 	b.Types = b.Types[:0]
 	b.Starts = append(b.Starts[:0], 0)
 	b.PoolSkip = 0
+	b.Unnormalized = false
 }
 
 // Add appends one sequence (a copy of ids) of token type 0.

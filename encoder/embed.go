@@ -83,11 +83,11 @@ func checkBatch(b *Batch, skip int) error {
 
 // EmbedBatch writes one pooled embedding per sequence of b into dst,
 // row-major with stride Dim(): pooled, passed through the model's Dense
-// modules, normalised when the model has a Normalize module. dst must hold
-// b.Len()×Dim() floats. The first b.PoolSkip tokens of every sequence are
-// encoded but left out of the pooling. Sequences are encoded without
-// padding, so each row
-// depends only on its own sequence. Safe for concurrent use; b is only
+// modules, normalised when the model has a Normalize module (unless
+// b.Unnormalized). dst must hold b.Len()×Dim() floats. The first
+// b.PoolSkip tokens of every sequence are encoded but left out of the
+// pooling. Sequences are encoded without padding, so each row depends
+// only on its own sequence. Safe for concurrent use; b is only
 // read. A sparse encoder or a cross-encoder is refused with ErrUnsupported
 // (see EmbedSparseBatch and ScoreBatch).
 func (m *Model) EmbedBatch(ctx context.Context, b *Batch, dst []float32) error {
@@ -135,7 +135,7 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 	if len(m.dense) > 0 {
 		s.hidden, s.headB = applyDense(m.dense, dst, pooled, n, s.hidden, s.headB)
 	}
-	if m.normalize {
+	if m.normalize && !b.Unnormalized {
 		for i := 0; i < n; i++ {
 			Normalize(dst[i*dim : i*dim+dim])
 		}

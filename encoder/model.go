@@ -455,6 +455,18 @@ func (m *Model) DefaultPrompt() string { return m.info.Prompts[m.info.DefaultPro
 // PromptPoolSkip(prompt) in Batch.PoolSkip to leave the prompt out of the
 // pooling.
 func (m *Model) TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool) {
+	return m.tokenize(dst, text, prompt, maxLen, false)
+}
+
+// TokenizeLeftTo is TokenizeTo truncating on the left (TEI's
+// truncation_direction Left): the last tokens are kept, special tokens
+// still added. A prompt, at the front, is cut first.
+func (m *Model) TokenizeLeftTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool) {
+	return m.tokenize(dst, text, prompt, maxLen, true)
+}
+
+// tokenize is TokenizeTo, cutting on the left when left is set.
+func (m *Model) tokenize(dst []int32, text, prompt string, maxLen int, left bool) (ids []int32, truncated bool) {
 	if maxLen <= 0 {
 		maxLen = m.maxSeqLen
 	}
@@ -468,6 +480,9 @@ func (m *Model) TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []
 		// sentence_bert_config.json's do_lower_case lower-cases the input
 		// before the tokenizer sees it.
 		text = strings.ToLower(text)
+	}
+	if left {
+		return m.tok.EncodeLeftTo(dst, text, maxLen)
 	}
 	return m.tok.EncodeTo(dst, text, maxLen)
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -343,9 +344,6 @@ func TestTEIEndpoints(t *testing.T) {
 	if len(rows) != 1 || len(rows[0]) != 4 {
 		t.Fatalf("/embed dimensions 4: %s", body)
 	}
-	if code, _, body = f.post(t, "/embed", "", map[string]any{"inputs": "a", "normalize": false}); code != 422 {
-		t.Fatalf("/embed normalize false on a normalizing model: %d %s", code, body)
-	}
 	if code, _, body = f.post(t, "/embed", "", map[string]any{"inputs": "a", "prompt_name": "nope"}); code != 422 {
 		t.Fatalf("/embed unknown prompt: %d %s", code, body)
 	}
@@ -379,9 +377,126 @@ func TestTEIEndpoints(t *testing.T) {
 	}
 	mb, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`te_request_success{method="batch"} 1`, `embedpipe_requests_total{api="tei",outcome="ok"} 2`, `te_request_failure{err="validation"} 3`} {
+	for _, want := range []string{`te_request_success{method="batch"} 1`, `embedpipe_requests_total{api="tei",outcome="ok"} 2`, `te_request_failure{err="validation"} 2`} {
 		if !strings.Contains(string(mb), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// embedRows posts body to /embed and returns its vectors.
+func (f *fixture) embedRows(t *testing.T, body map[string]any) [][]float32 {
+	t.Helper()
+	code, _, out := f.post(t, "/embed", "", body)
+	var rows [][]float32
+	if code != 200 || json.Unmarshal(out, &rows) != nil {
+		t.Fatalf("/embed %v: %d %s", body, code, out)
+	}
+	return rows
+}
+
+// TestTEIEmbedUnnormalized checks normalize false on a model whose
+// pipeline ends with Normalize (tiny-bert, mean pooling): the vectors are
+// the mean of the token embeddings, computed here directly, not unit
+// length; normalizing them gives the default reply; with dimensions they
+// are cut, not renormalized. Requests with and without normalize share the
+// batcher and each gets its own kind of vector.
+func TestTEIEmbedUnnormalized(t *testing.T) {
+	f := newFixture(t, httpapi.Config{}, workers.BatcherConfig{MaxWait: 20 * time.Millisecond})
+	texts := []string{"Hello, world!", "a rather longer second text to pool"}
+	dim, h := f.m.Dim(), f.m.Hidden()
+	var b encoder.Batch
+	for _, s := range texts {
+		f.m.AppendTo(&b, s, "", 0)
+	}
+	tokens := make([]float32, b.Tokens()*h)
+	if err := f.m.TokenEmbeddingsBatch(context.Background(), &b, tokens); err != nil {
+		t.Fatal(err)
+	}
+	var raw, unit [][]float32
+	done := make(chan struct{})
+	go func() { // at the same time as the unnormalized request
+		defer close(done)
+		code, _, out := f.post(t, "/embed", "", map[string]any{"inputs": texts})
+		if code != 200 || json.Unmarshal(out, &unit) != nil {
+			t.Errorf("/embed: %d %s", code, out)
+		}
+	}()
+	raw = f.embedRows(t, map[string]any{"inputs": texts, "normalize": false})
+	<-done
+	if len(raw) != 2 || len(unit) != 2 {
+		t.Fatalf("got %d and %d rows", len(raw), len(unit))
+	}
+	for i := range texts {
+		lo, hi := b.Starts[i], b.Starts[i+1]
+		var sq float64
+		for d := range dim {
+			var sum float64
+			for k := lo; k < hi; k++ {
+				sum += float64(tokens[k*h+d])
+			}
+			mean := sum / float64(hi-lo)
+			if diff := math.Abs(mean - float64(raw[i][d])); diff > 2e-5 {
+				t.Fatalf("row %d dim %d: %v, the mean of the token embeddings is %v", i, d, raw[i][d], mean)
+			}
+			sq += mean * mean
+		}
+		if n := math.Sqrt(sq); math.Abs(n-1) < 1e-3 {
+			t.Fatalf("row %d: norm %v, an unnormalized mean should not be unit", i, n)
+		}
+		v := slices.Clone(raw[i])
+		encoder.Normalize(v)
+		if !slices.Equal(v, unit[i]) {
+			t.Fatalf("row %d: normalizing the normalize=false vector does not give the default reply", i)
+		}
+	}
+	cut := f.embedRows(t, map[string]any{"inputs": texts[:1], "normalize": false, "dimensions": 4})
+	if !slices.Equal(cut[0], raw[0][:4]) {
+		t.Fatalf("normalize false, dimensions 4: %v, want the first 4 of %v", cut[0], raw[0])
+	}
+}
+
+// TestTEIEmbedTruncateLeft checks truncation_direction Left against the
+// model's batch path on ids built here: [CLS], the text's last tokens,
+// [SEP]; token id inputs keep their last ids. Right, the default, keeps
+// the first tokens; anything else is refused.
+func TestTEIEmbedTruncateLeft(t *testing.T) {
+	const maxTok = 16
+	f := newFixture(t, httpapi.Config{MaxInputTokens: maxTok}, workers.BatcherConfig{})
+	var words []string
+	for i := range 30 {
+		words = append(words, fmt.Sprintf("w%d", i))
+	}
+	long := strings.Join(words, " ")
+	full := f.m.TokenizeFullTo(nil, long, "")
+	if len(full) <= maxTok {
+		t.Fatalf("%d tokens: the text must be longer than %d", len(full), maxTok)
+	}
+	direct := func(ids []int32) []float32 {
+		var b encoder.Batch
+		b.Add(ids)
+		out := make([]float32, f.m.Dim())
+		if err := f.m.EmbedBatch(context.Background(), &b, out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	n := len(full)
+	left := append(append([]int32{full[0]}, full[n-1-(maxTok-2):n-1]...), full[n-1])
+	right := append(slices.Clone(full[:maxTok-1]), full[n-1])
+	got := f.embedRows(t, map[string]any{"inputs": long, "truncate": true, "truncation_direction": "Left"})
+	if !slices.Equal(got[0], direct(left)) {
+		t.Fatalf("Left: the vector differs from embedding %v", left)
+	}
+	got = f.embedRows(t, map[string]any{"inputs": long, "truncate": true, "truncation_direction": "right"})
+	if !slices.Equal(got[0], direct(right)) {
+		t.Fatalf("Right: the vector differs from embedding %v", right)
+	}
+	got = f.embedRows(t, map[string]any{"inputs": [][]int32{full}, "truncate": true, "truncation_direction": "Left"})
+	if !slices.Equal(got[0], direct(full[n-maxTok:])) {
+		t.Fatal("Left on token ids: the vector differs from embedding the last ids")
+	}
+	if code, _, body := f.post(t, "/embed", "", map[string]any{"inputs": long, "truncate": true, "truncation_direction": "Up"}); code != 422 {
+		t.Fatalf("truncation_direction Up: %d %s", code, body)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/embedpipe/embedpipe/encoder/embed"
 	"io"
 	"log/slog"
 	"math"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/metrics"
 	"github.com/embedpipe/embedpipe/workers"
 )
@@ -261,35 +261,47 @@ func parseInput(raw json.RawMessage, param string) (inputs, *apiError) {
 	return in, badRequest(param, "%s must be a string, an array of strings, an array of token ids or an array of token id arrays (not mixed)", param)
 }
 
-// tokenize turns in into sequences. Texts longer than MaxInputTokens are
-// truncated when truncate is set and refused otherwise; token arrays are
-// taken as the model's ids (as /tokenize returns them) and checked.
-func (s *Server) tokenize(in inputs, prompt string, truncate bool, param string) (*encoder.Batch, []int, *apiError) {
+// embedder resolves a request's options on the embedding seam, which
+// tokenizes (prompt, MaxInputTokens, truncation side), prepares the batch
+// (pooling skip, normalization) and finishes the vectors (Matryoshka
+// truncation, normalization) as for every other path.
+func (s *Server) embedder(o embed.Options) (*embed.Embedder, *apiError) {
+	o.MaxLength = s.cfg.MaxInputTokens
+	e, err := embed.New(s.cfg.Model, o)
+	if err != nil {
+		return nil, badRequest("", "%v", err)
+	}
+	return e, nil
+}
+
+// tokenize turns in into sequences with e. Texts longer than
+// MaxInputTokens are truncated (on the side e's Config says) when truncate
+// is set and refused otherwise; token arrays are taken as the model's ids
+// (as /tokenize returns them) and checked.
+func (s *Server) tokenize(in inputs, e *embed.Embedder, truncate bool, param string) (*encoder.Batch, []int, *apiError) {
 	if n := in.len(); n > s.cfg.MaxClientBatchSize {
 		return nil, nil, tooLarge(param, "%d inputs exceed the limit of %d per request", n, s.cfg.MaxClientBatchSize)
 	}
-	m := s.cfg.Model
 	seqs := new(encoder.Batch)
 	seqs.Reset()
-	// A model whose pooling excludes prompt tokens (include_prompt false)
-	// encodes them but pools without them; the batcher keeps the skip.
-	if len(in.texts) > 0 {
-		seqs.PoolSkip = m.PromptPoolSkip(prompt)
+	e.Prepare(seqs)
+	if len(in.texts) == 0 {
+		seqs.PoolSkip = 0 // token ids carry no prompt
 	}
-	maxTok := s.cfg.MaxInputTokens
-	vocab := m.Info().Vocab
+	maxTok, left := s.cfg.MaxInputTokens, e.Config().TruncateLeft
+	vocab := s.cfg.Model.Info().Vocab
 	for i, t := range in.texts {
 		if t == "" {
 			return nil, nil, badRequest(param, "%s[%d] is empty", param, i)
 		}
-		limit := maxTok
-		if !truncate {
-			limit = maxTok + 1 // one more token shows the text is too long
-		}
-		lo := len(seqs.IDs)
-		ids, _ := m.TokenizeTo(seqs.IDs, t, prompt, limit)
-		if n := len(ids) - lo; !truncate && n > maxTok {
+		ids, cut := e.TokenizeTo(seqs.IDs, t)
+		if cut && !truncate {
 			return nil, nil, tooLarge(param, "%s[%d] has more than %d tokens; set truncate or shorten it", param, i, maxTok)
+		}
+		if cut && left && seqs.PoolSkip > 0 {
+			// The prompt comes first, so the left cut took some of the
+			// tokens the pooling was to leave out.
+			return nil, nil, tooLarge(param, "%s[%d] has more than %d tokens: truncating it on the left would cut the prompt, which this model's pooling excludes", param, i, maxTok)
 		}
 		seqs.IDs = ids
 		seqs.Starts = append(seqs.Starts, len(ids))
@@ -299,10 +311,14 @@ func (s *Server) tokenize(in inputs, prompt string, truncate bool, param string)
 			return nil, nil, badRequest(param, "%s[%d] has no tokens", param, i)
 		}
 		if len(ids) > maxTok {
-			if !truncate {
+			switch {
+			case !truncate:
 				return nil, nil, tooLarge(param, "%s[%d] has %d tokens, more than %d", param, i, len(ids), maxTok)
+			case left:
+				ids = ids[len(ids)-maxTok:]
+			default:
+				ids = ids[:maxTok]
 			}
-			ids = ids[:maxTok]
 		}
 		for _, id := range ids {
 			if id < 0 || int(id) >= vocab {
@@ -318,13 +334,13 @@ func (s *Server) tokenize(in inputs, prompt string, truncate bool, param string)
 	return seqs, lengths, nil
 }
 
-// embed runs seqs through the shared batcher and returns their vectors,
-// truncated to dims (0: all) and normalized when normalize is set.
-func (s *Server) embed(ctx context.Context, seqs *encoder.Batch, dims int, normalize bool) ([]float32, int, *apiError) {
-	dim := s.cfg.Model.Dim()
+// embed runs seqs (tokenized and prepared by e) through the shared batcher
+// and returns their vectors as e finishes them, and their width.
+func (s *Server) embed(ctx context.Context, e *embed.Embedder, seqs *encoder.Batch) ([]float32, int, *apiError) {
+	c := e.Config()
 	n := seqs.Len()
-	vecs := make([]float32, n*dim)
-	err := s.cfg.Batcher.Embed(ctx, seqs, vecs)
+	full := make([]float32, n*c.ModelDim)
+	err := s.cfg.Batcher.Embed(ctx, seqs, full)
 	switch {
 	case errors.Is(err, workers.ErrOverloaded):
 		return nil, 0, &apiError{status: http.StatusTooManyRequests, kind: metrics.ErrOverloaded, code: "rate_limit_exceeded",
@@ -336,26 +352,14 @@ func (s *Server) embed(ctx context.Context, seqs *encoder.Batch, dims int, norma
 	case err != nil:
 		return nil, 0, &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
 	}
-	// Truncation and normalization are the embedding seam's (one
-	// normalization for every path); a truncated vector is renormalized.
-	out := dim
-	if trunc := dims > 0 && dims < dim; trunc || normalize && !s.cfg.Model.Info().Normalize {
-		yes := true
-		o := embed.Options{Normalize: &yes}
-		if trunc {
-			o.TruncateDim, out = dims, dims
-		}
-		e, err := embed.New(s.cfg.Model, o)
-		if err != nil {
-			return nil, 0, &apiError{status: http.StatusBadRequest, kind: metrics.ErrValidation, msg: err.Error()}
-		}
-		fin := make([]float32, n*out)
-		if err := e.FinishTo(fin, vecs, n); err != nil {
-			return nil, 0, &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
-		}
-		vecs = fin
+	if c.Dim == c.ModelDim && !c.Normalize {
+		return full, c.Dim, nil
 	}
-	return vecs, out, nil
+	vecs := make([]float32, n*c.Dim)
+	if err := e.FinishTo(vecs, full, n); err != nil {
+		return nil, 0, &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
+	}
+	return vecs, c.Dim, nil
 }
 
 func (s *Server) checkDims(dims *int, param string) (int, *apiError) {
@@ -417,12 +421,22 @@ func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) *apiEr
 		if e != nil {
 			return e
 		}
-		seqs, lengths, e := s.tokenize(in, "", true, "input")
+		// dimensions truncates and renormalizes, whatever the model.
+		o := embed.Options{TruncateDim: dims}
+		if dims > 0 {
+			yes := true
+			o.Normalize = &yes
+		}
+		em, e := s.embedder(o)
+		if e != nil {
+			return e
+		}
+		seqs, lengths, e := s.tokenize(in, em, true, "input")
 		if e != nil {
 			return e
 		}
 		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
-		vecs, out, e := s.embed(r.Context(), seqs, dims, false)
+		vecs, out, e := s.embed(r.Context(), em, seqs)
 		if e != nil {
 			return e
 		}
@@ -492,12 +506,13 @@ func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
 		}
 		n = in.len()
 		s.cfg.Metrics.Request(n)
-		normalize := req.Normalize == nil || *req.Normalize
-		if !normalize && s.cfg.Model.Info().Normalize {
-			return badRequest("normalize", "normalize false is not supported: this model's pipeline ends with a Normalize module")
-		}
-		if d := req.TruncationDirection; d != "" && !strings.EqualFold(d, "right") {
-			return badRequest("truncation_direction", "truncation_direction %q is not supported (only Right)", d)
+		var o embed.Options
+		switch d := req.TruncationDirection; {
+		case d == "" || strings.EqualFold(d, "right"):
+		case strings.EqualFold(d, "left"):
+			o.TruncateLeft = true
+		default:
+			return badRequest("truncation_direction", "truncation_direction %q: want Left or Right", d)
 		}
 		var prompt string
 		if req.PromptName != nil {
@@ -511,12 +526,26 @@ func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
 		if e != nil {
 			return e
 		}
-		seqs, lengths, e := s.tokenize(in, prompt, req.Truncate != nil && *req.Truncate, "inputs")
+		o.Prompt, o.TruncateDim = prompt, dims
+		// As in TEI, normalize applies to the vector the request gets
+		// (after dimensions) and false leaves out the model's own
+		// Normalize module; true normalizes a model that has none.
+		switch normalize := req.Normalize == nil || *req.Normalize; {
+		case !normalize:
+			o.Unnormalized = true
+		case !s.cfg.Model.Info().Normalize:
+			o.Normalize = &normalize
+		}
+		em, e := s.embedder(o)
+		if e != nil {
+			return e
+		}
+		seqs, lengths, e := s.tokenize(in, em, req.Truncate != nil && *req.Truncate, "inputs")
 		if e != nil {
 			return e
 		}
 		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
-		vecs, out, e := s.embed(r.Context(), seqs, dims, normalize)
+		vecs, out, e := s.embed(r.Context(), em, seqs)
 		if e != nil {
 			return e
 		}
@@ -569,7 +598,11 @@ func (s *Server) teiTokenize(w http.ResponseWriter, r *http.Request) *apiError {
 		}
 		prompt = p
 	}
-	seqs, _, e := s.tokenize(in, prompt, true, "inputs")
+	em, e := s.embedder(embed.Options{Prompt: prompt})
+	if e != nil {
+		return e
+	}
+	seqs, _, e := s.tokenize(in, em, true, "inputs")
 	if e != nil {
 		return e
 	}

@@ -208,13 +208,15 @@ func (b *Batcher) encode(batch []*BatchRequest, seqs *encoder.Batch, vecs []floa
 	}
 	// Requests whose prompts' tokens the pooling leaves out (include_prompt
 	// false, Batch.PoolSkip) are encoded with the requests of the same skip
-	// only: one batch, one skip.
+	// only, and those that leave out the model's Normalize module
+	// (Batch.Unnormalized) with each other: one batch, one skip, one
+	// normalization.
 	for len(live) > 0 {
-		skip := live[0].Seqs.PoolSkip
+		skip, raw := live[0].Seqs.PoolSkip, live[0].Seqs.Unnormalized
 		group, rest := live[:0:0], live[:0:0]
 		seqs.Reset()
 		for _, r := range live {
-			if r.Seqs.PoolSkip != skip {
+			if r.Seqs.PoolSkip != skip || r.Seqs.Unnormalized != raw {
 				rest = append(rest, r)
 				continue
 			}
@@ -223,7 +225,7 @@ func (b *Batcher) encode(batch []*BatchRequest, seqs *encoder.Batch, vecs []floa
 			}
 			group = append(group, r)
 		}
-		seqs.PoolSkip = skip
+		seqs.PoolSkip, seqs.Unnormalized = skip, raw
 		vecs = b.encodeGroup(group, seqs, vecs, now)
 		live = rest
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -14,7 +15,8 @@ import (
 
 // TestBatcherSharesBatches sends requests from many goroutines and checks
 // that each gets exactly the vectors of embedding it alone, whatever it was
-// batched with.
+// batched with: half of them ask for unnormalized vectors
+// (Batch.Unnormalized), which must not leak into the others' batches.
 func TestBatcherSharesBatches(t *testing.T) {
 	m := tinyBERT(t)
 	b := NewBatcher(m, BatcherConfig{BatchTokens: 256, MaxWait: 5 * time.Millisecond})
@@ -31,6 +33,7 @@ func TestBatcherSharesBatches(t *testing.T) {
 			for _, s := range texts {
 				m.AppendTo(&seqs, s, "", 0)
 			}
+			seqs.Unnormalized = g%2 == 1
 			got := make([]float32, 2*dim)
 			if err := b.Embed(context.Background(), &seqs, got); err != nil {
 				errs <- err
@@ -43,6 +46,9 @@ func TestBatcherSharesBatches(t *testing.T) {
 			}
 			if !slices.Equal(got, want) {
 				errs <- fmt.Errorf("request %d: batched vectors differ from a lone batch", g)
+			}
+			if n := norm(got[:dim]); seqs.Unnormalized == (math.Abs(n-1) < 1e-4) {
+				errs <- fmt.Errorf("request %d (unnormalized %v): norm %v", g, seqs.Unnormalized, n)
 			}
 		}()
 	}
@@ -119,4 +125,13 @@ func TestBatcherBoundedQueueAndDrain(t *testing.T) {
 	if err := submit(nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
 	}
+}
+
+// norm is the L2 norm of v.
+func norm(v []float32) float64 {
+	var ss float64
+	for _, x := range v {
+		ss += float64(x) * float64(x)
+	}
+	return math.Sqrt(ss)
 }

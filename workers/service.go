@@ -234,7 +234,7 @@ func (s *Service) handle(req micro.Request) {
 	// quantizes (reply).
 	seqs := new(encoder.Batch)
 	seqs.Reset()
-	seqs.PoolSkip = e.Config().PoolSkip
+	e.Prepare(seqs)
 	for i, t := range r.Texts {
 		before := len(seqs.IDs)
 		seqs.IDs, _ = e.TokenizeTo(seqs.IDs, t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/embedpipe/embedpipe/encoder"
@@ -113,6 +114,50 @@ func TestTruncateNormalize(t *testing.T) {
 	}
 }
 
+// TestUnnormalizedAndLeft: Unnormalized leaves out the model's Normalize
+// module (the mean of the token embeddings, unit only once normalized),
+// through EmbedIDs as through Embed; TruncateLeft keeps the last tokens
+// inside [CLS] and [SEP].
+func TestUnnormalizedAndLeft(t *testing.T) {
+	m := tinyBert(t)
+	e := newEmbedder(t, m, embed.Options{Unnormalized: true})
+	if c := e.Config(); !c.Unnormalized || c.Normalize {
+		t.Fatalf("config %+v: want unnormalized, not normalized", c)
+	}
+	in := texts[:4]
+	got, _ := run(t, e, in)
+	unit, _ := run(t, newEmbedder(t, m, embed.Options{}), in)
+	h := m.Hidden()
+	for i, text := range in {
+		var b encoder.Batch
+		b.Reset()
+		b.Add(mustIDs(e, text))
+		tok := make([]float32, b.Tokens()*h)
+		if err := e.TokenEmbeddingsTo(context.Background(), tok, &b); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float32, h)
+		for j := range want {
+			var s float64
+			for k := range b.Tokens() {
+				s += float64(tok[k*h+j])
+			}
+			want[j] = float32(s / float64(b.Tokens()))
+		}
+		sameBits(t, text+" unnormalized", got[i*h:(i+1)*h], want)
+		encoder.Normalize(want)
+		sameBits(t, text+" normalized afterwards", unit[i*h:(i+1)*h], want)
+	}
+	long := "one two three four five six seven eight nine ten"
+	full, _ := m.TokenizeTo(nil, long, "", 0)
+	left := newEmbedder(t, m, embed.Options{TruncateLeft: true, MaxLength: 5})
+	ids, cut := left.TokenizeTo(nil, long)
+	n := len(full)
+	if want := append(append([]int32{full[0]}, full[n-4:n-1]...), full[n-1]); !cut || !slices.Equal(ids, want) {
+		t.Fatalf("left truncation to 5: %v (cut %v), want %v from %v", ids, cut, want, full)
+	}
+}
+
 // TestExcludedPrompt: on a model whose pooling excludes prompt tokens, the
 // seam pools the same run's token embeddings without the prompt's tokens.
 func TestExcludedPrompt(t *testing.T) {
@@ -171,6 +216,8 @@ func TestResolveRefuses(t *testing.T) {
 		{"token output with precision", embed.Options{Output: embed.TokenEmbeddings, Precision: embed.Int8}, embed.ErrOptions},
 		{"ranges for float32", embed.Options{Ranges: [2][]float32{make([]float32, m.Dim()), make([]float32, m.Dim())}}, embed.ErrRanges},
 		{"ranges of another width", embed.Options{Precision: embed.Int8, Ranges: [2][]float32{{0}, {1}}}, embed.ErrRanges},
+		{"unnormalized and normalized", embed.Options{Unnormalized: true, Normalize: func() *bool { b := true; return &b }()}, embed.ErrOptions},
+		{"token output unnormalized", embed.Options{Output: embed.TokenEmbeddings, Unnormalized: true}, embed.ErrOptions},
 	}
 	for _, c := range cases {
 		if _, err := embed.New(m, c.o); !errors.Is(err, c.want) {

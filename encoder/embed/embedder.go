@@ -50,16 +50,27 @@ func (e *Embedder) getScratch() *scratch {
 }
 
 // TokenizeTo appends to dst the ids the model sees for text: the prompt
-// prepended, special tokens added, truncated at MaxLength.
+// prepended, special tokens added, truncated at MaxLength (on the left with
+// TruncateLeft).
 func (e *Embedder) TokenizeTo(dst []int32, text string) (ids []int32, truncated bool) {
+	if e.c.TruncateLeft {
+		return e.m.TokenizeLeftTo(dst, text, e.c.Prompt, e.c.MaxLength)
+	}
 	return e.m.TokenizeTo(dst, text, e.c.Prompt, e.c.MaxLength)
+}
+
+// Prepare sets what b must carry for the Config before it is encoded, by
+// EmbedIDs or by a shared batcher: the pooling skip of the prompt and
+// whether the model's Normalize module is left out.
+func (e *Embedder) Prepare(b *encoder.Batch) {
+	b.PoolSkip, b.Unnormalized = e.c.PoolSkip, e.c.Unnormalized
 }
 
 // EmbedIDs writes the vectors of the sequences of b (tokenized with
 // TokenizeTo) into dst, b.Len()×Dim() floats row-major: encoded, pooled with
 // the prompt's tokens left out when the model asks for it, truncated to Dim
-// and normalized when the Config says so. It sets b.PoolSkip and otherwise
-// only reads b; dst is the caller's. A batch is encoded as one forward pass:
+// and normalized when the Config says so. It calls Prepare(b) and
+// otherwise only reads b; dst is the caller's. A batch is encoded as one forward pass:
 // cut batches with Config.Fits.
 func (e *Embedder) EmbedIDs(ctx context.Context, dst []float32, b *encoder.Batch) error {
 	if e.c.Output != SentenceEmbedding {
@@ -69,7 +80,7 @@ func (e *Embedder) EmbedIDs(ctx context.Context, dst []float32, b *encoder.Batch
 	if len(dst) < n*dim {
 		return fmt.Errorf("%w: %d floats for %d vectors of %d", ErrBuffer, len(dst), n, dim)
 	}
-	b.PoolSkip = e.c.PoolSkip
+	e.Prepare(b)
 	if dim == md && !e.c.Normalize {
 		return e.m.EmbedBatch(ctx, b, dst[:n*dim])
 	}
@@ -87,7 +98,7 @@ func (e *Embedder) EmbedIDs(ctx context.Context, dst []float32, b *encoder.Batch
 
 // FinishTo turns n of the model's pooled vectors (full, ModelDim floats
 // each, as EmbedBatch writes them for sequences tokenized by TokenizeTo in
-// a batch with PoolSkip set) into output vectors in dst (Dim floats each):
+// a batch that Prepare set up) into output vectors in dst (Dim floats each):
 // the Matryoshka truncation and the one normalization. It is the last step
 // of EmbedIDs, for callers that encode through a shared batcher.
 func (e *Embedder) FinishTo(dst, full []float32, n int) error {

@@ -62,6 +62,7 @@ type Model interface {
 	Prompt(name string) (string, error)
 	PromptPoolSkip(prompt string) int
 	TokenizeTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool)
+	TokenizeLeftTo(dst []int32, text, prompt string, maxLen int) (ids []int32, truncated bool)
 	EmbedBatch(ctx context.Context, b *encoder.Batch, dst []float32) error
 	TokenEmbeddingsBatch(ctx context.Context, b *encoder.Batch, dst []float32) error
 }
@@ -87,6 +88,16 @@ type Options struct {
 	// Normalize overrides L2 normalization of the (truncated) vector; nil
 	// keeps the model's choice (see Config.Normalize).
 	Normalize *bool
+	// Unnormalized leaves out the model's own Normalize module, as TEI's
+	// normalize=false: the vectors as the pooling and the Dense modules
+	// give them (sentence-transformers' normalize_embeddings=False keeps
+	// the module; Normalize false alone does too). Normalize true with it
+	// is an error.
+	Unnormalized bool
+	// TruncateLeft cuts texts longer than MaxLength on the left, keeping
+	// their last tokens (special tokens kept), as TEI's
+	// truncation_direction Left; the default keeps the first tokens.
+	TruncateLeft bool
 	// Precision of the output, as quantize_embeddings (default Float32).
 	Precision Precision
 	// Ranges are the int8/uint8 calibration ranges: Ranges[0] the
@@ -120,8 +131,14 @@ type Config struct {
 	// truncation: the explicit option, or else true exactly when a model
 	// with a Normalize module is truncated (sentence-transformers
 	// normalizes again only when asked; embedpipe keeps unit vectors unit).
+	// It is false with Unnormalized unless given.
 	Normalize bool
-	Precision Precision
+	// Unnormalized is whether the model's Normalize module is left out:
+	// the option, for a model that has one (encoder.Batch.Unnormalized).
+	Unnormalized bool
+	// TruncateLeft is whether TokenizeTo keeps the last tokens.
+	TruncateLeft bool
+	Precision    Precision
 	// Ranges holds the given calibration ranges; nil when none were given.
 	Ranges *Ranges
 	// BatchSize and MaxBatchTokens bound one encoder batch.
@@ -156,6 +173,7 @@ func Resolve(m Model, o Options) (Config, error) {
 		c.Prompt = p
 	}
 	c.PoolSkip = m.PromptPoolSkip(c.Prompt)
+	c.TruncateLeft = o.TruncateLeft
 	if o.MaxLength < 0 {
 		return c, fmt.Errorf("%w: max length %d", ErrOptions, o.MaxLength)
 	}
@@ -172,13 +190,13 @@ func Resolve(m Model, o Options) (Config, error) {
 	}
 	switch c.Output {
 	case TokenEmbeddings:
-		if c.Precision != Float32 || o.TruncateDim != 0 || o.Normalize != nil {
+		if c.Precision != Float32 || o.TruncateDim != 0 || o.Normalize != nil || o.Unnormalized {
 			return c, fmt.Errorf("%w: token_embeddings output supports neither precision, truncate-dim nor normalize", ErrOptions)
 		}
 		c.ModelDim, c.Dim = m.Hidden(), m.Hidden()
 		return c, nil
 	case SparseEmbedding, Scores:
-		if c.Precision != Float32 || o.TruncateDim != 0 || o.Normalize != nil || o.Ranges[0] != nil {
+		if c.Precision != Float32 || o.TruncateDim != 0 || o.Normalize != nil || o.Unnormalized || o.Ranges[0] != nil {
 			return c, fmt.Errorf("%w: %s output takes none of precision, truncate-dim, normalize or ranges", ErrOptions, c.Output)
 		}
 		return c, nil
@@ -190,9 +208,15 @@ func Resolve(m Model, o Options) (Config, error) {
 	if o.TruncateDim > 0 {
 		c.Dim = o.TruncateDim
 	}
-	if o.Normalize != nil {
+	c.Unnormalized = o.Unnormalized && info.Normalize
+	switch {
+	case o.Unnormalized && o.Normalize != nil && *o.Normalize:
+		return c, fmt.Errorf("%w: unnormalized vectors cannot be normalized too", ErrOptions)
+	case o.Normalize != nil:
 		c.Normalize = *o.Normalize
-	} else {
+	case o.Unnormalized:
+		c.Normalize = false
+	default:
 		c.Normalize = info.Normalize && c.Dim < c.ModelDim
 	}
 	if (o.Ranges[0] == nil) != (o.Ranges[1] == nil) {

@@ -47,6 +47,20 @@ type scratch struct {
 // says whether ids were cut. maxLen <= 0 means no truncation. When maxLen is
 // smaller than the number of special tokens, only the special tokens remain.
 func (t *Tokenizer) EncodeTo(dst []int32, text string, maxLen int) (ids []int32, truncated bool) {
+	return t.encode(dst, text, maxLen, false)
+}
+
+// EncodeLeftTo is EncodeTo with truncation on the left, as Hugging Face's
+// truncation_side "left" (TEI's truncation_direction Left): the text's
+// last ids are kept and the special tokens still frame them. Finding the
+// last ids needs the whole text tokenized, so a long text costs its whole
+// length.
+func (t *Tokenizer) EncodeLeftTo(dst []int32, text string, maxLen int) (ids []int32, truncated bool) {
+	return t.encode(dst, text, maxLen, true)
+}
+
+// encode is EncodeTo, cutting the text's ids on the left when left is set.
+func (t *Tokenizer) encode(dst []int32, text string, maxLen int, left bool) (ids []int32, truncated bool) {
 	st, _ := t.scratch.Get().(*scratch)
 	if st == nil {
 		st = &scratch{}
@@ -59,9 +73,18 @@ func (t *Tokenizer) EncodeTo(dst []int32, text string, maxLen int) (ids []int32,
 	if maxLen > 0 {
 		limit = max(maxLen-added, 0)
 	}
-	seq := t.encodeSequence(st, text, limit)
+	stop := limit
+	if left {
+		stop = -1 // the last ids are known only at the end
+	}
+	all := t.encodeSequence(st, text, stop)
+	seq := all
 	if limit >= 0 && len(seq) > limit {
-		seq = seq[:limit]
+		if left {
+			seq = seq[len(seq)-limit:]
+		} else {
+			seq = seq[:limit]
+		}
 		truncated = true
 	}
 	if t.post != nil {
@@ -69,7 +92,7 @@ func (t *Tokenizer) EncodeTo(dst []int32, text string, maxLen int) (ids []int32,
 	} else {
 		dst = append(dst, seq...)
 	}
-	st.seq = seq[:0]
+	st.seq = all[:0]
 	t.scratch.Put(st)
 	return dst, truncated
 }

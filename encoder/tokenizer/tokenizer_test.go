@@ -89,6 +89,40 @@ func TestEncodeWordPiece(t *testing.T) {
 	}
 }
 
+// TestEncodeLeft checks truncation on the left: the text's last ids are
+// kept, inside the template's special tokens, whether the template frames
+// the text (WordPiece: [CLS] … [SEP]) or only ends it (BPE: … <|endoftext|>).
+func TestEncodeLeft(t *testing.T) {
+	wp, bpe := mustParse(t, testWordPieceJSON), mustParse(t, testBPEJSON)
+	for _, c := range []struct {
+		tk     *Tokenizer
+		text   string
+		maxLen int
+		want   []int32
+		trunc  bool
+	}{
+		{wp, "hello world hello", 4, []int32{1, 6, 5, 2}, true},
+		{wp, "hello, world ab", 5, []int32{1, 6, 7, 8, 2}, true}, // a word's pieces may be split, as on the right
+		{wp, "hello world", 4, []int32{1, 5, 6, 2}, false},
+		{wp, "hello world", 0, []int32{1, 5, 6, 2}, false},
+		{wp, "hello world", 2, []int32{1, 2}, true},
+		{bpe, "hello hello", 2, []int32{9, 0}, true}, // "hello", "Ġ", "hello" keeps its last id
+		{bpe, "hello hello", 3, []int32{5, 9, 0}, true},
+		{bpe, "hello", 3, []int32{9, 0}, false},
+	} {
+		got, trunc := c.tk.EncodeLeftTo([]int32{99}, c.text, c.maxLen)
+		if got[0] != 99 || !slices.Equal(got[1:], c.want) || trunc != c.trunc {
+			t.Errorf("EncodeLeftTo(%q, %d) = %v, %v; want [99] + %v, %v", c.text, c.maxLen, got, trunc, c.want, c.trunc)
+		}
+		// Cutting on the left keeps exactly the ids that cutting on the
+		// right drops from the untruncated sequence.
+		full, _ := c.tk.EncodeTo(nil, c.text, 0)
+		if !c.trunc && !slices.Equal(got[1:], full) {
+			t.Errorf("EncodeLeftTo(%q, %d) = %v untruncated, EncodeTo gives %v", c.text, c.maxLen, got[1:], full)
+		}
+	}
+}
+
 func TestEncodeBPE(t *testing.T) {
 	tk := mustParse(t, testBPEJSON)
 	for _, c := range []struct {
