@@ -129,21 +129,7 @@ func TestUnnormalizedAndLeft(t *testing.T) {
 	unit, _ := run(t, newEmbedder(t, m, embed.Options{}), in)
 	h := m.Hidden()
 	for i, text := range in {
-		var b encoder.Batch
-		b.Reset()
-		b.Add(mustIDs(e, text))
-		tok := make([]float32, b.Tokens()*h)
-		if err := e.TokenEmbeddingsTo(context.Background(), tok, &b); err != nil {
-			t.Fatal(err)
-		}
-		want := make([]float32, h)
-		for j := range want {
-			var s float64
-			for k := range b.Tokens() {
-				s += float64(tok[k*h+j])
-			}
-			want[j] = float32(s / float64(b.Tokens()))
-		}
+		want := meanTokens(t, e, text, 0)
 		sameBits(t, text+" unnormalized", got[i*h:(i+1)*h], want)
 		encoder.Normalize(want)
 		sameBits(t, text+" normalized afterwards", unit[i*h:(i+1)*h], want)
@@ -171,21 +157,7 @@ func TestExcludedPrompt(t *testing.T) {
 	got, _ := run(t, e, in)
 	h := m.Hidden()
 	for i, text := range in {
-		var b encoder.Batch
-		b.Reset()
-		b.Add(mustIDs(e, text))
-		tok := make([]float32, b.Tokens()*h)
-		if err := e.TokenEmbeddingsTo(context.Background(), tok, &b); err != nil {
-			t.Fatal(err)
-		}
-		want := make([]float32, h)
-		for j := range want {
-			var s float64
-			for k := c.PoolSkip; k < b.Tokens(); k++ {
-				s += float64(tok[k*h+j])
-			}
-			want[j] = float32(s / float64(b.Tokens()-c.PoolSkip))
-		}
+		want := meanTokens(t, e, text, c.PoolSkip)
 		encoder.Normalize(want)
 		sameBits(t, text, got[i*h:(i+1)*h], want)
 	}
@@ -193,6 +165,29 @@ func TestExcludedPrompt(t *testing.T) {
 	if _, err := embed.New(m, embed.Options{PromptName: "query", MaxLength: c.PoolSkip}); !errors.Is(err, embed.ErrOptions) {
 		t.Fatalf("max length %d with a %d-token excluded prompt: %v, want ErrOptions", c.PoolSkip, c.PoolSkip, err)
 	}
+}
+
+// meanTokens is the mean of the token embeddings of text, tokenized by e,
+// after its first skip tokens: mean pooling computed directly.
+func meanTokens(t *testing.T, e *embed.Embedder, text string, skip int) []float32 {
+	t.Helper()
+	h := e.Model().Hidden()
+	var b encoder.Batch
+	b.Reset()
+	b.Add(mustIDs(e, text))
+	tok := make([]float32, b.Tokens()*h)
+	if err := e.TokenEmbeddingsTo(context.Background(), tok, &b); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]float32, h)
+	for j := range want {
+		var s float64
+		for k := skip; k < b.Tokens(); k++ {
+			s += float64(tok[k*h+j])
+		}
+		want[j] = float32(s / float64(b.Tokens()-skip))
+	}
+	return want
 }
 
 func mustIDs(e *embed.Embedder, text string) []int32 {
