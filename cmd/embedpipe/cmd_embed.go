@@ -257,8 +257,12 @@ func (r *reporter) done(s pipeline.Summary) {
 // /proc does not tell. A parent's getrusage(RUSAGE_CHILDREN) is no
 // substitute: a child started with vfork inherits the parent's high-water
 // mark at exec.
-func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func peakRSS() int64 { return vmHWM("/proc/self/status") }
+
+// vmHWM reads the peak resident set size (VmHWM) from a /proc/PID/status
+// file, or 0 where it cannot.
+func vmHWM(status string) int64 {
+	b, err := os.ReadFile(status)
 	if err != nil {
 		return 0
 	}

@@ -17,6 +17,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,20 +26,30 @@ import (
 
 var loadRequests = flag.Int("load-requests", 0, "requests of TestServeHTTPLoad (default 2000, 500 with -short; the figures in the README come from 20000)")
 
-// startHTTPServe runs "embedpipe serve --no-nats --http" on a free loopback
-// port until the test ends, and returns its base URL once /health is ready.
-func startHTTPServe(t *testing.T, extra ...string) string {
+// freeAddr returns a loopback address with a port free now.
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// serveArgs are the arguments of an HTTP-only serve of tiny-bert on addr.
+func serveArgs(addr string, extra ...string) []string {
+	return append([]string{"--model", "../../testdata/tiny-bert", "--no-nats", "--http", addr, "--threads", "2", "--log-level", "error"}, extra...)
+}
+
+// startHTTPServe runs "embedpipe serve --no-nats --http" on a free loopback
+// port until the test ends, and returns its base URL once /health is ready.
+func startHTTPServe(t *testing.T, extra ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	args := append([]string{"--model", "../../testdata/tiny-bert", "--no-nats", "--http", addr, "--threads", "2", "--log-level", "error"}, extra...)
-	go func() { done <- runServe(ctx, args) }()
+	go func() { done <- runServe(ctx, serveArgs(addr, extra...)) }()
 	t.Cleanup(func() {
 		cancel() // as SIGTERM: drain and return
 		select {
@@ -51,6 +62,51 @@ func startHTTPServe(t *testing.T, extra ...string) string {
 		}
 	})
 	url := "http://" + addr
+	waitHealthy(t, url, done)
+	return url
+}
+
+// startHTTPServeProcess is startHTTPServe in a process of its own (this
+// test binary running main), so that its memory can be measured apart from
+// the clients'; it returns the URL and the process. The process gets
+// SIGTERM when the test ends and must drain and exit 0.
+func startHTTPServeProcess(t *testing.T, extra ...string) (string, *os.Process) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cmd := exec.Command(exe, append([]string{"-test.run=^$", "serve"}, serveArgs(addr, extra...)...)...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve process: %v\n%s", err, out.Bytes())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Error("serve process did not drain within 30s")
+		}
+	})
+	url := "http://" + addr
+	waitHealthy(t, url, done)
+	return url, cmd.Process
+}
+
+// waitHealthy polls url's /health until it answers 200; the test fails
+// when done reports that the server stopped first or after 30s.
+func waitHealthy(t *testing.T, url string, done <-chan error) {
+	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		select {
 		case err := <-done:
@@ -60,7 +116,7 @@ func startHTTPServe(t *testing.T, extra ...string) string {
 		if resp, err := http.Get(url + "/health"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return url
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -201,9 +257,11 @@ func TestServeOpenAINodeSDK(t *testing.T) {
 }
 
 // TestServeHTTPLoad sends a bounded number of requests from 64 concurrent
-// clients to a serve with a small queue: every reply is 200 with its own
-// request's vector or 429, nothing else. It logs p50/p99 latency and
-// throughput; with -load-requests 20000 it gives the README's figures.
+// clients to a serve process with a small queue: every reply is 200 with
+// its own request's vector or 429, nothing else, and the process's peak
+// RSS (VmHWM) stays under maxServeRSS. It logs p50/p99 latency, throughput
+// and the peak RSS; with -load-requests 20000 it gives the README's
+// figures.
 func TestServeHTTPLoad(t *testing.T) {
 	n := *loadRequests
 	if n <= 0 {
@@ -213,7 +271,9 @@ func TestServeHTTPLoad(t *testing.T) {
 		}
 	}
 	const clients = 64
-	url := startHTTPServe(t, "--queue", "32", "--executors", "2")
+	url, proc := startHTTPServeProcess(t, "--queue", "32", "--executors", "2")
+	status := fmt.Sprintf("/proc/%d/status", proc.Pid)
+	idle := vmHWM(status)
 	texts := make([]string, 64)
 	for i := range texts {
 		texts[i] = fmt.Sprintf("load test request text number %d about topic %d", i, i*7%13)
@@ -288,9 +348,22 @@ func TestServeHTTPLoad(t *testing.T) {
 	if ok.Load()+busy.Load() != int64(n) || ok.Load() == 0 {
 		t.Fatalf("%d ok + %d 429 of %d requests", ok.Load(), busy.Load(), n)
 	}
+	peak := vmHWM(status)
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	t.Logf("load: %d requests from %d clients in %.2fs: %d ok (%.0f req/s), %d 429; latency of ok replies p50 %v p99 %v",
+	t.Logf("load: %d requests from %d clients in %.2fs: %d ok (%.0f req/s), %d 429; latency of ok replies p50 %v p99 %v; serve peak RSS %.1f MiB (%.1f MiB when ready)",
 		n, clients, wall.Seconds(), ok.Load(), float64(ok.Load())/wall.Seconds(), busy.Load(),
-		q(0.50).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond))
+		q(0.50).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), float64(peak)/(1<<20), float64(idle)/(1<<20))
+	if peak == 0 {
+		t.Logf("no %s here: peak RSS not checked", status)
+	} else if peak > maxServeRSS {
+		t.Fatalf("serve peak RSS %d MiB over the bound of %d MiB", peak>>20, maxServeRSS>>20)
+	}
 }
+
+// maxServeRSS bounds the peak RSS of the serve process under
+// TestServeHTTPLoad (tiny-bert, a queue of 32 requests, 64 clients'
+// connections; about 65 MiB measured). A server that buffered requests
+// beyond its queue or leaked per request would pass it within the 20,000
+// requests of the README's run.
+const maxServeRSS = 256 << 20
