@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+	"slices"
+	"strconv"
+
 	"github.com/embedpipe/embedpipe/io/arrowio"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -17,14 +20,24 @@ import (
 
 // pqarrow v17 cannot write a fixed_size_list column with a null in the
 // middle ("lists with non-zero length null components"), nor read back one
-// with any null (it expects every list to hold exactly the fixed size). A
-// fixed-size list and a list have the same Parquet layout (a 3-level LIST),
-// so the writer hands pqarrow the column as a list (a null row is a null,
-// empty list) while the stored Arrow schema still says fixed_size_list; the
-// reader swaps the stored type for a list before pqarrow sees it and turns
-// the column back into a fixed_size_list, checking every non-null row holds
-// exactly the fixed size. Other readers (pyarrow, DuckDB) read such a file
-// as they read any fixed_size_list column.
+// with any null: it expects every list to hold exactly the fixed size, fails
+// with "expected all lists to be of size=N" and, in ReadTable, panics. Any
+// pqarrow v17 reader of a file whose stored Arrow schema says
+// fixed_size_list hits this, not only ours. A fixed-size list and a list
+// have the same Parquet layout (a 3-level LIST), so the writer stores the
+// column as what it is in Parquet, a nullable list (a null row is a null
+// list, at the list level), with the fixed size in the field's metadata
+// under FixedSizeKey; pqarrow v17 and v18, parquet-go and DuckDB read it as
+// a list with the nulls intact. This package's reader turns it back into a
+// fixed_size_list, checking that every non-null row holds exactly the
+// fixed size. Files written before, whose stored schema says
+// fixed_size_list, are read the same way: the stored type is swapped for a
+// list before pqarrow sees it.
+
+// FixedSizeKey is the Arrow field metadata key under which a Parquet file
+// written by this package records the size of a fixed_size_list column that
+// it stored as a list: "32" for a fixed_size_list<float32>[32] embedding.
+const FixedSizeKey = "embedpipe.fixed_size_list"
 
 const arrowSchemaKey = "ARROW:schema"
 
@@ -125,9 +138,56 @@ func toFixed(a *array.List, ft *arrow.FixedSizeListType) (arrow.Array, error) {
 	return array.MakeFromData(data), nil
 }
 
-// patchStoredSchema replaces, in the file's stored Arrow schema, every
-// top-level fixed_size_list field by a list, and returns the original types
-// by field index.
+// storedSchema returns the schema a Writer stores in the file for schema:
+// every top-level fixed_size_list field becomes a list field whose metadata
+// records the size under FixedSizeKey.
+func storedSchema(schema *arrow.Schema) *arrow.Schema {
+	fields := schema.Fields()
+	changed := false
+	for i, f := range fields {
+		ft, ok := f.Type.(*arrow.FixedSizeListType)
+		if !ok {
+			continue
+		}
+		keys := append(f.Metadata.Keys(), FixedSizeKey)
+		vals := append(f.Metadata.Values(), strconv.Itoa(int(ft.Len())))
+		fields[i].Type = arrow.ListOfField(ft.ElemField())
+		fields[i].Metadata = arrow.NewMetadata(keys, vals)
+		changed = true
+	}
+	if !changed {
+		return schema
+	}
+	md := schema.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// fixedOf returns the fixed_size_list type that a list field stored by
+// storedSchema stands for, and the field's metadata without FixedSizeKey;
+// ok is false for any other field. A size that is not a positive integer
+// is an error.
+func fixedOf(f arrow.Field) (ft *arrow.FixedSizeListType, md arrow.Metadata, ok bool, err error) {
+	lt, isList := f.Type.(*arrow.ListType)
+	i := f.Metadata.FindKey(FixedSizeKey)
+	if !isList || i < 0 {
+		return nil, f.Metadata, false, nil
+	}
+	n, err := strconv.ParseInt(f.Metadata.Values()[i], 10, 32)
+	if err != nil || n <= 0 {
+		return nil, f.Metadata, false, fmt.Errorf("field %q: %s = %q, want a positive size", f.Name, FixedSizeKey, f.Metadata.Values()[i])
+	}
+	keys := slices.Delete(f.Metadata.Keys(), i, i+1)
+	vals := slices.Delete(f.Metadata.Values(), i, i+1)
+	if len(keys) > 0 {
+		md = arrow.NewMetadata(keys, vals)
+	}
+	return arrow.FixedSizeListOfField(int32(n), lt.ElemField()), md, true, nil
+}
+
+// patchStoredSchema finds, in the file's stored Arrow schema, the top-level
+// fields that are fixed-size lists: list fields recorded by storedSchema,
+// and fixed_size_list fields (files written before it), which it replaces
+// by lists in md. It returns the fixed-size types by field index.
 func patchStoredSchema(md metadata.KeyValueMetadata) (map[int]*arrow.FixedSizeListType, error) {
 	for _, kv := range md {
 		if kv.Key != arrowSchemaKey || kv.Value == nil {
@@ -151,24 +211,36 @@ func patchStoredSchema(md metadata.KeyValueMetadata) (map[int]*arrow.FixedSizeLi
 		s := r.Schema()
 		r.Release()
 		fixed := map[int]*arrow.FixedSizeListType{}
+		swapped := false
 		fields := s.Fields()
 		for i, f := range fields {
 			if ft, ok := f.Type.(*arrow.FixedSizeListType); ok {
 				fixed[i] = ft
 				fields[i].Type = arrow.ListOfField(ft.ElemField())
+				swapped = true
+				continue
+			}
+			ft, _, ok, err := fixedOf(f)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				fixed[i] = ft
 			}
 		}
 		if len(fixed) == 0 {
 			return nil, nil
 		}
-		md := s.Metadata()
-		var buf bytes.Buffer
-		w := ipc.NewWriter(&buf, ipc.WithSchema(arrow.NewSchema(fields, &md)))
-		if err := w.Close(); err != nil {
-			return nil, err
+		if swapped {
+			md := s.Metadata()
+			var buf bytes.Buffer
+			w := ipc.NewWriter(&buf, ipc.WithSchema(arrow.NewSchema(fields, &md)))
+			if err := w.Close(); err != nil {
+				return nil, err
+			}
+			v := base64.StdEncoding.EncodeToString(buf.Bytes())
+			kv.Value = &v
 		}
-		v := base64.StdEncoding.EncodeToString(buf.Bytes())
-		kv.Value = &v
 		return fixed, nil
 	}
 	return nil, nil

@@ -101,7 +101,9 @@ func Open(path string, opts ReadOptions) (r *Reader, err error) {
 		fields := schema.Fields()
 		for i, ft := range fixed {
 			if i < len(fields) && fields[i].Type.ID() == arrow.LIST {
-				fields[i].Type = ft
+				// The size recorded by the writer is in the type again.
+				_, md, _, _ := fixedOf(fields[i])
+				fields[i].Type, fields[i].Metadata = ft, md
 			} else {
 				delete(fixed, i)
 			}

@@ -95,7 +95,8 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 	}
 	// Dictionary encoding of embedding floats costs time and saves nothing:
 	// switch it off for the leaves of fixed-size list columns.
-	if sc, err := pqarrow.ToParquet(schema, nil, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())); err == nil {
+	stored := storedSchema(schema)
+	if sc, err := pqarrow.ToParquet(stored, nil, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema())); err == nil {
 		for i := 0; i < sc.NumColumns(); i++ {
 			path := sc.Column(i).ColumnPath()
 			if f, ok := schema.FieldsByName(path[0]); ok && len(f) > 0 && (f[0].Type.ID() == arrow.FIXED_SIZE_LIST || slices.Contains(opts.NoDictionary, path[0])) {
@@ -104,7 +105,7 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 		}
 	}
 	props := parquet.NewWriterProperties(popts...)
-	fw, err := pqarrow.NewFileWriter(schema, writeOnly{af}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	fw, err := pqarrow.NewFileWriter(stored, writeOnly{af}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		af.Abort()
 		return nil, fmt.Errorf("%s: %w", path, err)
