@@ -467,6 +467,16 @@ func (m *Model) TokenizeLeftTo(dst []int32, text, prompt string, maxLen int) (id
 
 // tokenize is TokenizeTo, cutting on the left when left is set.
 func (m *Model) tokenize(dst []int32, text, prompt string, maxLen int, left bool) (ids []int32, truncated bool) {
+	text, maxLen = m.tokenizerInput(text, prompt, maxLen)
+	if left {
+		return m.tok.EncodeLeftTo(dst, text, maxLen)
+	}
+	return m.tok.EncodeTo(dst, text, maxLen)
+}
+
+// tokenizerInput returns what the tokenizer gets for text with prompt,
+// and the truncation length maxLen means.
+func (m *Model) tokenizerInput(text, prompt string, maxLen int) (string, int) {
 	if maxLen <= 0 {
 		maxLen = m.maxSeqLen
 	}
@@ -481,10 +491,29 @@ func (m *Model) tokenize(dst []int32, text, prompt string, maxLen int, left bool
 		// before the tokenizer sees it.
 		text = strings.ToLower(text)
 	}
-	if left {
-		return m.tok.EncodeLeftTo(dst, text, maxLen)
+	return text, maxLen
+}
+
+// TokenOffsets returns the ids TokenizeTo gives and, for each, the bytes
+// of text it comes from (tokenizer.Tokenizer.EncodeOffsets); known[i] is
+// false for special tokens and the prompt's tokens. offs is nil when the
+// tokenizer cannot trace its tokens back, or lower-casing (do_lower_case)
+// changed the text's length.
+func (m *Model) TokenOffsets(text, prompt string, maxLen int) (ids []int32, offs []tokenizer.Offset, known []bool) {
+	in, maxLen := m.tokenizerInput(text, prompt, maxLen)
+	if len(in) != len(prompt)+len(text) {
+		ids, _ = m.tok.EncodeTo(nil, in, maxLen)
+		return ids, nil, nil
 	}
-	return m.tok.EncodeTo(dst, text, maxLen)
+	ids, offs, known = m.tok.EncodeOffsets(in, maxLen)
+	for i := range offs {
+		if offs[i].Start < len(prompt) {
+			known[i] = false
+		}
+		offs[i].Start -= len(prompt)
+		offs[i].Stop -= len(prompt)
+	}
+	return ids, offs, known
 }
 
 // PromptPoolSkip returns how many leading tokens of a sequence tokenized

@@ -347,18 +347,40 @@ func TestTEIEndpoints(t *testing.T) {
 	if code, _, body = f.post(t, "/embed", "", map[string]any{"inputs": "a", "prompt_name": "nope"}); code != 422 {
 		t.Fatalf("/embed unknown prompt: %d %s", code, body)
 	}
-	code, _, body = f.post(t, "/tokenize", "", map[string]any{"inputs": "Hello world"})
-	var toks [][]struct {
+	// /tokenize gives TEI's offsets: the bytes of the input each text
+	// token comes from ("Héllo" is 6 bytes and one token), none for the
+	// special tokens, which add_special_tokens false leaves out.
+	const in = "Héllo, wörld! Hello again"
+	code, _, body = f.post(t, "/tokenize", "", map[string]any{"inputs": []string{in}})
+	type token struct {
 		ID      int32  `json:"id"`
 		Text    string `json:"text"`
 		Special bool   `json:"special"`
+		Start   *int   `json:"start"`
+		Stop    *int   `json:"stop"`
 	}
+	var toks [][]token
 	if json.Unmarshal(body, &toks); code != 200 || len(toks) != 1 {
 		t.Fatalf("/tokenize: %d %s", code, body)
 	}
-	ids, _ := f.m.TokenizeTo(nil, "Hello world", "", 16)
-	if len(toks[0]) != len(ids) || !toks[0][0].Special || toks[0][1].Text != "hello" || toks[0][1].Special {
-		t.Fatalf("/tokenize: %+v, want ids %v", toks, ids)
+	ids, _ := f.m.TokenizeTo(nil, in, "", 16)
+	got := toks[0]
+	if len(got) != len(ids) || !got[0].Special || got[0].Start != nil || !got[len(got)-1].Special || got[len(got)-1].Stop != nil {
+		t.Fatalf("/tokenize: %+v, want ids %v framed by special tokens without offsets", got, ids)
+	}
+	if first := got[1]; first.Special || first.Start == nil || *first.Start != 0 || *first.Stop != 6 || first.Text != "Héllo" {
+		t.Fatalf("/tokenize: first token %+v, want Héllo at [0, 6)", first)
+	}
+	prev := 0
+	for j, tk := range got[1 : len(got)-1] {
+		if tk.ID != ids[j+1] || tk.Start == nil || *tk.Start < prev || in[*tk.Start:*tk.Stop] != tk.Text {
+			t.Fatalf("/tokenize: token %d %+v: want id %d and the text at its offsets, in order", j+1, tk, ids[j+1])
+		}
+		prev = *tk.Stop
+	}
+	code, _, body = f.post(t, "/tokenize", "", map[string]any{"inputs": in, "add_special_tokens": false})
+	if json.Unmarshal(body, &toks); code != 200 || len(toks[0]) != len(ids)-2 || toks[0][0].Text != "Héllo" {
+		t.Fatalf("/tokenize add_special_tokens false: %d %s", code, body)
 	}
 	resp, err := http.Get(f.srv.URL + "/info")
 	if err != nil {

@@ -576,8 +576,11 @@ type teiToken struct {
 
 // teiTokenize serves TEI's POST /tokenize: the ids the model sees for each
 // input, truncated at MaxInputTokens, special tokens included unless
-// add_special_tokens is false. Offsets are not tracked (start and stop are
-// null).
+// add_special_tokens is false. As in TEI, a text token's text is the bytes
+// [start, stop) of the input it comes from; a special token's text is the
+// token and its start and stop are null. Where the tokenizer cannot trace
+// its tokens back to the text (see encoder.Model.TokenOffsets), every
+// token's text is its vocabulary entry and start and stop are null.
 func (s *Server) teiTokenize(w http.ResponseWriter, r *http.Request) *apiError {
 	var req teiTokenizeRequest
 	if e := s.decode(r, &req); e != nil {
@@ -590,6 +593,9 @@ func (s *Server) teiTokenize(w http.ResponseWriter, r *http.Request) *apiError {
 	if len(in.ids) > 0 {
 		return badRequest("inputs", "inputs must be text")
 	}
+	if n := in.len(); n > s.cfg.MaxClientBatchSize {
+		return tooLarge("inputs", "%d inputs exceed the limit of %d per request", n, s.cfg.MaxClientBatchSize)
+	}
 	var prompt string
 	if req.PromptName != nil {
 		p, err := s.cfg.Model.Prompt(*req.PromptName)
@@ -598,24 +604,30 @@ func (s *Server) teiTokenize(w http.ResponseWriter, r *http.Request) *apiError {
 		}
 		prompt = p
 	}
-	em, e := s.embedder(embed.Options{Prompt: prompt})
-	if e != nil {
-		return e
-	}
-	seqs, _, e := s.tokenize(in, em, true, "inputs")
-	if e != nil {
-		return e
-	}
-	tok := s.cfg.Model.Tokenizer()
-	out := make([][]teiToken, seqs.Len())
-	for i := range out {
+	m := s.cfg.Model
+	skipSpecial := req.AddSpecialTokens != nil && !*req.AddSpecialTokens
+	out := make([][]teiToken, len(in.texts))
+	for i, text := range in.texts {
+		if text == "" {
+			return badRequest("inputs", "inputs[%d] is empty", i)
+		}
+		ids, offs, known := m.TokenOffsets(text, prompt, s.cfg.MaxInputTokens)
 		out[i] = []teiToken{}
-		for _, id := range seqs.Seq(i) {
-			sp := s.special[id]
-			if sp && req.AddSpecialTokens != nil && !*req.AddSpecialTokens {
+		for j, id := range ids {
+			tok := teiToken{ID: id, Text: m.IDToToken(id), Special: s.special[id]}
+			if offs != nil {
+				// Tokens without offsets are the template's special
+				// tokens and the prompt's.
+				tok.Special = !known[j] && s.special[id]
+				if known[j] {
+					start, stop := offs[j].Start, offs[j].Stop
+					tok.Text, tok.Start, tok.Stop = text[start:stop], &start, &stop
+				}
+			}
+			if tok.Special && skipSpecial {
 				continue
 			}
-			out[i] = append(out[i], teiToken{ID: id, Text: tok.IDToToken(id), Special: sp})
+			out[i] = append(out[i], tok)
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -172,3 +172,59 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// TestOffsetRefs checks EncodeOffsets against Hugging Face's offsets on
+// the whole corpus for bert-base-uncased, the reference that has them (in
+// characters; EncodeOffsets gives bytes, as the Rust library and TEI do):
+// every text token's range, and no range for the special tokens.
+func TestOffsetRefs(t *testing.T) {
+	shared := refs.Shared(t)
+	for _, c := range []struct{ file, tok string }{
+		{"tokenizer.bert-base-uncased.parquet", filepath.Join(shared, "vocab", "bert-base-uncased.tokenizer.json")},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			tk, err := FromFile(c.tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := refs.Read[refs.TokenizerRow](t, c.file)
+			bad, total := 0, 0
+			for i, r := range rows {
+				if r.Text == nil || r.Offsets == "" {
+					continue
+				}
+				var want [][2]int
+				if err := json.Unmarshal([]byte(r.Offsets), &want); err != nil {
+					t.Fatalf("row %d offsets: %v", i, err)
+				}
+				// Character offsets to byte offsets.
+				byteAt := []int{}
+				for b := range *r.Text {
+					byteAt = append(byteAt, b)
+				}
+				byteAt = append(byteAt, len(*r.Text))
+				total++
+				ids, offs, known := tk.EncodeOffsets(*r.Text, 0)
+				ok := offs != nil && slices.Equal(ids, r.InputIDs) && len(want) == len(ids)
+				for j := 0; ok && j < len(ids); j++ {
+					w := Offset{byteAt[want[j][0]], byteAt[want[j][1]]}
+					special := j == 0 || j == len(ids)-1
+					ok = known[j] != special && (special || offs[j] == w)
+					if !ok && bad < 5 {
+						t.Errorf("row %d %q token %d %q: offset %v (known %v), want %v", i, clip(*r.Text, 80), j, tk.IDToToken(ids[j]), offs[j], known[j], w)
+					}
+				}
+				if !ok {
+					if offs == nil && bad < 5 {
+						t.Errorf("row %d %q: no offsets", i, clip(*r.Text, 80))
+					}
+					bad++
+				}
+			}
+			if bad > 0 || total == 0 {
+				t.Errorf("%d of %d rows differ", bad, total)
+			}
+			t.Logf("%s: offsets of %d rows equal to Hugging Face's", c.file, total-bad)
+		})
+	}
+}

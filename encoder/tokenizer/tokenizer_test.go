@@ -260,3 +260,23 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// TestEncodeOffsets checks offsets on the small WordPiece tokenizer (bytes
+// of the raw text, accents and added tokens included; none for [CLS] and
+// [SEP]), and that a tokenizer whose stages cannot be traced back (byte-level
+// BPE) gives its ids with no offsets rather than wrong ones.
+func TestEncodeOffsets(t *testing.T) {
+	wp := mustParse(t, testWordPieceJSON)
+	const text = "Héllo <mask> ab"
+	ids, offs, known := wp.EncodeOffsets(text, 0)
+	want := []Offset{{}, {0, 6}, {6, 13}, {14, 15}, {15, 16}, {}}
+	if !slices.Equal(ids, []int32{1, 5, 4, 7, 8, 2}) || !slices.Equal(offs, want) ||
+		!slices.Equal(known, []bool{false, true, true, true, true, false}) {
+		t.Fatalf("EncodeOffsets(%q) = %v %v %v, want offsets %v", text, ids, offs, known, want)
+	}
+	bpe := mustParse(t, testBPEJSON)
+	ids, offs, _ = bpe.EncodeOffsets("hello hello", 0)
+	if full, _ := bpe.EncodeTo(nil, "hello hello", 0); !slices.Equal(ids, full) || offs != nil {
+		t.Fatalf("BPE: %v %v, want %v and no offsets", ids, offs, full)
+	}
+}
