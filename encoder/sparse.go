@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math"
 	"slices"
+	"unsafe"
 
 	"github.com/embedpipe/embedpipe/encoder/arch"
 	"github.com/embedpipe/embedpipe/encoder/kernels"
@@ -24,7 +25,9 @@ type SparseInfo struct {
 	// logit x as log(1+relu(x)), "log1p_relu" as log(1+log(1+relu(x))).
 	Activation string `json:"activation"`
 	// ScratchBytes bounds the working memory of the vocabulary projection
-	// per EmbedSparseBatch call, whatever the batch size (see
+	// per EmbedSparseBatch call, whatever the batch size or the number of
+	// positive weights: the logits tile, the running values and the
+	// found and sorted entries of one group of sequences (see
 	// EmbedSparseBatch).
 	ScratchBytes int `json:"scratch_bytes"`
 }
@@ -75,12 +78,17 @@ const (
 	sparseGroupSeqs = 16
 )
 
-// sparseScratchBytes is the bound stated in SparseInfo.ScratchBytes: float32
-// logits, the running values (float32 maxima, float64 sums), and the
-// (sequence, index, value) entries of one group in the worst case where
-// every score is positive.
+// sparseScratchBytes is the bound stated in SparseInfo.ScratchBytes: the
+// float32 logits of one tile, the running values of one group (float32
+// maxima and float64 sums), and the (sequence, index, value) entries of one
+// group twice over (as found, and counting-sorted by sequence) in the worst
+// case where every score is positive, plus the group's per-sequence counts
+// and positions. EmbedSparseBatch sizes these buffers exactly and never
+// grows them past it.
 func sparseScratchBytes(vocab int) int {
-	return sparseTokTile*sparseVocabTile*4 + sparseGroupSeqs*sparseVocabTile*(4+8) + sparseGroupSeqs*vocab*12
+	const entry = int(unsafe.Sizeof(spEntry{}))
+	return sparseTokTile*sparseVocabTile*4 + sparseGroupSeqs*sparseVocabTile*(4+8) +
+		2*sparseGroupSeqs*vocab*entry + 2*(sparseGroupSeqs+1)*int(unsafe.Sizeof(int(0)))
 }
 
 func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
@@ -240,7 +248,8 @@ type spEntry struct {
 // appended to (call dst.Reset to reuse it) and may be read as soon as the
 // call returns; b is only read. The vocabulary projection is tiled: its
 // working memory is at most Info().Sparse.ScratchBytes whatever the batch,
-// besides the batch's token embeddings. It fails with ErrUnsupported for a
+// besides the batch's token embeddings (the encoder's output and the
+// head's transform of it, tokens × hidden floats each). It fails with ErrUnsupported for a
 // model that is not a sparse encoder. Safe for concurrent use.
 func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOptions, dst *SparseVectors) error {
 	h := m.mlm
@@ -256,12 +265,19 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 	if len(dst.Starts) == 0 {
 		dst.Starts = append(dst.Starts, 0)
 	}
-	n, H := b.Len(), m.info.Hidden
-	if n == 0 {
+	if b.Len() == 0 {
 		return nil
 	}
 	s := m.getScratch()
 	defer m.scratch.Put(s)
+	return m.embedSparse(ctx, s, b, opt, dst)
+}
+
+// embedSparse is EmbedSparseBatch with the scratch s, for a checked,
+// non-empty batch of a sparse encoder.
+func (m *Model) embedSparse(ctx context.Context, s *callScratch, b *Batch, opt SparseOptions, dst *SparseVectors) error {
+	h := m.mlm
+	n, H := b.Len(), m.info.Hidden
 	T := len(b.IDs)
 	s.hidden = growF32(s.hidden, T*H)
 	if err := m.forward(ctx, s, b, s.hidden); err != nil {
@@ -279,11 +295,18 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 	h.transform.ForwardParallel(pool, s.headA, x, T, h.act)
 	h.norm.Forward(x, s.headA, T)
 	st := b.starts()
-	s.logits = growF32(s.logits, sparseTokTile*sparseVocabTile)
+	// The tile buffers are made at their exact size (not growF32's
+	// headroom), so that ScratchBytes is what they hold.
+	if cap(s.logits) < sparseTokTile*sparseVocabTile {
+		s.logits = make([]float32, sparseTokTile*sparseVocabTile)
+	}
 	if cap(s.spAcc) < sparseGroupSeqs*sparseVocabTile {
 		s.spAcc = make([]float64, sparseGroupSeqs*sparseVocabTile)
 	}
-	s.spMax = growF32(s.spMax, sparseGroupSeqs*sparseVocabTile)
+	if cap(s.spMax) < sparseGroupSeqs*sparseVocabTile {
+		s.spMax = make([]float32, sparseGroupSeqs*sparseVocabTile)
+	}
+	maxEntries := sparseGroupSeqs * h.vocab
 	sum := h.spec.pooling == "sum"
 	for g0 := 0; g0 < n; {
 		if err := ctx.Err(); err != nil {
@@ -343,13 +366,16 @@ func (m *Model) EmbedSparseBatch(ctx context.Context, b *Batch, opt SparseOption
 						continue
 					}
 					if f := float32(v); f > opt.Threshold && f > 0 {
+						if len(s.spEntries) == cap(s.spEntries) {
+							s.spEntries = growEntries(s.spEntries, len(s.spEntries)+1, maxEntries)
+						}
 						s.spEntries = append(s.spEntries, spEntry{seq: int32(k), index: int32(v0 + j), value: f})
 					}
 				}
 			}
 			v0 += vt
 		}
-		s.appendSparse(dst, ns, opt.TopK)
+		s.appendSparse(dst, ns, opt.TopK, maxEntries)
 		g0 = g1
 	}
 	return nil
@@ -366,14 +392,28 @@ func maxInto(a, l []float32) {
 	}
 }
 
+// growEntries returns es with room for need entries: its capacity doubled
+// (at least 1024), at least need, and never more than limit, the most one
+// group can hold, so that the buffer stays within ScratchBytes.
+func growEntries(es []spEntry, need, limit int) []spEntry {
+	c := min(max(2*cap(es), need, 1024), max(limit, need))
+	out := make([]spEntry, len(es), c)
+	copy(out, es)
+	return out
+}
+
 // appendSparse appends the ns vectors of the group whose entries (in
 // tile-major, then sequence, then index order) are in s.spEntries to dst,
-// each cut to its topK largest values when topK > 0.
-func (s *callScratch) appendSparse(dst *SparseVectors, ns, topK int) {
+// each cut to its topK largest values when topK > 0. limit is the most
+// entries a group can have.
+func (s *callScratch) appendSparse(dst *SparseVectors, ns, topK, limit int) {
 	// Counting sort by sequence; stable, so each sequence keeps its
 	// ascending indices.
-	if cap(s.spCount) < ns+1 {
-		s.spCount = make([]int, ns+1)
+	if cap(s.spCount) < sparseGroupSeqs+1 {
+		s.spCount = make([]int, sparseGroupSeqs+1)
+	}
+	if cap(s.spPos) < sparseGroupSeqs+1 {
+		s.spPos = make([]int, sparseGroupSeqs+1)
 	}
 	cnt := s.spCount[:ns+1]
 	clear(cnt)
@@ -383,10 +423,13 @@ func (s *callScratch) appendSparse(dst *SparseVectors, ns, topK int) {
 	for k := 1; k <= ns; k++ {
 		cnt[k] += cnt[k-1]
 	}
-	s.spSorted = slices.Grow(s.spSorted[:0], len(s.spEntries))[:len(s.spEntries)]
-	pos := s.spPos[:0]
-	pos = append(pos, cnt[:ns]...)
-	s.spPos = pos
+	n := len(s.spEntries)
+	if cap(s.spSorted) < n {
+		s.spSorted = growEntries(s.spSorted[:0], n, limit)
+	}
+	s.spSorted = s.spSorted[:n]
+	pos := s.spPos[:ns]
+	copy(pos, cnt[:ns])
 	for _, e := range s.spEntries {
 		s.spSorted[pos[e.seq]] = e
 		pos[e.seq]++
