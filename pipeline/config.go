@@ -202,6 +202,11 @@ type Config struct {
 	Progress func(Summary)
 	// ProgressEvery overrides the progress period (default 1s).
 	ProgressEvery time.Duration
+	// Metadata, when set, is stored as the output's schema metadata: the
+	// key-value metadata of a Parquet file, the schema metadata of an
+	// Arrow file (JSONL has no place for it). The workers record the model
+	// a part was embedded with here.
+	Metadata map[string]string
 }
 
 // EmbedOptions returns the embedding options of c, for embed.Resolve.

@@ -59,7 +59,11 @@ func (fr *fileRun) finalSchema() *arrow.Schema {
 		p := fr.cfg.Precision
 		fields[i].Type = sink.VectorType(p, fr.outDim)
 	}
-	return arrow.NewSchema(fields, nil)
+	if len(fr.cfg.Metadata) == 0 {
+		return arrow.NewSchema(fields, nil)
+	}
+	md := arrow.MetadataFrom(fr.cfg.Metadata)
+	return arrow.NewSchema(fields, &md)
 }
 
 // merge writes the parts, in chunk order, into the final output file,
