@@ -40,3 +40,8 @@ var ErrBadOptions = errors.New("workers: unsupported job options")
 // ErrWrongModel reports a task naming a model other than the one the
 // worker embeds with. The task is handed back for a worker that has it.
 var ErrWrongModel = errors.New("workers: task names another model")
+
+// ErrModelMismatch reports a model whose content hash differs from the one
+// the job pins: the task fails rather than being embedded with another
+// model.
+var ErrModelMismatch = errors.New("workers: model content hash differs from the job's")

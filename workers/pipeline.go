@@ -86,6 +86,7 @@ func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, out
 		Workers:        r.Workers,
 		Resume:         true,
 		OnError:        pipeline.OnErrorFail,
+		Metadata:       partMetadata(r.Model),
 	}
 	sum, err := pipeline.Run(ctx, r.Model, cfg)
 	if errors.Is(err, pipeline.ErrCheckpoint) {

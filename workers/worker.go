@@ -20,6 +20,7 @@ import (
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/io/parquetio"
 	"github.com/embedpipe/embedpipe/metrics"
+	"github.com/embedpipe/embedpipe/pipeline"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,12 +43,19 @@ type WorkerConfig struct {
 	// ModelHash, when set, makes the worker refuse (and hand back) tasks
 	// pinned to another model content hash.
 	ModelHash string
-	// Model is the model the Runner embeds with: its directory (or hub
-	// id) and content hash. When set, a task naming another model — by
-	// content hash, hub id or a directory that is not this one — is
-	// refused with the reason and handed back for a worker that has it
-	// (dead-lettered after MaxDeliver tries), and the job's manifest
-	// records this model rather than the one the job named.
+	// Models, when set, gives each task the model it names (see
+	// Models.Acquire): loaded from the hub or an allowed directory, or the
+	// default for a task that names none. The Runner must then be a
+	// ModelRunner. A task whose model cannot be loaded here is refused with
+	// the reason: handed back for another worker (ErrWrongModel), or failed
+	// when no worker could embed it (a content hash that differs from the
+	// model's, a model that does not load). Model is ignored.
+	Models *Models
+	// Model is the model the Runner embeds with when Models is nil: its
+	// directory (or hub id) and content hash. When set, a task naming
+	// another model — by content hash, hub id or a directory that is not
+	// this one — is refused with the reason and handed back for a worker
+	// that has it (dead-lettered after MaxDeliver tries).
 	Model schemas.Model
 	// Heartbeat is the interval of in-progress acks during a task;
 	// default AckWait/3.
@@ -106,6 +114,9 @@ func NewWorker(js jetstream.JetStream, cfg WorkerConfig) *Worker {
 // has stopped; tasks interrupted by ctx are handed back (nak) so that
 // another worker takes them at once. Run returns nil when ctx ends it.
 func (w *Worker) Run(ctx context.Context) error {
+	if _, ok := w.cfg.Runner.(ModelRunner); w.cfg.Models != nil && !ok {
+		return fmt.Errorf("%w: workers: WorkerConfig.Models needs a Runner that is a ModelRunner, not %T", pipeline.ErrConfig, w.cfg.Runner)
+	}
 	var cons jetstream.Consumer
 	var kv jetstream.KeyValue
 	for {
@@ -266,9 +277,11 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		return
 	}
 	log := w.log.With("job", task.JobID, "task", task.Index, "delivery", deliveries)
-	if err := w.checkModel(task.Model); err != nil {
-		w.fail(ctx, kv, msg, task, deliveries, err, log)
-		return
+	if w.cfg.Models == nil {
+		if err := w.checkModel(task.Model); err != nil {
+			w.fail(ctx, kv, msg, task, deliveries, err, log)
+			return
+		}
 	}
 	if w.cfg.ModelHash != "" && task.Model.ContentHash != "" && task.Model.ContentHash != w.cfg.ModelHash {
 		w.fail(ctx, kv, msg, task, deliveries, fmt.Errorf("task pinned to model %s, this worker has %s", task.Model.ContentHash, w.cfg.ModelHash), log)
@@ -322,7 +335,27 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		w.fail(ctx, kv, msg, task, deliveries, err, log)
 		return
 	}
-	info, err := w.cfg.Runner.RunTask(runCtx, task, input, outDir)
+	runner := w.cfg.Runner
+	if w.cfg.Models != nil {
+		// After the heartbeats start: a hub download may take longer than
+		// AckWait.
+		lease, err := w.cfg.Models.Acquire(runCtx, task.Model)
+		if jobCancelled.Load() {
+			if err == nil {
+				lease.Release()
+			}
+			w.cancelled(msg, log)
+			return
+		}
+		if err != nil {
+			w.fail(ctx, kv, msg, task, deliveries, err, log)
+			return
+		}
+		defer lease.Release()
+		runner = runner.(ModelRunner).WithModel(lease.Model)
+		log = log.With("model", describe(lease.Used))
+	}
+	info, err := runner.RunTask(runCtx, task, input, outDir)
 	if jobCancelled.Load() {
 		w.cancelled(msg, log)
 		return
@@ -445,8 +478,11 @@ func truncate(s string, n int) string {
 
 // Manifest is the manifest.json a finished job leaves beside its parts.
 type Manifest struct {
-	Schema      string         `json:"schema"`
-	JobID       string         `json:"job_id"`
+	Schema string `json:"schema"`
+	JobID  string `json:"job_id"`
+	// Model is the model the parts were embedded with, as each part
+	// records it in its metadata (ModelMetadataKey): the hub id and
+	// commit or the directory, and the content hash.
 	Model       schemas.Model  `json:"model"`
 	Column      string         `json:"column"`
 	Output      string         `json:"output_column"`
@@ -525,17 +561,12 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 	if err != nil {
 		return fmt.Errorf("job %s: %w", task.JobID, err)
 	}
-	// The model actually used: every task was refused by workers with
-	// another one (checkModel), so this worker's is the job's.
-	model := job.Model
-	if w.cfg.Model.ContentHash != "" {
-		model = w.cfg.Model
-	}
-	m := Manifest{Schema: "embedpipe.manifest/v1", JobID: job.ID, Model: model, Column: job.Column,
+	m := Manifest{Schema: "embedpipe.manifest/v1", JobID: job.ID, Column: job.Column,
 		Output: job.Output.Column, CompletedAt: time.Now().UTC()}
 	if m.Output == "" {
 		m.Output = "embedding"
 	}
+	recorded := true
 	for _, r := range rs {
 		// Check each part against its result: a part must hold the rows
 		// its worker recorded, and the checksum is taken of the file that
@@ -548,11 +579,34 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 		if rows != r.Rows {
 			return fmt.Errorf("part %s holds %d rows, its result says %d", p, rows, r.Rows)
 		}
+		// The model actually used is the one each part records.
+		pm, ok, err := PartModel(p)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok:
+			recorded = false
+		case len(m.Parts) == 0:
+			m.Model = pm
+		case pm.ContentHash != m.Model.ContentHash:
+			return w.failJob(ctx, kv, job.ID, fmt.Sprintf("part %s was embedded with %s (content hash %s), part %s with %s (%s): one job's parts must share a model",
+				m.Parts[0].Name, describe(m.Model), m.Model.ContentHash, r.Part, describe(pm), pm.ContentHash))
+		}
 		mp := ManifestPart{Name: r.Part, Input: r.Input, RowGroupLo: r.RowGroupLo, RowGroupHi: r.RowGroupHi,
 			Rows: rows, Bytes: size, SHA256: sum}
 		m.Parts = append(m.Parts, mp)
 		m.Rows += rows
 		m.Tokens += r.Tokens
+	}
+	if !recorded || len(m.Parts) == 0 {
+		// Parts from a runner that records no model: the one this worker
+		// embeds with (every task was refused by workers with another,
+		// checkModel), else what the job named.
+		m.Model = job.Model
+		if w.cfg.Model.ContentHash != "" {
+			m.Model = w.cfg.Model
+		}
 	}
 	b, _ := json.MarshalIndent(m, "", "  ")
 	if err := fileio.WriteFileAtomic(filepath.Join(outDir, "manifest.json"), append(b, '\n')); err != nil {
@@ -574,6 +628,22 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 	if err == nil {
 		w.log.Info("job completed", "job", job.ID, "rows", m.Rows, "parts", len(m.Parts))
 	}
+	return err
+}
+
+// failJob records reason as the failure of job id, which no retry of its
+// tasks can finish.
+func (w *Worker) failJob(ctx context.Context, kv jetstream.KeyValue, id, reason string) error {
+	w.log.Error("job failed", "job", id, "reason", reason)
+	_, err := updateStatus(ctx, kv, id, func(s *schemas.Status) bool {
+		if s.State == schemas.StateFailed || s.State == schemas.StateCompleted || s.State == schemas.StateCancelled {
+			return false
+		}
+		s.State = schemas.StateFailed
+		s.Reason = reason
+		s.FinishedAt = time.Now().UTC()
+		return true
+	})
 	return err
 }
 
