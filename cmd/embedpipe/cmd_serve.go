@@ -34,6 +34,7 @@ func runServe(ctx context.Context, args []string) error {
 	store := fs.String("store", "", "JetStream store directory of the embedded server (required without --nats)")
 	model := fs.String("model", "", modelHelp+" (required)")
 	nWorkers := fs.Int("workers", 1, "job workers to run in this process (0: service only)")
+	maxModels := fs.Int("max-models", workers.DefaultMaxModels, maxModelsHelp)
 	var allow stringList
 	fs.Var(&allow, "allow-path", "directory the workers may read and write under (repeatable; default: / for an embedded server on a loopback address, else required)")
 	threads := fs.Int("threads", 0, "encoder threads (default: all cores)")
@@ -229,9 +230,16 @@ func runServe(ctx context.Context, args []string) error {
 			if _, _, err := workers.EnsureLayout(ctx, js, nf.layout()); err != nil {
 				return err
 			}
+			// The service keeps --model resident; the workers share it and
+			// load the other models their jobs name.
+			models, err := modelCache(*model, emb, true, *maxModels, *threads, runtime.GOMAXPROCS(0), al, log)
+			if err != nil {
+				return err
+			}
+			defer models.Close()
 			for i := range *nWorkers {
 				w := workers.NewWorker(js, workers.WorkerConfig{ID: fmt.Sprintf("serve-%d-%d", os.Getpid(), i),
-					Runner: &workers.PipelineRunner{Model: emb, Workers: calls}, Allow: al, Layout: nf.layout(), Logger: log, Metrics: met, Model: workerModel(emb)})
+					Runner: &workers.PipelineRunner{Model: emb, Workers: calls}, Allow: al, Layout: nf.layout(), Logger: log, Metrics: met, Models: models})
 				wg.Add(1)
 				go func() { defer wg.Done(); _ = w.Run(ctx) }()
 			}

@@ -15,9 +15,31 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/embedpipe/embedpipe/encoder/hub"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/embedpipe/embedpipe/workers"
 )
+
+// jobModel names the model of a job from --model and --model-hash: a
+// directory that exists here by its absolute path, a hub reference by its
+// id and revision, anything else as given (a directory on the workers'
+// machines).
+func jobModel(model, hash string) schemas.Model {
+	m := schemas.Model{ContentHash: hash}
+	if model == "" {
+		return m
+	}
+	if st, err := os.Stat(model); err == nil && st.IsDir() {
+		if abs, err := filepath.Abs(model); err == nil {
+			model = abs
+		}
+	} else if ref, err := hub.ParseRef(model); err == nil {
+		m.Hub, m.Revision = ref.Repo, ref.Revision
+		return m
+	}
+	m.Dir = model
+	return m
+}
 
 // runSubmit splits a job into tasks on the task stream, prints the job id
 // and, with --wait, waits for the job to end.
@@ -32,7 +54,7 @@ func runSubmit(ctx context.Context, args []string) error {
 	column := fs.String("column", "text", "text column")
 	outColumn := fs.String("output-column", "embedding", "embedding column of the parts")
 	jobID := fs.String("job", "", "job id (default: generated)")
-	model := fs.String("model", "", "model directory recorded in the job (default: the workers' model)")
+	model := fs.String("model", "", "model of the job: a directory the workers can read (under their --allow-path) or a Hugging Face Hub id org/name[@revision] (default: the workers' model)")
 	hash := fs.String("model-hash", "", "pin the job to this model content hash (see inspect --hash)")
 	promptName := fs.String("prompt-name", "", "name of the model prompt to prepend")
 	truncDim := fs.Int("truncate-dim", 0, "keep the first N dimensions (renormalized)")
@@ -59,7 +81,7 @@ func runSubmit(ctx context.Context, args []string) error {
 		id = time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 	}
 	job := schemas.Job{Schema: schemas.JobV1, ID: id, Column: *column,
-		Model:   schemas.Model{Dir: *model, ContentHash: *hash},
+		Model:   jobModel(*model, *hash),
 		Options: schemas.Options{PromptName: *promptName, TruncateDim: *truncDim, MaxLength: *maxLen}}
 	for _, in := range inputs {
 		abs, err := filepath.Abs(in)

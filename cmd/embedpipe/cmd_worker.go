@@ -87,17 +87,36 @@ func newLogger(level string) (*slog.Logger, error) {
 // (defaultThreads when 0) and GOMAXPROCS/threads concurrent encoder calls
 // per task, the second result.
 func loadModel(dir string, threads, defaultThreads int) (*encoder.Model, int, error) {
-	if threads <= 0 {
-		threads = defaultThreads
-	}
-	procs := runtime.GOMAXPROCS(0)
-	calls, threads := pipeline.SplitThreads(procs, max(1, procs/max(1, threads)))
-	m, err := encoder.Load(dir, encoder.WithThreads(threads), hubOption())
+	calls, opts := modelOptions(threads, defaultThreads)
+	m, err := encoder.Load(dir, opts...)
 	if err != nil {
 		return nil, 0, err
 	}
 	return m, calls, nil
 }
+
+// modelOptions returns loadModel's split of the cores and the options it
+// loads with, which the workers' model cache loads every other model with.
+func modelOptions(threads, defaultThreads int) (calls int, opts []encoder.Option) {
+	if threads <= 0 {
+		threads = defaultThreads
+	}
+	procs := runtime.GOMAXPROCS(0)
+	calls, threads = pipeline.SplitThreads(procs, max(1, procs/max(1, threads)))
+	return calls, []encoder.Option{encoder.WithThreads(threads), hubOption()}
+}
+
+// modelCache returns the cache of the models the workers of a process
+// embed jobs with: emb, loaded from src, for jobs that name no model, the
+// others loaded on demand with the options of modelOptions.
+func modelCache(src string, emb *encoder.Model, resident bool, maxModels, threads, defaultThreads int, al *workers.AllowList, log *slog.Logger) (*workers.Models, error) {
+	_, opts := modelOptions(threads, defaultThreads)
+	return workers.NewModels(workers.ModelsConfig{Default: src, Loaded: emb, Resident: resident, Max: maxModels,
+		Allow: al, Options: opts, Logger: log})
+}
+
+// maxModelsHelp documents --max-models of worker and serve.
+const maxModelsHelp = "models held in memory at once for jobs that name a hub model or a model directory under --allow-path, --model included (idle ones are freed least recently used first)"
 
 // workerModel names the model a worker embeds with, for refusing tasks
 // that name another one and for the manifest.
@@ -123,7 +142,8 @@ func runWorker(ctx context.Context, args []string) error {
 	threads := fs.Int("threads", 0, "kernel threads per encoder call (default 1, with one concurrent call per core, as embed)")
 	batch := fs.Int("batch-size", 0, "sequences per encoder batch (default: the pipeline's)")
 	id := fs.String("id", "", "worker id in results and logs (default host-pid)")
-	pin := fs.Bool("pin-model", false, "refuse tasks pinned to another model content hash")
+	pin := fs.Bool("pin-model", false, "embed only with --model: refuse tasks naming another model and leave them for other workers")
+	maxModels := fs.Int("max-models", workers.DefaultMaxModels, maxModelsHelp)
 	create := fs.Bool("create-layout", true, "create the streams, consumer and bucket if missing (false: look them up, for narrow permissions)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	metricsAddr := fs.String("metrics", "", "serve /metrics, /health and /live on this address (e.g. 127.0.0.1:9090)")
@@ -135,6 +155,9 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	if *model == "" {
 		return fs.usageErrorf("--model is required")
+	}
+	if *maxModels < 1 {
+		return fs.usageErrorf("--max-models must be at least 1")
 	}
 	if len(allow) == 0 {
 		return fs.usageErrorf("at least one --allow-path is required: workers only touch files under allowed roots")
@@ -164,9 +187,16 @@ func runWorker(ctx context.Context, args []string) error {
 	health.SetReady(true)
 	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb, BatchSize: *batch, Workers: calls},
 		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log, NoCreate: !*create, Metrics: met}
-	cfg.Model = workerModel(emb)
 	if *pin {
+		cfg.Model = workerModel(emb)
 		cfg.ModelHash = emb.ContentHash()
+	} else {
+		models, err := modelCache(*model, emb, false, *maxModels, *threads, 1, al, log)
+		if err != nil {
+			return err
+		}
+		defer models.Close()
+		cfg.Models = models
 	}
 	log.Info("worker started", "nats", workers.Redact(nf.conn.URL), "model", *model, "allow", al.Roots())
 	err = workers.NewWorker(js, cfg).Run(ctx)
