@@ -82,12 +82,33 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 	for _, i := range job.c.ReplacedUTF8 {
 		replaced[i] = true
 	}
+	bad := map[int]error{}
+	for _, b := range job.c.BadRows {
+		bad[b.Row] = b.Err
+	}
 	dedup := fr.cfg.OutputValue != TokenEmbeddings
 	uniq := map[string]int32{}
 	var lens []int
 	var truncs []bool
 	var pairErrs map[int32]error
 	for i := 0; i < n; i++ {
+		if berr, ok := bad[i]; ok {
+			// A row the reader could not decode is a sequence of no
+			// tokens that failed, so that the row-error policy treats it
+			// as any other row that cannot be embedded.
+			u := int32(len(job.starts) - 1)
+			job.starts = append(job.starts, len(job.ids))
+			lens, truncs = append(lens, 0), append(truncs, false)
+			if fr.cache != nil || fr.memo != nil {
+				job.keys = append(job.keys, textKey(""))
+			}
+			if pairErrs == nil {
+				pairErrs = map[int32]error{}
+			}
+			pairErrs[u] = berr
+			job.seqOf[i] = u
+			continue
+		}
 		s, ok := tc.Value(i)
 		var doc string
 		if ok && dc != nil {

@@ -72,6 +72,9 @@ func Run(ctx context.Context, m Model, cfg Config) (Summary, error) {
 		return sum, err
 	}
 	if len(cfg.Inputs) > 1 {
+		if err := checkInputs(&cfg); err != nil {
+			return sum, err
+		}
 		if err := os.MkdirAll(cfg.Output, 0o755); err != nil {
 			return sum, err
 		}
@@ -144,6 +147,64 @@ func writeRowErrors(path string, errs []RowError) error {
 	return fileio.WriteFileAtomic(path, buf.Bytes())
 }
 
+// openInput opens the input file in for reading in the run's chunking.
+func openInput(cfg *Config, in Input) (fileio.Reader, error) {
+	return dataset.Open(in.Path, dataset.ReadOptions{ChunkRows: cfg.ChunkRows, ChunkBytes: max(0, cfg.ChunkBytes), RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi,
+		TextColumn: cfg.Column, MoreTextColumns: moreText(cfg), KeepBadRows: true})
+}
+
+// checkSchema checks that the schema of the input at path holds the columns
+// the run reads, as text, and none of those it adds, and returns the
+// indices of the text column and of the document column (-1 unless the run
+// scores pairs).
+func checkSchema(cfg *Config, path string, schema *arrow.Schema) (col, docCol int, err error) {
+	text := func(name string) (int, error) {
+		i, err := fileio.ColumnIndex(schema, name, path)
+		if err != nil {
+			return -1, err
+		}
+		if t := schema.Field(i).Type; !fileio.IsTextType(t) {
+			return -1, fmt.Errorf("%s: column %q: %w: %s (want a string type)", path, name, fileio.ErrColumnType, t)
+		}
+		return i, nil
+	}
+	if col, err = text(cfg.Column); err != nil {
+		return -1, -1, err
+	}
+	if schema.HasField(cfg.OutputColumn) {
+		return -1, -1, fmt.Errorf("%w: %s already has a column %q; choose another --output-column", ErrConfig, path, cfg.OutputColumn)
+	}
+	docCol = -1
+	if cfg.OutputValue == Scores {
+		if docCol, err = text(cfg.DocumentColumn); err != nil {
+			return -1, -1, err
+		}
+		if schema.HasField(cfg.LogitColumn) {
+			return -1, -1, fmt.Errorf("%w: %s already has a column %q; choose another --logit-column", ErrConfig, path, cfg.LogitColumn)
+		}
+	}
+	return col, docCol, nil
+}
+
+// checkInputs opens every input of a run of several files and checks its
+// columns before the first output is written, so that a directory holding
+// one unusable file fails at once instead of after the others were
+// embedded.
+func checkInputs(cfg *Config) error {
+	for _, in := range cfg.Inputs {
+		r, err := openInput(cfg, in)
+		if err != nil {
+			return err
+		}
+		_, _, err = checkSchema(cfg, in.Path, r.Schema())
+		r.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // countRows returns the rows of in when its format says so cheaply.
 func countRows(in Input) int64 {
 	f, err := dataset.FormatOf(in.Path)
@@ -197,32 +258,14 @@ func runFile(ctx context.Context, m Model, emb *embed.Embedder, cfg *Config, in 
 	man := manifest{Version: 1, Input: abs, InputSize: st.Size(), InputMTime: st.ModTime().UnixNano(),
 		RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, ChunkRows: chunkRows, ChunkBytes: chunkBytes,
 		Model: m.ContentHash(), Options: optionsKey(cfg)}
-	r, err := dataset.Open(in.Path, dataset.ReadOptions{ChunkRows: chunkRows, ChunkBytes: chunkBytes, RowGroupLo: in.RowGroupLo, RowGroupHi: in.RowGroupHi, TextColumn: cfg.Column, MoreTextColumns: moreText(cfg)})
+	r, err := openInput(cfg, in)
 	if err != nil {
 		return sum, nil, err
 	}
 	defer r.Close()
-	col, err := fileio.ColumnIndex(r.Schema(), cfg.Column, in.Path)
+	col, docCol, err := checkSchema(cfg, in.Path, r.Schema())
 	if err != nil {
 		return sum, nil, err
-	}
-	if t := r.Schema().Field(col).Type; !fileio.IsTextType(t) {
-		return sum, nil, fmt.Errorf("%s: column %q: %w: %s (want a string type)", in.Path, cfg.Column, fileio.ErrColumnType, t)
-	}
-	if r.Schema().HasField(cfg.OutputColumn) {
-		return sum, nil, fmt.Errorf("%w: %s already has a column %q; choose another --output-column", ErrConfig, in.Path, cfg.OutputColumn)
-	}
-	docCol := -1
-	if cfg.OutputValue == Scores {
-		if docCol, err = fileio.ColumnIndex(r.Schema(), cfg.DocumentColumn, in.Path); err != nil {
-			return sum, nil, err
-		}
-		if t := r.Schema().Field(docCol).Type; !fileio.IsTextType(t) {
-			return sum, nil, fmt.Errorf("%s: column %q: %w: %s (want a string type)", in.Path, cfg.DocumentColumn, fileio.ErrColumnType, t)
-		}
-		if r.Schema().HasField(cfg.LogitColumn) {
-			return sum, nil, fmt.Errorf("%w: %s already has a column %q; choose another --logit-column", ErrConfig, in.Path, cfg.LogitColumn)
-		}
 	}
 	// Writers of this output and its checkpoint killed mid-write (SIGKILL,
 	// OOM) left their temporaries; live writers' are locked and stay.

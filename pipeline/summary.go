@@ -1,6 +1,9 @@
 package pipeline
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Summary accounts for every row of a run: RowsIn == RowsOut + Skipped.
 // Nulls and Errors (rows nulled by OnErrorNull) are among RowsOut.
@@ -107,9 +110,43 @@ type chunkStats struct {
 
 // RowError names one row that could not be embedded and why.
 type RowError struct {
-	File     string  `json:"file"`
+	File string `json:"file"`
+	// RowGroup is the Parquet row group (or Arrow record batch) of the row;
+	// -1, and left out of the JSON form, for formats without groups.
 	RowGroup int     `json:"row_group"`
 	Row      int64   `json:"row"`
 	Action   OnError `json:"action"`
 	Error    string  `json:"error"`
+}
+
+// rowErrorJSON is RowError's JSON form, which has no row group for formats
+// without groups (JSONL, CSV).
+type rowErrorJSON struct {
+	File     string  `json:"file"`
+	RowGroup *int    `json:"row_group,omitempty"`
+	Row      int64   `json:"row"`
+	Action   OnError `json:"action"`
+	Error    string  `json:"error"`
+}
+
+// MarshalJSON leaves the row group out when the format has none.
+func (e RowError) MarshalJSON() ([]byte, error) {
+	j := rowErrorJSON{File: e.File, Row: e.Row, Action: e.Action, Error: e.Error}
+	if e.RowGroup >= 0 {
+		j.RowGroup = &e.RowGroup
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes.
+func (e *RowError) UnmarshalJSON(b []byte) error {
+	var j rowErrorJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = RowError{File: j.File, RowGroup: -1, Row: j.Row, Action: j.Action, Error: j.Error}
+	if j.RowGroup != nil {
+		e.RowGroup = *j.RowGroup
+	}
+	return nil
 }

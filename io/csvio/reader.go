@@ -20,6 +20,10 @@ type ReadOptions struct {
 	// content (the text column, so that a column of numbers-as-text is not
 	// inferred as integers).
 	StringColumns []string
+	// KeepBadRows hands out records that cannot be parsed (a stray quote)
+	// or whose field count differs from the header's as rows of nulls
+	// listed in the chunk's BadRows instead of failing the read.
+	KeepBadRows bool
 }
 
 // Reader reads a CSV file. It implements fileio.Reader.
@@ -33,6 +37,7 @@ type Reader struct {
 	// first is the chunk read by Open to learn the schema.
 	first  arrow.Record
 	schema *arrow.Schema
+	filter *badRowFilter // nil unless bad rows are kept
 }
 
 // Open opens path for reading.
@@ -53,9 +58,15 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 	for _, c := range opts.StringColumns {
 		types[c] = arrow.BinaryTypes.String
 	}
-	r := csv.NewInferringReader(f, csv.WithHeader(true), csv.WithChunk(chunk), csv.WithComma(comma),
+	var src io.Reader = f
+	var filter *badRowFilter
+	if opts.KeepBadRows {
+		filter = newBadRowFilter(f, comma)
+		src = filter
+	}
+	r := csv.NewInferringReader(src, csv.WithHeader(true), csv.WithChunk(chunk), csv.WithComma(comma),
 		csv.WithNullReader(true, "", "NULL", "null"), csv.WithColumnTypes(types), csv.WithLazyQuotes(false))
-	rd := &Reader{path: path, f: f, r: r}
+	rd := &Reader{path: path, f: f, r: r, filter: filter}
 	if err := rd.readFirst(); err != nil {
 		r.Release()
 		f.Close()
@@ -100,7 +111,7 @@ func (rd *Reader) Next(ctx context.Context) (c fileio.Chunk, err error) {
 	if rd.first != nil {
 		rec := rd.first
 		rd.first = nil
-		c = fileio.Chunk{Record: rec, Seq: rd.seq, RowGroup: -1, FirstRow: rd.row}
+		c = fileio.Chunk{Record: rec, Seq: rd.seq, RowGroup: -1, FirstRow: rd.row, BadRows: rd.filter.take(rd.row, rec.NumRows())}
 		rd.seq++
 		rd.row += rec.NumRows()
 		return c, nil
@@ -114,7 +125,7 @@ func (rd *Reader) Next(ctx context.Context) (c fileio.Chunk, err error) {
 	}
 	rec := rd.r.Record()
 	rec.Retain()
-	c = fileio.Chunk{Record: rec, Seq: rd.seq, RowGroup: -1, FirstRow: rd.row}
+	c = fileio.Chunk{Record: rec, Seq: rd.seq, RowGroup: -1, FirstRow: rd.row, BadRows: rd.filter.take(rd.row, rec.NumRows())}
 	rd.seq++
 	rd.row += rec.NumRows()
 	return c, nil

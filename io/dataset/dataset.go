@@ -71,6 +71,11 @@ type ReadOptions struct {
 	// MoreTextColumns are kept string columns too (a cross-encoder's
 	// document column).
 	MoreTextColumns []string
+	// KeepBadRows makes the readers of formats whose rows can be malformed
+	// one by one (JSONL, CSV) hand such rows out as nulls listed in the
+	// chunk's BadRows instead of failing the read, so that the caller's
+	// row-error policy decides.
+	KeepBadRows bool
 }
 
 // Open opens path with the reader its extension names.
@@ -88,14 +93,14 @@ func Open(path string, opts ReadOptions) (fileio.Reader, error) {
 	case ArrowFile, ArrowStream:
 		return arrowio.Open(path, arrowio.ReadOptions{ChunkRows: opts.ChunkRows, Stream: f == ArrowStream})
 	case JSONL:
-		return jsonlio.Open(path, jsonlio.ReadOptions{ChunkRows: opts.ChunkRows})
+		return jsonlio.Open(path, jsonlio.ReadOptions{ChunkRows: opts.ChunkRows, KeepBadRows: opts.KeepBadRows})
 	case CSV:
 		var cols []string
 		if opts.TextColumn != "" {
 			cols = []string{opts.TextColumn}
 		}
 		cols = append(cols, opts.MoreTextColumns...)
-		return csvio.Open(path, csvio.ReadOptions{ChunkRows: opts.ChunkRows, StringColumns: cols})
+		return csvio.Open(path, csvio.ReadOptions{ChunkRows: opts.ChunkRows, StringColumns: cols, KeepBadRows: opts.KeepBadRows})
 	}
 	return nil, fmt.Errorf("%s: %w", path, fileio.ErrUnsupportedFormat)
 }

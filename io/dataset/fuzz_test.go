@@ -9,14 +9,21 @@ import (
 	"testing"
 )
 
-// drain opens data as a file with extension ext and reads every chunk. Bad
-// input must come back as an error, never a panic or a hang.
+// drain opens data as a file with extension ext and reads every chunk, both
+// with bad rows kept (JSONL, CSV) and without. Bad input must come back as
+// an error or as bad rows within their chunk, never a panic or a hang.
 func drain(t *testing.T, ext string, data []byte) {
 	path := filepath.Join(t.TempDir(), "in"+ext)
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Open(path, ReadOptions{ChunkRows: 3, TextColumn: "text"})
+	for _, keep := range []bool{false, true} {
+		drainOnce(t, path, keep)
+	}
+}
+
+func drainOnce(t *testing.T, path string, keep bool) {
+	r, err := Open(path, ReadOptions{ChunkRows: 3, TextColumn: "text", KeepBadRows: keep})
 	if err != nil {
 		return
 	}
@@ -26,8 +33,14 @@ func drain(t *testing.T, ext string, data []byte) {
 		if err != nil {
 			return
 		}
-		if c.Record.NumRows() == 0 || c.Record.NumRows() > 3 {
-			t.Fatalf("chunk of %d rows", c.Record.NumRows())
+		n := c.Record.NumRows()
+		if n == 0 || n > 3 {
+			t.Fatalf("chunk of %d rows", n)
+		}
+		for _, b := range c.BadRows {
+			if !keep || b.Row < 0 || int64(b.Row) >= n || b.Err == nil {
+				t.Fatalf("bad row %d (%v) in a chunk of %d rows, keep %v", b.Row, b.Err, n, keep)
+			}
 		}
 		c.Record.Release()
 	}

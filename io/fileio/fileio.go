@@ -31,6 +31,20 @@ type Chunk struct {
 	// bytes held invalid UTF-8 that the decoder already replaced with U+FFFD
 	// (JSON decoders do this); formats that keep raw bytes leave it nil.
 	ReplacedUTF8 []int
+	// BadRows lists the rows the reader could not decode (a line that is not
+	// JSON, a value of another type than its column's), with the reason; the
+	// Record holds a null in every column for each. Only readers asked to
+	// keep bad rows fill it (dataset.ReadOptions.KeepBadRows); the others end
+	// the read at the first one.
+	BadRows []BadRow
+}
+
+// BadRow is a row of a Chunk that its reader could not decode.
+type BadRow struct {
+	// Row is the row's 0-based index within the chunk.
+	Row int
+	// Err says why, naming the line or record of the file.
+	Err error
 }
 
 // Where names row (a file row index) of the chunk's file at path for error

@@ -18,10 +18,70 @@ type node struct {
 
 type inferrer struct{ root node }
 
+// add folds the line's object into the inferred types. A line that clashes
+// with the ones before it leaves them as they were.
 func (in *inferrer) add(obj *object, lineNo int64) error {
 	in.root.kind = arrow.STRUCT
-	_, err := merge(&in.root, obj, "", lineNo)
-	return err
+	root := in.root.clone()
+	if _, err := merge(root, obj, "", lineNo); err != nil {
+		return err
+	}
+	in.root = *root
+	return nil
+}
+
+// clone returns a deep copy of n.
+func (n *node) clone() *node {
+	if n == nil {
+		return nil
+	}
+	c := &node{kind: n.kind, elem: n.elem.clone(), fields: append([]string(nil), n.fields...)}
+	if n.sub != nil {
+		c.sub = make(map[string]*node, len(n.sub))
+		for k, v := range n.sub {
+			c.sub[k] = v.clone()
+		}
+	}
+	return c
+}
+
+// fits reports why value v, at path in line lineNo, does not fit the
+// column type that n stands for (see dataType), or nil when it does.
+func fits(n *node, v any, path string, lineNo int64) error {
+	k := kindOf(v)
+	if k == arrow.NULL {
+		return nil
+	}
+	want := arrow.STRING
+	if n != nil {
+		want = n.kind
+	}
+	if k != want && !(want == arrow.FLOAT64 && k == arrow.INT64) {
+		return fmt.Errorf("line %d: column %q holds %s where the schema inferred from the first %d lines has %s", lineNo, path, article(k), InferLines, article(want))
+	}
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			if err := fits(n.elem, e, path+"[]", lineNo); err != nil {
+				return err
+			}
+		}
+	case *object:
+		for _, key := range x.keys {
+			p := key
+			if path != "" {
+				p = path + "." + key
+			}
+			sub, ok := n.sub[key]
+			if !ok {
+				return fmt.Errorf("line %d: key %q is not in the schema inferred from the first %d lines", lineNo, p, InferLines)
+			}
+			if err := fits(sub, x.vals[key], p, lineNo); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func kindOf(v any) arrow.Type {
@@ -155,9 +215,13 @@ func decodeValue(dec *json.Decoder) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			if _, dup := o.vals[k]; !dup {
-				o.keys = append(o.keys, k)
+			// Arrow's record builder appends a value per occurrence, so a
+			// repeated key would leave its column a row longer than the
+			// others.
+			if _, dup := o.vals[k]; dup {
+				return nil, fmt.Errorf("duplicate key %q", k)
 			}
+			o.keys = append(o.keys, k)
 			o.vals[k] = v
 		}
 		_, err := dec.Token()

@@ -28,11 +28,18 @@ const MaxLineBytes = 64 << 20
 type ReadOptions struct {
 	// ChunkRows caps the rows per chunk; <= 0 means fileio.DefaultChunkRows.
 	ChunkRows int
+	// KeepBadRows hands out lines that cannot be decoded (not a JSON object,
+	// a value of another type than its column's, a key outside the schema)
+	// as rows of nulls listed in the chunk's BadRows instead of failing the
+	// read. Lines that clash with the ones before them are left out of the
+	// schema's inference.
+	KeepBadRows bool
 }
 
 type line struct {
 	no   int64
 	data []byte
+	bad  error // why the line cannot be decoded, found during inference
 }
 
 // Reader reads a JSON Lines file. It implements fileio.Reader.
@@ -42,6 +49,8 @@ type Reader struct {
 	br      *bufio.Reader
 	schema  *arrow.Schema
 	names   map[string]bool
+	root    *node // the inferred types, which later lines must fit
+	keepBad bool
 	chunk   int
 	pending []line // lines read during inference, not yet decoded
 	lineNo  int64  // lines read so far (1-based number of the last read)
@@ -57,7 +66,7 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{path: path, f: f, br: bufio.NewReaderSize(f, 1<<20), chunk: opts.ChunkRows}
+	r := &Reader{path: path, f: f, br: bufio.NewReaderSize(f, 1<<20), chunk: opts.ChunkRows, keepBad: opts.KeepBadRows}
 	if r.chunk <= 0 {
 		r.chunk = fileio.DefaultChunkRows
 	}
@@ -76,15 +85,21 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 		v, err := decodeValue(dec)
 		obj, ok := v.(*object)
 		if err != nil || !ok {
-			f.Close()
-			return nil, fmt.Errorf("%s: line %d: %w: not a JSON object: %v", path, l.no, fileio.ErrCorrupt, err)
-		}
-		if err := inf.add(obj, l.no); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w", path, err)
+			if !r.keepBad {
+				f.Close()
+				return nil, fmt.Errorf("%s: line %d: %w: not a JSON object: %v", path, l.no, fileio.ErrCorrupt, err)
+			}
+			l.bad = fmt.Errorf("line %d: %w: not a JSON object: %v", l.no, fileio.ErrCorrupt, err)
+		} else if err := inf.add(obj, l.no); err != nil {
+			if !r.keepBad {
+				f.Close()
+				return nil, fmt.Errorf("%s: %w", path, err)
+			}
+			l.bad = fmt.Errorf("%w: %w", fileio.ErrCorrupt, err)
 		}
 		r.pending = append(r.pending, l)
 	}
+	r.root = &inf.root
 	r.schema = inf.schema()
 	if r.schema.NumFields() == 0 && len(r.pending) > 0 {
 		f.Close()
@@ -143,6 +158,7 @@ func (r *Reader) Next(ctx context.Context) (fileio.Chunk, error) {
 		return fileio.Chunk{}, err
 	}
 	var replaced []int
+	var bad []fileio.BadRow
 	n := 0
 	for n < r.chunk {
 		var l line
@@ -160,8 +176,17 @@ func (r *Reader) Next(ctx context.Context) (fileio.Chunk, error) {
 			}
 		}
 		if err := r.decode(l); err != nil {
-			r.b.NewRecord().Release()
-			return fileio.Chunk{}, err
+			var be *badLine
+			if !errors.As(err, &be) {
+				r.b.NewRecord().Release()
+				return fileio.Chunk{}, err
+			}
+			for i := range r.b.Fields() {
+				r.b.Field(i).AppendNull()
+			}
+			bad = append(bad, fileio.BadRow{Row: n, Err: be.err})
+			n++
+			continue
 		}
 		if !utf8.Valid(l.data) || hasLoneSurrogate(l.data) {
 			replaced = append(replaced, n)
@@ -172,7 +197,7 @@ func (r *Reader) Next(ctx context.Context) (fileio.Chunk, error) {
 		return fileio.Chunk{}, io.EOF
 	}
 	rec := r.b.NewRecord()
-	c := fileio.Chunk{Record: rec, Seq: r.seq, RowGroup: -1, FirstRow: r.row, ReplacedUTF8: replaced}
+	c := fileio.Chunk{Record: rec, Seq: r.seq, RowGroup: -1, FirstRow: r.row, ReplacedUTF8: replaced, BadRows: bad}
 	r.seq++
 	r.row += int64(n)
 	return c, nil
@@ -184,14 +209,46 @@ func (r *Reader) decode(l line) (err error) {
 			err = fmt.Errorf("%s: line %d: %w: %v", r.path, l.no, fileio.ErrCorrupt, p)
 		}
 	}()
+	if l.bad != nil {
+		return &badLine{l.bad}
+	}
 	if k, ok := unknownKey(l.data, r.names); ok {
+		if r.keepBad {
+			return &badLine{fmt.Errorf("line %d: %w: key %q is not in the schema inferred from the first %d lines", l.no, fileio.ErrCorrupt, k, InferLines)}
+		}
 		return fmt.Errorf("%s: line %d: %w: key %q is not in the schema inferred from the first %d lines", r.path, l.no, fileio.ErrCorrupt, k, InferLines)
+	}
+	// The record builder cannot take back the columns of a line it fails
+	// half-way through, so a line is checked against the schema before it
+	// is appended.
+	dec := json.NewDecoder(bytes.NewReader(l.data))
+	dec.UseNumber()
+	v, err := decodeValue(dec)
+	obj, ok := v.(*object)
+	if err != nil || !ok {
+		err = fmt.Errorf("line %d: %w: not a JSON object: %v", l.no, fileio.ErrCorrupt, err)
+		if r.keepBad {
+			return &badLine{err}
+		}
+		return fmt.Errorf("%s: %w", r.path, err)
+	}
+	if err := fits(r.root, obj, "", l.no); err != nil {
+		if r.keepBad {
+			return &badLine{fmt.Errorf("%w: %w", fileio.ErrCorrupt, err)}
+		}
+		return fmt.Errorf("%s: %w: %w", r.path, fileio.ErrCorrupt, err)
 	}
 	if err := r.b.UnmarshalJSON(l.data); err != nil {
 		return fmt.Errorf("%s: line %d: %w: %v", r.path, l.no, fileio.ErrCorrupt, err)
 	}
 	return nil
 }
+
+// badLine is a decode error that leaves the builder as it was, so that the
+// line can be handed out as a row of nulls.
+type badLine struct{ err error }
+
+func (b *badLine) Error() string { return b.err.Error() }
 
 // Close releases the file.
 func (r *Reader) Close() error {
