@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,7 +33,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg httpapi.Config, bc workers.BatcherConfig) *fixture {
 	t.Helper()
-	m, err := encoder.Load(tinyBERT)
+	return newModelFixture(t, tinyBERT, cfg, bc)
+}
+
+// newModelFixture serves the model in dir, named by the directory.
+func newModelFixture(t *testing.T, dir string, cfg httpapi.Config, bc workers.BatcherConfig) *fixture {
+	t.Helper()
+	m, err := encoder.Load(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +47,7 @@ func newFixture(t *testing.T, cfg httpapi.Config, bc workers.BatcherConfig) *fix
 	bc.Metrics = met
 	b := workers.NewBatcher(m, bc)
 	t.Cleanup(b.Close)
-	cfg.Model, cfg.Batcher, cfg.Metrics, cfg.ModelID = m, b, met, "tiny-bert"
+	cfg.Model, cfg.Batcher, cfg.Metrics, cfg.ModelID = m, b, met, filepath.Base(dir)
 	cfg.Health = &metrics.Health{}
 	cfg.Health.SetReady(true)
 	api, err := httpapi.New(cfg)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,9 +45,13 @@ type Config struct {
 	MaxInputTokens int
 	// MaxBodyBytes bounds a request body; default 16 MiB.
 	MaxBodyBytes int64
-	Metrics      *metrics.Metrics
-	Health       *metrics.Health
-	Logger       *slog.Logger
+	// SparseTopK, when positive, keeps the SparseTopK largest weights of
+	// each /embed_sparse vector (a sparse model's), as embed's
+	// --sparse-top-k.
+	SparseTopK int
+	Metrics    *metrics.Metrics
+	Health     *metrics.Health
+	Logger     *slog.Logger
 }
 
 // Server is the HTTP API's handler.
@@ -72,6 +78,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 20
 	}
+	if cfg.SparseTopK < 0 {
+		return nil, fmt.Errorf("%w: sparse top-k %d is negative", ErrConfig, cfg.SparseTopK)
+	}
 	if cfg.Health == nil {
 		cfg.Health = &metrics.Health{}
 	}
@@ -89,6 +98,8 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /embeddings", s.auth(s.openAIEmbeddings, openAIError))
 	s.mux.HandleFunc("GET /v1/models", s.auth(s.models, openAIError))
 	s.mux.HandleFunc("POST /embed", s.auth(s.teiEmbed, teiError))
+	s.mux.HandleFunc("POST /embed_sparse", s.auth(s.teiEmbedSparse, teiError))
+	s.mux.HandleFunc("POST /rerank", s.auth(s.teiRerank, teiError))
 	s.mux.HandleFunc("POST /tokenize", s.auth(s.teiTokenize, teiError))
 	s.mux.HandleFunc("GET /info", s.auth(s.info, teiError))
 	if cfg.Metrics != nil {
@@ -122,6 +133,28 @@ func tooLarge(param, format string, a ...any) *apiError {
 	return &apiError{status: http.StatusRequestEntityTooLarge, kind: metrics.ErrValidation, param: param, code: "request_too_large", msg: fmt.Sprintf(format, a...)}
 }
 
+// wrongModel is the error of an endpoint the model's kind cannot serve:
+// TEI answers it 424 with error_type Backend; OpenAI's shape gets 400
+// (see openAIError).
+func wrongModel(format string, a ...any) *apiError {
+	return &apiError{status: http.StatusFailedDependency, kind: metrics.ErrBackend, param: "model", code: "model_not_supported",
+		msg: fmt.Sprintf(format, a...)}
+}
+
+// kindError returns the error of an endpoint that serves models of kind
+// want, or nil when the served model is one.
+func (s *Server) kindError(endpoint, want string) *apiError {
+	info := s.cfg.Model.Info()
+	if info.Kind == want {
+		return nil
+	}
+	use := map[string]string{encoder.KindEmbedding: "/embed or /v1/embeddings", encoder.KindSparse: "/embed_sparse",
+		encoder.KindCrossEncoder: "/rerank"}[info.Kind]
+	what := map[string]string{encoder.KindEmbedding: "an embedding model", encoder.KindSparse: "a sparse (SPLADE) model",
+		encoder.KindCrossEncoder: "a re-ranker (cross-encoder) model"}
+	return wrongModel("%s needs %s, and %s is %s: use %s", endpoint, what[want], s.cfg.ModelID, what[info.Kind], use)
+}
+
 type errorWriter func(w http.ResponseWriter, e *apiError)
 
 // openAIError writes OpenAI's error object.
@@ -133,8 +166,12 @@ func openAIError(w http.ResponseWriter, e *apiError) {
 	case http.StatusInternalServerError, http.StatusServiceUnavailable:
 		typ = "server_error"
 	}
+	status := e.status
+	if status == http.StatusFailedDependency {
+		status = http.StatusBadRequest // OpenAI's status for a model that cannot serve the endpoint
+	}
 	body := map[string]any{"error": map[string]any{"message": e.msg, "type": typ, "param": nilIfEmpty(e.param), "code": nilIfEmpty(e.code)}}
-	writeJSON(w, e.status, body)
+	writeJSON(w, status, body)
 }
 
 // teiError writes text-embeddings-inference's error object.
@@ -340,17 +377,8 @@ func (s *Server) embed(ctx context.Context, e *embed.Embedder, seqs *encoder.Bat
 	c := e.Config()
 	n := seqs.Len()
 	full := make([]float32, n*c.ModelDim)
-	err := s.cfg.Batcher.Embed(ctx, seqs, full)
-	switch {
-	case errors.Is(err, workers.ErrOverloaded):
-		return nil, 0, &apiError{status: http.StatusTooManyRequests, kind: metrics.ErrOverloaded, code: "rate_limit_exceeded",
-			msg: "the server is at capacity (request queue full); retry after the Retry-After delay"}
-	case errors.Is(err, workers.ErrClosed):
-		return nil, 0, &apiError{status: http.StatusServiceUnavailable, kind: metrics.ErrOverloaded, msg: "the server is shutting down"}
-	case err != nil && ctx.Err() != nil:
-		return nil, 0, &apiError{status: 499, kind: metrics.ErrBackend, msg: "request cancelled"}
-	case err != nil:
-		return nil, 0, &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
+	if e := batchError(ctx, s.cfg.Batcher.Embed(ctx, seqs, full)); e != nil {
+		return nil, 0, e
 	}
 	if c.Dim == c.ModelDim && !c.Normalize {
 		return full, c.Dim, nil
@@ -360,6 +388,23 @@ func (s *Server) embed(ctx context.Context, e *embed.Embedder, seqs *encoder.Bat
 		return nil, 0, &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
 	}
 	return vecs, c.Dim, nil
+}
+
+// batchError turns the error of a request to the shared batcher into the
+// API's: 429 when the queue is full, 503 while shutting down.
+func batchError(ctx context.Context, err error) *apiError {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, workers.ErrOverloaded):
+		return &apiError{status: http.StatusTooManyRequests, kind: metrics.ErrOverloaded, code: "rate_limit_exceeded",
+			msg: "the server is at capacity (request queue full); retry after the Retry-After delay"}
+	case errors.Is(err, workers.ErrClosed):
+		return &apiError{status: http.StatusServiceUnavailable, kind: metrics.ErrOverloaded, msg: "the server is shutting down"}
+	case ctx.Err() != nil:
+		return &apiError{status: 499, kind: metrics.ErrBackend, msg: "request cancelled"}
+	}
+	return &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: err.Error()}
 }
 
 func (s *Server) checkDims(dims *int, param string) (int, *apiError) {
@@ -404,6 +449,9 @@ func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) *apiEr
 	n := 0
 	e := func() *apiError {
 		if e := s.decode(r, &req); e != nil {
+			return e
+		}
+		if e := s.kindError("/v1/embeddings", encoder.KindEmbedding); e != nil {
 			return e
 		}
 		in, e := parseInput(req.Input, "input")
@@ -500,6 +548,9 @@ func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
 		if e := s.decode(r, &req); e != nil {
 			return e
 		}
+		if e := s.kindError("/embed", encoder.KindEmbedding); e != nil {
+			return e
+		}
 		in, e := parseInput(req.Inputs, "inputs")
 		if e != nil {
 			return e
@@ -507,35 +558,30 @@ func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
 		n = in.len()
 		s.cfg.Metrics.Request(n)
 		var o embed.Options
-		switch d := req.TruncationDirection; {
-		case d == "" || strings.EqualFold(d, "right"):
-		case strings.EqualFold(d, "left"):
-			o.TruncateLeft = true
-		default:
-			return badRequest("truncation_direction", "truncation_direction %q: want Left or Right", d)
+		left, e := truncateLeft(req.TruncationDirection)
+		if e != nil {
+			return e
 		}
-		var prompt string
-		if req.PromptName != nil {
-			p, err := s.cfg.Model.Prompt(*req.PromptName)
-			if err != nil {
-				return badRequest("prompt_name", "%v", err)
-			}
-			prompt = p
+		prompt, e := s.prompt(req.PromptName)
+		if e != nil {
+			return e
 		}
+		o.TruncateLeft = left
 		dims, e := s.checkDims(req.Dimensions, "dimensions")
 		if e != nil {
 			return e
 		}
 		o.Prompt, o.TruncateDim = prompt, dims
-		// As in TEI, normalize applies to the vector the request gets
-		// (after dimensions) and false leaves out the model's own
-		// Normalize module; true normalizes a model that has none.
-		switch normalize := req.Normalize == nil || *req.Normalize; {
-		case !normalize:
-			o.Unnormalized = true
-		case !s.cfg.Model.Info().Normalize:
-			o.Normalize = &normalize
+		// As in TEI, normalize defaults to true, applies to the vector
+		// the request gets (after dimensions) and false leaves out the
+		// model's own Normalize module; true normalizes a model that has
+		// none. The NATS service reads its normalize the same way.
+		normalize := req.Normalize
+		if normalize == nil {
+			yes := true
+			normalize = &yes
 		}
+		workers.SetNormalize(&o, normalize, s.cfg.Model.Info().Normalize)
 		em, e := s.embedder(o)
 		if e != nil {
 			return e
@@ -596,13 +642,9 @@ func (s *Server) teiTokenize(w http.ResponseWriter, r *http.Request) *apiError {
 	if n := in.len(); n > s.cfg.MaxClientBatchSize {
 		return tooLarge("inputs", "%d inputs exceed the limit of %d per request", n, s.cfg.MaxClientBatchSize)
 	}
-	var prompt string
-	if req.PromptName != nil {
-		p, err := s.cfg.Model.Prompt(*req.PromptName)
-		if err != nil {
-			return badRequest("prompt_name", "%v", err)
-		}
-		prompt = p
+	prompt, e := s.prompt(req.PromptName)
+	if e != nil {
+		return e
 	}
 	m := s.cfg.Model
 	skipSpecial := req.AddSpecialTokens != nil && !*req.AddSpecialTokens
@@ -638,11 +680,31 @@ func (s *Server) teiTokenize(w http.ResponseWriter, r *http.Request) *apiError {
 func (s *Server) info(w http.ResponseWriter, r *http.Request) *apiError {
 	mi := s.cfg.Model.Info()
 	bc := s.cfg.Batcher.Config()
+	// TEI's model_type: {"embedding": {"pooling"}} (pooling "splade" for
+	// a sparse model, as TEI reports one), {"reranker": {id2label,
+	// label2id}} for a one-label cross-encoder, {"classifier": …} for
+	// more labels; "kind" is embedpipe's own name of it.
+	modelType := map[string]any{"embedding": map[string]any{"pooling": mi.Pooling}}
+	switch mi.Kind {
+	case encoder.KindSparse:
+		modelType = map[string]any{"embedding": map[string]any{"pooling": "splade"}}
+	case encoder.KindCrossEncoder:
+		id2label, label2id := map[string]string{}, map[string]int{}
+		for i, l := range mi.CrossEncoder.Labels {
+			id2label[strconv.Itoa(i)], label2id[l] = l, i
+		}
+		name := "reranker"
+		if len(mi.CrossEncoder.Labels) > 1 {
+			name = "classifier"
+		}
+		modelType = map[string]any{name: map[string]any{"id2label": id2label, "label2id": label2id}}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"model_id":                s.cfg.ModelID,
 		"model_sha":               nilIfEmpty(mi.Revision),
 		"model_dtype":             "float32",
-		"model_type":              map[string]any{"embedding": map[string]any{"pooling": mi.Pooling}},
+		"model_type":              modelType,
+		"kind":                    mi.Kind,
 		"max_concurrent_requests": bc.Queue,
 		"max_input_length":        s.cfg.MaxInputTokens,
 		"max_batch_tokens":        bc.BatchTokens,
@@ -659,4 +721,199 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) *apiError {
 		"version":                 "embedpipe",
 	})
 	return nil
+}
+
+// truncateLeft reads TEI's truncation_direction: Right (the default) or
+// Left, in any case.
+func truncateLeft(d string) (bool, *apiError) {
+	switch {
+	case d == "" || strings.EqualFold(d, "right"):
+		return false, nil
+	case strings.EqualFold(d, "left"):
+		return true, nil
+	}
+	return false, badRequest("truncation_direction", "truncation_direction %q: want Left or Right", d)
+}
+
+// prompt returns the text of the model's prompt called name (nil: none).
+func (s *Server) prompt(name *string) (string, *apiError) {
+	if name == nil {
+		return "", nil
+	}
+	p, err := s.cfg.Model.Prompt(*name)
+	if err != nil {
+		return "", badRequest("prompt_name", "%v", err)
+	}
+	return p, nil
+}
+
+type teiEmbedSparseRequest struct {
+	Inputs              json.RawMessage `json:"inputs"`
+	Truncate            *bool           `json:"truncate"`
+	TruncationDirection string          `json:"truncation_direction"`
+	PromptName          *string         `json:"prompt_name"`
+}
+
+// teiSparseValue is one entry of a TEI sparse vector.
+type teiSparseValue struct {
+	Index int32   `json:"index"`
+	Value float32 `json:"value"`
+}
+
+// teiEmbedSparse serves TEI's POST /embed_sparse for a sparse (SPLADE)
+// model: per input, its positive weights as {index, value} by ascending
+// index (the SparseTopK largest when set). The inputs join the shared
+// batcher's sparse batches.
+func (s *Server) teiEmbedSparse(w http.ResponseWriter, r *http.Request) *apiError {
+	start := time.Now()
+	n := 0
+	e := func() *apiError {
+		var req teiEmbedSparseRequest
+		if e := s.decode(r, &req); e != nil {
+			return e
+		}
+		if e := s.kindError("/embed_sparse", encoder.KindSparse); e != nil {
+			return e
+		}
+		in, e := parseInput(req.Inputs, "inputs")
+		if e != nil {
+			return e
+		}
+		n = in.len()
+		s.cfg.Metrics.Request(n)
+		left, e := truncateLeft(req.TruncationDirection)
+		if e != nil {
+			return e
+		}
+		prompt, e := s.prompt(req.PromptName)
+		if e != nil {
+			return e
+		}
+		em, e := s.embedder(embed.Options{Output: embed.SparseEmbedding, Prompt: prompt, TruncateLeft: left})
+		if e != nil {
+			return e
+		}
+		seqs, lengths, e := s.tokenize(in, em, req.Truncate != nil && *req.Truncate, "inputs")
+		if e != nil {
+			return e
+		}
+		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
+		var sv encoder.SparseVectors
+		if e := batchError(r.Context(), s.cfg.Batcher.EmbedSparse(r.Context(), seqs, encoder.SparseOptions{TopK: s.cfg.SparseTopK}, &sv)); e != nil {
+			return e
+		}
+		out := make([][]teiSparseValue, n)
+		for i := range n {
+			idx, val := sv.Vector(i)
+			out[i] = make([]teiSparseValue, len(idx))
+			for j := range idx {
+				out[i][j] = teiSparseValue{Index: idx[j], Value: val[j]}
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}()
+	s.done("tei", n, start, e)
+	return e
+}
+
+type teiRerankRequest struct {
+	Query               *string  `json:"query"`
+	Texts               []string `json:"texts"`
+	RawScores           bool     `json:"raw_scores"`
+	ReturnText          bool     `json:"return_text"`
+	Truncate            *bool    `json:"truncate"`
+	TruncationDirection string   `json:"truncation_direction"`
+}
+
+// teiRank is one entry of TEI's /rerank reply.
+type teiRank struct {
+	Index int     `json:"index"`
+	Text  *string `json:"text,omitempty"`
+	Score float32 `json:"score"`
+}
+
+// teiRerank serves TEI's POST /rerank for a one-label cross-encoder: each
+// text is scored against the query as the pair [CLS] query [SEP] text
+// [SEP] (token types 0 then 1, longest_first truncation at
+// MaxInputTokens, as embedpipe score), and the reply lists {index, score}
+// (text too with return_text) by descending score, ties in input order.
+// Scores are after the model's activation unless raw_scores asks for the
+// logits. As in TEI, truncate defaults to false: a pair longer than
+// MaxInputTokens is refused. The pairs join the shared batcher's pair
+// batches.
+func (s *Server) teiRerank(w http.ResponseWriter, r *http.Request) *apiError {
+	start := time.Now()
+	n := 0
+	e := func() *apiError {
+		var req teiRerankRequest
+		if e := s.decode(r, &req); e != nil {
+			return e
+		}
+		if e := s.kindError("/rerank", encoder.KindCrossEncoder); e != nil {
+			return e
+		}
+		if nl := s.cfg.Model.NumLabels(); nl != 1 {
+			return wrongModel("/rerank needs a re-ranker with one label, and %s has %d labels", s.cfg.ModelID, nl)
+		}
+		if req.Query == nil {
+			return badRequest("query", "query is required")
+		}
+		if len(req.Texts) == 0 {
+			return badRequest("texts", "texts cannot be empty")
+		}
+		n = len(req.Texts)
+		s.cfg.Metrics.Request(n)
+		if n > s.cfg.MaxClientBatchSize {
+			return tooLarge("texts", "%d texts exceed the limit of %d per request", n, s.cfg.MaxClientBatchSize)
+		}
+		left, e := truncateLeft(req.TruncationDirection)
+		if e != nil {
+			return e
+		}
+		if left {
+			return badRequest("truncation_direction", "truncation_direction Left is not supported for pairs: embedpipe truncates a (query, text) pair longest_first from the right, as sentence-transformers' CrossEncoder does")
+		}
+		truncate := req.Truncate != nil && *req.Truncate
+		seqs := new(encoder.Batch)
+		seqs.Reset()
+		lengths := make([]int, n)
+		for i, t := range req.Texts {
+			n0 := len(seqs.IDs)
+			cut, err := s.cfg.Model.AppendPairTo(seqs, *req.Query, t, s.cfg.MaxInputTokens)
+			if err != nil {
+				return &apiError{status: http.StatusUnprocessableEntity, kind: metrics.ErrTokenizer, param: "texts", msg: fmt.Sprintf("texts[%d]: %v", i, err)}
+			}
+			if cut && !truncate {
+				return tooLarge("texts", "the pair of the query and texts[%d] has more than %d tokens; set truncate or shorten it", i, s.cfg.MaxInputTokens)
+			}
+			lengths[i] = len(seqs.IDs) - n0
+		}
+		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
+		vals := make([]float32, n)
+		var logits, scores []float32
+		if req.RawScores {
+			logits = vals
+		} else {
+			scores = vals
+		}
+		if e := batchError(r.Context(), s.cfg.Batcher.Score(r.Context(), seqs, logits, scores)); e != nil {
+			return e
+		}
+		ranks := make([]teiRank, n)
+		for i, v := range vals {
+			if math.IsNaN(float64(v)) {
+				return &apiError{status: http.StatusInternalServerError, kind: metrics.ErrBackend, msg: fmt.Sprintf("score of texts[%d] is NaN", i)}
+			}
+			ranks[i] = teiRank{Index: i, Score: v}
+			if req.ReturnText {
+				ranks[i].Text = &req.Texts[i]
+			}
+		}
+		slices.SortStableFunc(ranks, func(a, b teiRank) int { return cmp.Compare(b.Score, a.Score) })
+		writeJSON(w, http.StatusOK, ranks)
+		return nil
+	}()
+	s.done("tei", n, start, e)
+	return e
 }

@@ -11,15 +11,17 @@ import (
 )
 
 // RequestOptions converts an embed request's options into the embedding
-// seam's; the service and every front end built on it (HTTP) use it, so a
-// request means the same thing whichever way it comes. Options that depend
-// on the model are checked by embed.Resolve.
-func RequestOptions(r schemas.EmbedRequest) (embed.Options, error) {
+// seam's; the service and every front end built on it use it, so a
+// request means the same thing whichever way it comes. modelNormalizes
+// says whether the model ends with a Normalize module (see SetNormalize).
+// Options that depend on the model are checked by embed.Resolve.
+func RequestOptions(r schemas.EmbedRequest, modelNormalizes bool) (embed.Options, error) {
 	p, err := embed.ParsePrecision(r.Precision)
 	if err != nil {
 		return embed.Options{}, err
 	}
-	o := embed.Options{Prompt: r.Prompt, PromptName: r.PromptName, TruncateDim: r.TruncateDim, Normalize: r.Normalize, Precision: p}
+	o := embed.Options{Prompt: r.Prompt, PromptName: r.PromptName, TruncateDim: r.TruncateDim, Precision: p}
+	SetNormalize(&o, r.Normalize, modelNormalizes)
 	if len(r.Ranges) > 0 {
 		if len(r.Ranges) != 2 {
 			return embed.Options{}, fmt.Errorf("%w: ranges has %d rows, want 2 ([[min…],[max…]])", embed.ErrRanges, len(r.Ranges))
@@ -30,6 +32,25 @@ func RequestOptions(r schemas.EmbedRequest) (embed.Options, error) {
 		return embed.Options{}, fmt.Errorf("%w: precision %s needs ranges [[min…],[max…]] in the request: one request cannot calibrate them", embed.ErrRanges, p)
 	}
 	return o, nil
+}
+
+// SetNormalize applies a request's normalize flag to o, the one reading of
+// it that the NATS service and the HTTP API share: nil keeps the model's
+// choice; false leaves out the model's Normalize module and normalizes
+// nothing (embed.Options.Unnormalized, TEI's normalize=false: the vectors
+// as the pooling and the Dense modules give them, cut but not
+// renormalized by a truncate-dim); true normalizes the output vector,
+// which for a model with a Normalize module (modelNormalizes) is already
+// its choice.
+func SetNormalize(o *embed.Options, normalize *bool, modelNormalizes bool) {
+	switch {
+	case normalize == nil:
+	case !*normalize:
+		o.Normalize, o.Unnormalized = nil, true
+	case !modelNormalizes:
+		yes := true
+		o.Normalize = &yes
+	}
 }
 
 // maxEmbedders bounds the resolved option sets a service keeps.
@@ -76,8 +97,8 @@ func optionsKey(o embed.Options) string {
 	if o.Normalize != nil {
 		norm = fmt.Sprint(*o.Normalize)
 	}
-	return fmt.Sprintf("%s|%q|%q|%d|%d|%s|%s|%d|%d|%x", o.Output, o.Prompt, o.PromptName, o.MaxLength, o.TruncateDim, norm,
-		o.Precision, o.BatchSize, o.MaxBatchTokens, h.Sum64())
+	return fmt.Sprintf("%s|%q|%q|%d|%d|%s|%t|%t|%s|%d|%d|%x", o.Output, o.Prompt, o.PromptName, o.MaxLength, o.TruncateDim, norm,
+		o.Unnormalized, o.TruncateLeft, o.Precision, o.BatchSize, o.MaxBatchTokens, h.Sum64())
 }
 
 // qvectors are n vectors in an Embedder's output precision.

@@ -219,7 +219,7 @@ func (s *Service) handle(req micro.Request) {
 		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, "normalize=false is not supported: the service returns normalized vectors")
 		return
 	}
-	o, err := RequestOptions(r)
+	o, err := RequestOptions(r, s.cfg.Encoder.Info().Normalize)
 	if err != nil {
 		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, err.Error())
 		return

@@ -42,7 +42,8 @@ func runServe(ctx context.Context, args []string) error {
 	maxWait := fs.Duration("max-wait", 2*time.Millisecond, "how long a service batch waits for more requests")
 	executors := fs.Int("executors", 1, "service batches encoded at once")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	httpAddr := fs.String("http", "", "serve the OpenAI (/v1/embeddings) and TEI (/embed, /tokenize, /info) HTTP API, /metrics, /health and /live on this address (e.g. 127.0.0.1:8080)")
+	httpAddr := fs.String("http", "", "serve the OpenAI (/v1/embeddings) and TEI (/embed, /embed_sparse, /rerank, /tokenize, /info) HTTP API, /metrics, /health and /live on this address (e.g. 127.0.0.1:8080)")
+	sparseTopK := fs.Int("sparse-top-k", 0, "keep the K largest weights of each sparse vector of a SPLADE model (/embed_sparse, NATS embed; 0: every positive weight)")
 	noNATS := fs.Bool("no-nats", false, "run the HTTP API only: no NATS server, service or workers")
 	apiKey := fs.String("api-key", os.Getenv("EMBEDPIPE_API_KEY"), "require Authorization: Bearer KEY on the HTTP API (default $EMBEDPIPE_API_KEY)")
 	tlsCert := fs.String("http-tls-cert", "", "TLS certificate file (PEM) for the HTTP API")
@@ -63,6 +64,9 @@ func runServe(ctx context.Context, args []string) error {
 	natsGiven := fs.given("nats")
 	if *noNATS && *httpAddr == "" {
 		return fs.usageErrorf("--no-nats needs --http: there would be nothing to serve")
+	}
+	if *sparseTopK < 0 {
+		return fs.usageErrorf("--sparse-top-k %d is negative", *sparseTopK)
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return fs.usageErrorf("--http-tls-cert and --http-tls-key go together")
@@ -115,22 +119,21 @@ func runServe(ctx context.Context, args []string) error {
 	if h := emb.Info().Hub; h != "" {
 		modelID = h
 	}
-	// One batcher for every transport: HTTP and NATS requests share
-	// batches and the queue bound.
-	var batcher *workers.Batcher
-	if emb.Info().Kind != encoder.KindCrossEncoder {
-		batcher = workers.NewBatcher(emb, workers.BatcherConfig{BatchTokens: *batchTokens, MaxWait: *maxWait,
-			Queue: *queue, Executors: *executors, Metrics: met})
-		defer batcher.Close() // after the NATS service stops: drains what is queued
+	kind := emb.Info().Kind
+	if *sparseTopK > 0 && kind != encoder.KindSparse {
+		return fs.usageErrorf("--sparse-top-k applies to a sparse (SPLADE) model, and %s is a %s model", *model, kind)
 	}
+	// One batcher for every transport: HTTP and NATS requests share
+	// batches and the queue bound; it batches pairs for a cross-encoder
+	// and sparse vectors for a SPLADE model.
+	batcher := workers.NewBatcher(emb, workers.BatcherConfig{BatchTokens: *batchTokens, MaxWait: *maxWait,
+		Queue: *queue, Executors: *executors, Metrics: met})
+	defer batcher.Close() // after the NATS service stops: drains what is queued
 	var httpSrv *http.Server
 	if *httpAddr != "" {
-		if batcher == nil {
-			return fmt.Errorf("--http serves embeddings, and %s is a cross-encoder (use the NATS rerank endpoint)", *model)
-		}
 		api, err := httpapi.New(httpapi.Config{Model: emb, Batcher: batcher, ModelID: modelID, APIKey: *apiKey,
 			MaxClientBatchSize: *maxClientBatch, MaxInputTokens: *maxInputTokens, MaxBodyBytes: *maxBody,
-			Metrics: met, Health: health, Logger: log})
+			SparseTopK: *sparseTopK, Metrics: met, Health: health, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -155,7 +158,9 @@ func runServe(ctx context.Context, args []string) error {
 			scheme = "https"
 		}
 		log.Info("HTTP API ready", "url", scheme+"://"+ln.Addr().String(), "auth", *apiKey != "")
-		fmt.Fprintf(os.Stderr, "embedpipe serve: HTTP API at %s://%s (/v1/embeddings, /embed, /tokenize, /info, /metrics, /health)\n", scheme, ln.Addr())
+		endpoints := map[string]string{encoder.KindEmbedding: "/v1/embeddings, /embed", encoder.KindSparse: "/embed_sparse",
+			encoder.KindCrossEncoder: "/rerank"}[kind]
+		fmt.Fprintf(os.Stderr, "embedpipe serve: HTTP API at %s://%s (%s, /tokenize, /info, /metrics, /health)\n", scheme, ln.Addr(), endpoints)
 	}
 	health.SetReady(true)
 	var wg sync.WaitGroup

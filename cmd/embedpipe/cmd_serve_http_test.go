@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/internal/refs"
 )
 
 var loadRequests = flag.Int("load-requests", 0, "requests of TestServeHTTPLoad (default 2000, 500 with -short; the figures in the README come from 20000)")
@@ -367,3 +369,182 @@ func TestServeHTTPLoad(t *testing.T) {
 // beyond its queue or leaked per request would pass it within the 20,000
 // requests of the README's run.
 const maxServeRSS = 256 << 20
+
+// postJSON posts body to url+path and returns the status and the reply.
+func postJSON(t *testing.T, url, path string, body any) (int, []byte) {
+	t.Helper()
+	js, _ := json.Marshal(body)
+	resp, err := http.Post(url+path, "application/json", bytes.NewReader(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// TestServeHTTPRerank runs serve --http on tiny-reranker and checks TEI's
+// /rerank against embedpipe score on the same pairs (the first 40
+// reference pairs and every truncation pair) and against the float64
+// reference, both within 2e-5: the pairs of one query in one request,
+// the reply sorted by descending score with each index naming its text.
+// /embed and /v1/embeddings refuse the model with TEI's 424 and OpenAI's
+// 400.
+func TestServeHTTPRerank(t *testing.T) {
+	model := refs.ModelDir(t, "tiny-reranker")
+	in, pairs := scoreInput(t, 40)
+	out := filepath.Join(t.TempDir(), "scored.jsonl")
+	if err := runScore(context.Background(), []string{"--model", model, "--input", in, "--output", out, "--quiet",
+		"--query-column", "query", "--document-column", "document"}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scored := make([]float64, len(pairs))
+	for i, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n"))[:len(pairs)] {
+		var r struct {
+			Score float64 `json:"score"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatal(err)
+		}
+		scored[i] = r.Score
+	}
+	url := startHTTPServe(t, "--model", model)
+	var queries []string
+	byQuery := map[string][]int{}
+	for i, p := range pairs {
+		if _, ok := byQuery[p.Query]; !ok {
+			queries = append(queries, p.Query)
+		}
+		byQuery[p.Query] = append(byQuery[p.Query], i)
+	}
+	worstScore, worstRef, checked := 0.0, 0.0, 0
+	for _, q := range queries {
+		idx := byQuery[q]
+		var texts []string
+		for _, i := range idx {
+			texts = append(texts, pairs[i].Passage)
+		}
+		code, body := postJSON(t, url, "/rerank", map[string]any{"query": q, "texts": texts, "truncate": true})
+		var ranks []struct {
+			Index int     `json:"index"`
+			Score float64 `json:"score"`
+		}
+		if code != 200 || json.Unmarshal(body, &ranks) != nil || len(ranks) != len(texts) {
+			t.Fatalf("/rerank: %d %s", code, body)
+		}
+		seen := map[int]bool{}
+		for k, r := range ranks {
+			if r.Index < 0 || r.Index >= len(texts) || seen[r.Index] || (k > 0 && r.Score > ranks[k-1].Score) {
+				t.Fatalf("/rerank %q: %+v is not a permutation sorted by descending score", q, ranks)
+			}
+			seen[r.Index] = true
+			i := idx[r.Index]
+			worstScore = max(worstScore, math.Abs(r.Score-scored[i]))
+			worstRef = max(worstRef, math.Abs(r.Score-pairs[i].Score))
+			checked++
+		}
+	}
+	t.Logf("/rerank: %d pairs in %d requests, worst |diff| to score %.3g, to the reference %.3g", checked, len(queries), worstScore, worstRef)
+	if checked != len(pairs) || worstScore > 2e-5 || worstRef > 2e-5 {
+		t.Errorf("%d of %d pairs, worst diff to score %.3g, to the reference %.3g (bound 2e-5)", checked, len(pairs), worstScore, worstRef)
+	}
+	if code, body := postJSON(t, url, "/embed", map[string]any{"inputs": "x"}); code != 424 || !bytes.Contains(body, []byte("use /rerank")) {
+		t.Errorf("/embed on a reranker: %d %s", code, body)
+	}
+	if code, body := postJSON(t, url, "/v1/embeddings", map[string]any{"input": "x"}); code != 400 || !bytes.Contains(body, []byte("model_not_supported")) {
+		t.Errorf("/v1/embeddings on a reranker: %d %s", code, body)
+	}
+}
+
+// TestServeHTTPSparse runs serve --http on tiny-splade and checks TEI's
+// /embed_sparse against the float64 reference (every entry above 1e-4
+// present, values within 2e-5, indices ascending) on 200 rows, 50 texts a
+// request; --sparse-top-k 4 keeps the 4 largest; /rerank and /embed
+// refuse the model with 424.
+func TestServeHTTPSparse(t *testing.T) {
+	model := refs.ModelDir(t, "tiny-splade")
+	var rows []refs.SparseRow
+	for _, r := range refs.ReadJSONL[refs.SparseRow](t, "tiny-splade.jsonl.gz") {
+		if r.Text != "" && len(rows) < 200 {
+			rows = append(rows, r)
+		}
+	}
+	url := startHTTPServe(t, "--model", model)
+	type value struct {
+		Index int32   `json:"index"`
+		Value float64 `json:"value"`
+	}
+	worst, missing := 0.0, 0
+	for lo := 0; lo < len(rows); lo += 50 {
+		var texts []string
+		for _, r := range rows[lo : lo+50] {
+			texts = append(texts, r.Text)
+		}
+		code, body := postJSON(t, url, "/embed_sparse", map[string]any{"inputs": texts, "truncate": true})
+		var vecs [][]value
+		if code != 200 || json.Unmarshal(body, &vecs) != nil || len(vecs) != len(texts) {
+			t.Fatalf("/embed_sparse: %d %.300s", code, body)
+		}
+		for j, v := range vecs {
+			ref := rows[lo+j]
+			got := map[int32]float64{}
+			for e, x := range v {
+				if e > 0 && x.Index <= v[e-1].Index {
+					t.Fatalf("row %d: indices not ascending", lo+j)
+				}
+				got[x.Index] = x.Value
+			}
+			for e, ix := range ref.Indices {
+				g, ok := got[ix]
+				if !ok && ref.Values[e] > 1e-4 {
+					missing++
+				}
+				worst = max(worst, math.Abs(g-ref.Values[e]))
+				delete(got, ix)
+			}
+			for _, g := range got {
+				worst = max(worst, g)
+			}
+		}
+	}
+	t.Logf("/embed_sparse: %d vectors, worst abs diff %.3g, %d reference entries above 1e-4 missing", len(rows), worst, missing)
+	if missing > 0 || worst > 2e-5 {
+		t.Errorf("%d entries missing, worst diff %.3g (bound 2e-5)", missing, worst)
+	}
+	for _, c := range []struct {
+		path string
+		body any
+	}{{"/rerank", map[string]any{"query": "q", "texts": []string{"a"}}}, {"/embed", map[string]any{"inputs": "a"}}} {
+		if code, body := postJSON(t, url, c.path, c.body); code != 424 || !bytes.Contains(body, []byte("use /embed_sparse")) {
+			t.Errorf("%s on a sparse model: %d %s", c.path, code, body)
+		}
+	}
+	top := startHTTPServe(t, "--model", model, "--sparse-top-k", "4")
+	code, body := postJSON(t, top, "/embed_sparse", map[string]any{"inputs": []string{rows[0].Text, rows[1].Text}})
+	var vecs [][]value
+	if code != 200 || json.Unmarshal(body, &vecs) != nil || len(vecs) != 2 || len(vecs[0]) != 4 || len(vecs[1]) != 4 {
+		t.Fatalf("--sparse-top-k 4: %d %s", code, body)
+	}
+	for i, v := range vecs {
+		// The 4 kept are the 4 largest of the reference's.
+		ref := slices.Clone(rows[i].Values)
+		slices.Sort(ref)
+		var kept []float64
+		for _, x := range v {
+			kept = append(kept, x.Value)
+		}
+		slices.Sort(kept)
+		for k := range 4 {
+			if math.Abs(kept[k]-ref[len(ref)-4+k]) > 2e-5 {
+				t.Fatalf("vector %d: kept %v, the reference's 4 largest are %v", i, kept, ref[len(ref)-4:])
+			}
+		}
+	}
+	if err := runServe(context.Background(), serveArgs(freeAddr(t), "--sparse-top-k", "4")); err == nil || !strings.Contains(err.Error(), "--sparse-top-k applies to a sparse") {
+		t.Errorf("--sparse-top-k on tiny-bert: %v", err)
+	}
+}
