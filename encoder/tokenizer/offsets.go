@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -18,7 +19,12 @@ type Offset struct{ Start, Stop int }
 // does) and pre-tokenizers that cut the normalized text into substrings.
 func (t *Tokenizer) EncodeOffsets(text string, maxLen int) (ids []int32, offs []Offset, known []bool) {
 	ids, _ = t.EncodeTo(nil, text, maxLen)
-	content, coffs, ok := t.contentOffsets(text)
+	if _, isWP := t.model.(*wordPiece); !isWP {
+		// Only WordPiece offsets are checked against Hugging Face's
+		// (TestOffsetRefs); ContentOffsets traces byte-level BPE too.
+		return ids, nil, nil
+	}
+	content, coffs, _, ok := t.contentOffsets(text)
 	if !ok {
 		return ids, nil, nil
 	}
@@ -57,29 +63,96 @@ func (t *Tokenizer) EncodeOffsets(text string, maxLen int) (ids []int32, offs []
 	return ids, offs, known
 }
 
+// ContentOffsets returns the ids of text's own tokens (as EncodeTo gives
+// them, without the special tokens and without truncation), the bytes of
+// text each comes from, and whether each begins a word of the
+// pre-tokenizer: for WordPiece a token that is not a continuing subword
+// ("##x"), for byte-level BPE the first token of a pre-tokenized word (a
+// word's leading space, as in "Ġworld", belongs to it, and to its
+// offsets, as Hugging Face's ByteLevel pre-tokenizer keeps it). Added
+// tokens begin words. ok is false where the stages cannot be traced back
+// to the text: models other than WordPiece and byte-level BPE, normalizers
+// that look across characters, pre-tokenizers other than substring ones
+// and ByteLevel without add_prefix_space. The ids are checked against
+// EncodeTo's, so a trace that disagrees gives ok false, never wrong
+// offsets.
+func (t *Tokenizer) ContentOffsets(text string) (ids []int32, offs []Offset, wordStart []bool, ok bool) {
+	ids, offs, wordStart, ok = t.contentOffsets(text)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	st, _ := t.scratch.Get().(*scratch)
+	if st == nil {
+		st = &scratch{}
+	}
+	want := t.encodeSequence(st, text, -1)
+	same := slices.Equal(ids, want)
+	st.seq = want[:0]
+	t.scratch.Put(st)
+	if !same {
+		return nil, nil, nil, false
+	}
+	return ids, offs, wordStart, true
+}
+
 // contentOffsets tokenizes text without special tokens or truncation as
 // encodeSequence does, keeping for every id the bytes of text it comes
-// from; ok is false where that cannot be traced (see EncodeOffsets).
-func (t *Tokenizer) contentOffsets(text string) (ids []int32, offs []Offset, ok bool) {
+// from and whether it begins a word; ok is false where that cannot be
+// traced (see ContentOffsets).
+func (t *Tokenizer) contentOffsets(text string) (ids []int32, offs []Offset, word []bool, ok bool) {
 	wp, isWP := t.model.(*wordPiece)
-	if !isWP {
-		return nil, nil, false
+	bp, isBPE := t.model.(*bpe)
+	bl, isBL := t.preTok.(byteLevel)
+	if isBPE && (!isBL || bl.addPrefixSpace || bp.prefix != "" || bp.suffix != "") {
+		return nil, nil, nil, false
+	}
+	if !isWP && !isBPE {
+		return nil, nil, nil, false
 	}
 	for _, r := range t.rawAdded.split(nil, text) {
 		if r.id >= 0 {
-			ids, offs = append(ids, r.id), append(offs, Offset{r.start, r.end})
+			ids, offs, word = append(ids, r.id), append(offs, Offset{r.start, r.end}), append(word, true)
 			continue
 		}
 		norm, align, ok := t.alignNormalize(text[r.start:r.end], r.start)
 		if !ok {
-			return nil, nil, false
+			return nil, nil, nil, false
 		}
 		for _, n := range t.normAdded.split(nil, norm) {
 			if n.id >= 0 {
-				ids, offs = append(ids, n.id), append(offs, Offset{align[n.start].Start, align[n.end-1].Stop})
+				ids, offs, word = append(ids, n.id), append(offs, Offset{align[n.start].Start, align[n.end-1].Stop}), append(word, true)
 				continue
 			}
 			sub := norm[n.start:n.end]
+			if isBPE {
+				// ByteLevel cuts sub into substrings (GPT-2's pattern, or
+				// none) and spells each byte as one character, so a
+				// token of k characters stands for k bytes of its word.
+				for i := 0; i < len(sub); {
+					l := len(sub) - i
+					if bl.useRegex {
+						l = gpt2Match(sub, i)
+					}
+					w, ws := sub[i:i+l], n.start+i
+					i += l
+					wids := bp.Tokenize(nil, byteLevelString(w))
+					pos := 0
+					for k, id := range wids {
+						tl := utf8.RuneCountInString(bp.IDToToken(id))
+						if tl == 0 || pos+tl > len(w) || byteLevelString(w[pos:pos+tl]) != bp.IDToToken(id) {
+							return nil, nil, nil, false
+						}
+						offs = append(offs, Offset{align[ws+pos].Start, align[ws+pos+tl-1].Stop})
+						word = append(word, k == 0)
+						pos += tl
+					}
+					if pos != len(w) {
+						return nil, nil, nil, false // bytes without a token
+					}
+					ids = append(ids, wids...)
+				}
+				continue
+			}
 			words := []string{sub}
 			if sp, seg := t.preTok.(segmentPreTokenizer); seg {
 				words = sp.PreTokenizeSegment(nil, sub, r.start == 0 && n.start == 0)
@@ -93,7 +166,7 @@ func (t *Tokenizer) contentOffsets(text string) (ids []int32, offs []Offset, ok 
 				}
 				i := strings.Index(norm[cur:n.end], w)
 				if i < 0 {
-					return nil, nil, false // the pre-tokenizer rewrote the text
+					return nil, nil, nil, false // the pre-tokenizer rewrote the text
 				}
 				ws := cur + i
 				cur = ws + len(w)
@@ -107,18 +180,19 @@ func (t *Tokenizer) contentOffsets(text string) (ids []int32, offs []Offset, ok 
 							s = strings.TrimPrefix(s, wp.prefix)
 						}
 						if !strings.HasPrefix(w[pos:], s) || s == "" {
-							return nil, nil, false
+							return nil, nil, nil, false
 						}
 						l = len(s)
 					}
 					offs = append(offs, Offset{align[ws+pos].Start, align[ws+pos+l-1].Stop})
+					word = append(word, pos == 0)
 					pos += l
 				}
 				ids = append(ids, wids...)
 			}
 		}
 	}
-	return ids, offs, true
+	return ids, offs, word, true
 }
 
 // alignNormalize normalizes piece, which starts at byte base of the input,
