@@ -115,11 +115,21 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 	if err := m.forwardObserved(ctx, s, b, s.hidden, obs); err != nil {
 		return err
 	}
+	st := b.starts()
+	return m.poolTo(s, dst, n, func(i int) (lo, hi int) { return st[i], st[i+1] }, b.PoolSkip, b.Unnormalized, "sequence")
+}
+
+// poolTo pools n token ranges of s.hidden into dst (n×Dim()): range i is
+// tokens [lo, hi) of rng(i), of which the first skip are left out (see
+// poolSpec.pool); then the Dense modules and, unless unnormalized, the
+// Normalize module. It is the one head of EmbedBatch and EmbedSpansBatch;
+// what names a range in errors.
+func (m *Model) poolTo(s *callScratch, dst []float32, n int, rng func(i int) (lo, hi int), skip int, unnormalized bool, what string) error {
+	dim, h := m.info.Dim, m.info.Hidden
 	if cap(s.acc) < h {
 		s.acc = make([]float64, h)
 	}
 	acc := s.acc[:h]
-	st := b.starts()
 	// With Dense modules the pooled vectors (width pdim) go to scratch and
 	// the chain writes dst.
 	pooled, pdim := dst, dim
@@ -129,20 +139,21 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 		pooled = s.headA
 	}
 	for i := 0; i < n; i++ {
-		o, l := st[i], st[i+1]-st[i]
-		m.pool.pool(pooled[i*pdim:(i+1)*pdim], s.hidden[o*h:(o+l)*h], l, h, b.PoolSkip, acc)
+		lo, hi := rng(i)
+		m.pool.pool(pooled[i*pdim:(i+1)*pdim], s.hidden[lo*h:hi*h], hi-lo, h, skip, acc)
 	}
 	if len(m.dense) > 0 {
 		s.hidden, s.headB = applyDense(m.dense, dst, pooled, n, s.hidden, s.headB)
 	}
-	if m.normalize && !b.Unnormalized {
+	if m.normalize && !unnormalized {
 		for i := 0; i < n; i++ {
 			Normalize(dst[i*dim : i*dim+dim])
 		}
 	}
 	for i := 0; i < n; i++ {
 		if !finite(dst[i*dim : i*dim+dim]) {
-			return fmt.Errorf("%w: sequence %d of the batch (%d tokens)", ErrNonFinite, i, st[i+1]-st[i])
+			lo, hi := rng(i)
+			return fmt.Errorf("%w: %s %d of the batch (%d tokens)", ErrNonFinite, what, i, hi-lo)
 		}
 	}
 	return nil

@@ -189,3 +189,47 @@ func (e *Embedder) QuantizeTo(dst []byte, src []float32, n int, r *Ranges) error
 
 // RowBytes is the size of one quantized output vector.
 func (e *Embedder) RowBytes() int { return e.c.Precision.RowBytes(e.c.Dim) }
+
+// SpanModel is what EmbedSpans needs of a model besides Model;
+// *encoder.Model satisfies it. EmbedSpansBatch only reads b and spans and
+// writes into dst, which the caller owns.
+type SpanModel interface {
+	EmbedSpansBatch(ctx context.Context, b *encoder.Batch, spans []encoder.Span, dst []float32) error
+}
+
+var _ SpanModel = (*encoder.Model)(nil)
+
+// EmbedSpans writes one vector per span of b into dst (len(spans)×Dim()
+// floats, row-major): b is encoded once and each span's contextual token
+// vectors are pooled by the model's pooling (encoder.Model.EmbedSpansBatch:
+// late chunking), then truncated and normalized as EmbedIDs does. It calls
+// Prepare(b); the prompt's pooling skip does not apply to spans, which
+// name their tokens. The error wraps ErrOptions when the model cannot pool
+// spans.
+func (e *Embedder) EmbedSpans(ctx context.Context, dst []float32, b *encoder.Batch, spans []encoder.Span) error {
+	if e.c.Output != SentenceEmbedding {
+		return fmt.Errorf("%w: EmbedSpans writes sentence embeddings, the output is %s", ErrOptions, e.c.Output)
+	}
+	sm, ok := e.m.(SpanModel)
+	if !ok {
+		return fmt.Errorf("%w: the model cannot pool token spans", ErrOptions)
+	}
+	n, dim, md := len(spans), e.c.Dim, e.c.ModelDim
+	if len(dst) < n*dim {
+		return fmt.Errorf("%w: %d floats for %d vectors of %d", ErrBuffer, len(dst), n, dim)
+	}
+	e.Prepare(b)
+	if dim == md && !e.c.Normalize {
+		return sm.EmbedSpansBatch(ctx, b, spans, dst[:n*dim])
+	}
+	s := e.getScratch()
+	defer e.scratch.Put(s)
+	if cap(s.vec) < n*md {
+		s.vec = make([]float32, n*md, n*md+n*md/4)
+	}
+	full := s.vec[:n*md]
+	if err := sm.EmbedSpansBatch(ctx, b, spans, full); err != nil {
+		return err
+	}
+	return e.FinishTo(dst, full, n)
+}
