@@ -8,6 +8,7 @@ import (
 
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/encoder/embed"
+	"github.com/embedpipe/embedpipe/encoder/tokenizer"
 )
 
 // Model is what the pipeline needs from an encoder; *encoder.Model satisfies
@@ -100,6 +101,55 @@ func (p OnError) MarshalText() ([]byte, error) {
 	return []byte(v), err
 }
 
+// ChunkMode is how a chunked run (Config.ChunkTokens) embeds its chunks.
+// The zero value "" means ChunkSplit.
+type ChunkMode string
+
+// The chunk modes.
+const (
+	// ChunkSplit embeds each chunk's text on its own: a chunk's vector is
+	// the embedding of its chunk_text.
+	ChunkSplit ChunkMode = "split"
+	// ChunkLate runs each whole document once through the encoder and
+	// pools each chunk's span of contextual token vectors with the
+	// model's pooling ("late chunking"): the document must fit the
+	// model's max length.
+	ChunkLate ChunkMode = "late"
+)
+
+// ParseChunkMode reads a chunk mode name; "" is ChunkSplit.
+func ParseChunkMode(s string) (ChunkMode, error) {
+	p, err := embed.ParseName("chunk mode", s, ChunkSplit, ChunkSplit, ChunkLate)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return p, nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler with ParseChunkMode,
+// for flag.TextVar.
+func (p *ChunkMode) UnmarshalText(b []byte) error {
+	return embed.UnmarshalName(p, b, ParseChunkMode)
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p ChunkMode) MarshalText() ([]byte, error) {
+	v, err := ParseChunkMode(string(p))
+	return []byte(v), err
+}
+
+// ChunkModel is what a chunked run needs of a model besides Model;
+// *encoder.Model satisfies it. TextTokens returns the tokens of a text
+// alone (no prompt, no special tokens, no truncation) with the bytes of the
+// text each comes from and whether each begins a word; its error says why
+// a tokenizer has no offsets.
+type ChunkModel interface {
+	Model
+	TextTokens(text string) (ids []int32, offs []tokenizer.Offset, wordStart []bool, err error)
+}
+
+var _ ChunkModel = (*encoder.Model)(nil)
+
 // Defaults of Config, used by the command-line flags and by WithDefaults
 // alike.
 const (
@@ -177,6 +227,23 @@ type Config struct {
 	// Workers is the number of concurrent encoder calls (default
 	// GOMAXPROCS/model threads, at least 1).
 	Workers int
+	// ChunkTokens, when positive, cuts each text into chunks of at most
+	// ChunkTokens tokens (special and prompt tokens not counted) instead of
+	// truncating it, and writes one output row per chunk: the row's input
+	// columns, then chunk_index (int32, from 0), chunk_start and chunk_end
+	// (int32 UTF-8 byte offsets into the text, from the tokenizer's
+	// offsets), chunk_text (the text's bytes [chunk_start, chunk_end)) and
+	// the chunk's embedding. Chunks start at word starts (a word longer
+	// than ChunkTokens is split); ChunkOverlap tokens are shared by
+	// consecutive chunks. It must leave room for the model's special and
+	// prompt tokens within MaxLength. See chunk.go. (ChunkRows and
+	// ChunkBytes below are the input windows, not text chunks.)
+	ChunkTokens int
+	// ChunkOverlap is the number of tokens consecutive chunks share, less
+	// than ChunkTokens (default 0).
+	ChunkOverlap int
+	// ChunkMode is ChunkSplit (default) or ChunkLate.
+	ChunkMode ChunkMode
 	// ChunkRows is the checkpoint and length-sorting window size in rows
 	// (default DefaultChunkRows).
 	ChunkRows int
@@ -311,11 +378,61 @@ func (c Config) resolve(m Model) (Config, *embed.Embedder, error) {
 		return c, nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	ec := e.Config()
+	if err := c.checkChunks(m, e); err != nil {
+		return c, nil, err
+	}
 	c.Prompt, c.PromptName, c.MaxLength = ec.Prompt, "", ec.MaxLength
 	c.BatchSize, c.MaxBatchTokens = ec.BatchSize, ec.MaxBatchTokens
 	norm := ec.Normalize
 	c.Normalize = &norm
 	return c, e, nil
+}
+
+// checkChunks validates and defaults the chunking options against the
+// model and the resolved embedding options of e.
+func (c *Config) checkChunks(m Model, e *embed.Embedder) error {
+	if c.ChunkTokens == 0 {
+		// The split mode is the flags' default, and means nothing alone.
+		if c.ChunkOverlap != 0 || c.ChunkMode != "" && c.ChunkMode != ChunkSplit {
+			return fmt.Errorf("%w: a chunk overlap or mode needs chunk tokens (--chunk-tokens N)", ErrConfig)
+		}
+		return nil
+	}
+	var err error
+	if c.ChunkMode, err = ParseChunkMode(string(c.ChunkMode)); err != nil {
+		return err
+	}
+	if c.ChunkTokens < 0 {
+		return fmt.Errorf("%w: chunk tokens %d (want a positive number of tokens)", ErrConfig, c.ChunkTokens)
+	}
+	if c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkTokens {
+		return fmt.Errorf("%w: chunk overlap %d must be at least 0 and less than the chunk tokens %d", ErrConfig, c.ChunkOverlap, c.ChunkTokens)
+	}
+	if c.OutputValue != SentenceEmbedding {
+		return fmt.Errorf("%w: chunking writes sentence embeddings, not %s", ErrConfig, c.OutputValue)
+	}
+	cm, ok := m.(ChunkModel)
+	if !ok {
+		return fmt.Errorf("%w: chunking needs the tokenizer's offsets, which this model does not give", ErrConfig)
+	}
+	if _, _, _, err := cm.TextTokens("chunk offsets"); err != nil {
+		return fmt.Errorf("%w: chunking needs the tokenizer's offsets: %w", ErrConfig, err)
+	}
+	ec := e.Config()
+	empty, _ := e.TokenizeTo(nil, "")
+	extra := len(empty) // what the template and the prompt add
+	if room := ec.MaxLength - extra; c.ChunkTokens > room {
+		return fmt.Errorf("%w: chunk tokens %d do not fit the max length %d less the %d special and prompt tokens every sequence carries: at most %d", ErrConfig, c.ChunkTokens, ec.MaxLength, extra, room)
+	}
+	if c.ChunkMode == ChunkLate {
+		if _, ok := m.(embed.SpanModel); !ok {
+			return fmt.Errorf("%w: late chunking needs a model that pools token spans", ErrConfig)
+		}
+		if ec.TruncateLeft {
+			return fmt.Errorf("%w: late chunking encodes whole documents: it takes no truncation side", ErrConfig)
+		}
+	}
+	return nil
 }
 
 // checkScores validates the options of a Scores run.

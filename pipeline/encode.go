@@ -11,6 +11,8 @@ type encodeScratch struct {
 	b   encoder.Batch
 	dst []float32
 	sv  encoder.SparseVectors
+	// spans are the chunk spans of a late-chunking batch.
+	spans []encoder.Span
 }
 
 // encode runs one batch. A batch the encoder rejects is retried one
@@ -68,6 +70,9 @@ func (fr *fileRun) encodeSeqs(ctx context.Context, ew *encodeScratch, job *chunk
 			copy(job.tokEmb[job.starts[u]*h:job.starts[u+1]*h], ew.dst[ew.b.Starts[k]*h:ew.b.Starts[k+1]*h])
 		}
 		return nil
+	}
+	if job.vecLo != nil {
+		return fr.encodeSpans(ctx, ew, job, seqs)
 	}
 	// The seam pools, truncates and normalizes; the rows are copied to
 	// their unique-sequence slots.

@@ -34,9 +34,19 @@ type chunkJob struct {
 	// (SparseEmbedding runs).
 	spIdx  [][]int32
 	spVal  [][]float32
-	failed []error    // per unique sequence: why it could not be embedded
-	keys   []cacheKey // per unique sequence, when a cache is used
-	stats  chunkStats
+	failed []error // per unique sequence: why it could not be embedded
+	// Chunked runs (Config.ChunkTokens): the text chunks of row i are
+	// chunks[rowChunks[i]:rowChunks[i+1]]; rowErr holds why a row could
+	// not be chunked. Late chunking encodes one sequence per document and
+	// pools the spans vecSpans[vecLo[u]:vecLo[u+1]] of sequence u into the
+	// rows vecLo[u]… of emb.
+	chunks    []textChunk
+	rowChunks []int32
+	rowErr    map[int]error
+	vecLo     []int32
+	vecSpans  [][2]int32
+	keys      []cacheKey // per unique sequence, when a cache is used
+	stats     chunkStats
 	// pending counts the batches not yet encoded.
 	pending atomic.Int32
 }
@@ -58,6 +68,9 @@ type batchJob struct {
 // prepare tokenizes the chunk, deduplicates its texts, serves what it can
 // from the cache, and cuts the rest into length-sorted token-budget batches.
 func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
+	if fr.cfg.ChunkTokens > 0 {
+		return fr.prepareChunks(job)
+	}
 	rec := job.c.Record
 	n := int(rec.NumRows())
 	tc, err := fileio.NewTextColumn(rec.Column(fr.col))
@@ -178,6 +191,15 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 			st.Truncated++
 		}
 	}
+	return fr.plan(job, lens, pairErrs), nil
+}
+
+// plan allocates the outputs of the unique sequences of job (lens[u]
+// tokens each; seqErrs names those that fail before encoding), serves what
+// it can from the memo and the cache, and cuts the rest into length-sorted
+// token-budget batches.
+func (fr *fileRun) plan(job *chunkJob, lens []int, seqErrs map[int32]error) []batchJob {
+	st := &job.stats
 	nu := len(lens)
 	job.failed = make([]error, nu)
 	switch fr.cfg.OutputValue {
@@ -186,11 +208,15 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 	case SparseEmbedding:
 		job.spIdx, job.spVal = make([][]int32, nu), make([][]float32, nu)
 	default:
-		job.emb = make([]float32, nu*fr.outDim)
+		nvec := nu
+		if job.vecLo != nil {
+			nvec = int(job.vecLo[nu]) // late chunking: a vector per chunk
+		}
+		job.emb = make([]float32, nvec*fr.outDim)
 	}
 	var todo []int32
 	for u := 0; u < nu; u++ {
-		if perr := pairErrs[int32(u)]; perr != nil {
+		if perr := seqErrs[int32(u)]; perr != nil {
 			job.failed[u] = perr
 			continue
 		}
@@ -230,5 +256,5 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 		st.Embedded += int64(hi - lo)
 		lo = hi
 	}
-	return batches, nil
+	return batches
 }

@@ -78,6 +78,13 @@ func (fr *fileRun) sparseColumn(job *chunkJob, keep, valid []bool) arrow.Array {
 // writeChunk builds the chunk's output record, writes its checkpoint and
 // returns the record, which the caller releases.
 func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record, error) {
+	if fr.cfg.ChunkTokens > 0 {
+		out, err := fr.writeChunkRows(job)
+		if err != nil {
+			return nil, err
+		}
+		return fr.checkpoint(ctx, job, out)
+	}
 	rec := job.c.Record
 	n := int(rec.NumRows())
 	st := &job.stats
@@ -141,6 +148,13 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record,
 	for _, a := range extra {
 		a.Release()
 	}
+	return fr.checkpoint(ctx, job, out)
+}
+
+// checkpoint writes out, the output record of job, as its part and counts
+// it; it returns out, or releases it on an error.
+func (fr *fileRun) checkpoint(ctx context.Context, job *chunkJob, out arrow.Record) (arrow.Record, error) {
+	st := &job.stats
 	if err := writePart(ctx, fr.ckDir, out, *st); err != nil {
 		out.Release()
 		return nil, err

@@ -134,6 +134,7 @@ func (s *Summary) merge(o Summary) {
 	s.Batches += o.Batches
 	s.PaddedTokens += o.PaddedTokens
 	s.EncodedTokens += o.EncodedTokens
+	s.ChunksOut += o.ChunksOut
 }
 
 func writeRowErrors(path string, errs []RowError) error {
@@ -173,6 +174,13 @@ func checkSchema(cfg *Config, path string, schema *arrow.Schema) (col, docCol in
 	}
 	if schema.HasField(cfg.OutputColumn) {
 		return -1, -1, fmt.Errorf("%w: %s already has a column %q; choose another --output-column", ErrConfig, path, cfg.OutputColumn)
+	}
+	if cfg.ChunkTokens > 0 {
+		for _, f := range chunkFields {
+			if schema.HasField(f.Name) || f.Name == cfg.OutputColumn {
+				return -1, -1, fmt.Errorf("%w: %s already has a column %q, which chunking adds (rename it, or choose another --output-column)", ErrConfig, path, f.Name)
+			}
+		}
 	}
 	docCol = -1
 	if cfg.OutputValue == Scores {
@@ -285,10 +293,13 @@ func runFile(ctx context.Context, m Model, emb *embed.Embedder, cfg *Config, in 
 	fr.pm, _ = m.(PairModel)
 	fr.sm, _ = m.(SparseModel)
 	fr.schema = fr.partSchema(stripMetadata(r.Schema()))
-	if cfg.OutputValue == SentenceEmbedding || cfg.OutputValue == Scores {
+	// Late chunking gives a document several vectors, which the memo and
+	// the cache (one vector per text) do not hold.
+	late := cfg.ChunkMode == ChunkLate
+	if cfg.OutputValue == SentenceEmbedding && !late || cfg.OutputValue == Scores {
 		fr.memo = newMemo(fr.outDim)
 	}
-	if cfg.CacheDir != "" && cfg.OutputValue == SentenceEmbedding {
+	if cfg.CacheDir != "" && cfg.OutputValue == SentenceEmbedding && !late {
 		fr.cache, err = openCache(cfg.CacheDir, m.ContentHash(), optionsKey(cfg), fr.outDim)
 		if err != nil {
 			return sum, nil, err
@@ -389,6 +400,8 @@ func (fr *fileRun) partSchema(in *arrow.Schema) *arrow.Schema {
 		fields = append(fields,
 			arrow.Field{Name: fr.cfg.OutputColumn, Type: arrow.ListOf(sink.VectorType(embed.Float32, fr.m.Hidden())), Nullable: true},
 			arrow.Field{Name: fr.tokensColumn(), Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true})
+	} else if fr.cfg.ChunkTokens > 0 {
+		fields = chunkSchemaFields(fields, arrow.Field{Name: fr.cfg.OutputColumn, Type: sink.VectorType(embed.Float32, fr.outDim), Nullable: true})
 	} else {
 		fields = append(fields, arrow.Field{Name: fr.cfg.OutputColumn, Type: sink.VectorType(embed.Float32, fr.outDim), Nullable: true})
 	}

@@ -6,7 +6,9 @@ import (
 )
 
 // Summary accounts for every row of a run: RowsIn == RowsOut + Skipped.
-// Nulls and Errors (rows nulled by OnErrorNull) are among RowsOut.
+// Nulls and Errors (rows nulled by OnErrorNull) are among RowsOut. A
+// chunked run (Config.ChunkTokens) counts input rows the same way and its
+// output rows, one per chunk, in ChunksOut.
 type Summary struct {
 	Files        int   `json:"files"`
 	RowsIn       int64 `json:"rows_in"`
@@ -29,10 +31,13 @@ type Summary struct {
 	PaddingWaste float64 `json:"padding_waste"`
 	// EncodedTokens counts the tokens actually sent to the encoder (after
 	// deduplication and cache hits).
-	EncodedTokens int64   `json:"encoded_tokens"`
-	WallSeconds   float64 `json:"wall_seconds"`
-	TokensPerSec  float64 `json:"tokens_per_s"`
-	RowsPerSec    float64 `json:"rows_per_s"`
+	EncodedTokens int64 `json:"encoded_tokens"`
+	// ChunksOut is the number of output rows of a chunked run, one per
+	// chunk of the RowsOut input rows (0 when not chunking).
+	ChunksOut    int64   `json:"chunks_out,omitempty"`
+	WallSeconds  float64 `json:"wall_seconds"`
+	TokensPerSec float64 `json:"tokens_per_s"`
+	RowsPerSec   float64 `json:"rows_per_s"`
 	// TotalRows is the number of rows the inputs hold when known up front
 	// (Parquet, Arrow IPC files), for progress bars; 0 when unknown.
 	TotalRows int64    `json:"total_rows,omitempty"`
@@ -73,6 +78,7 @@ func (s *Summary) add(o chunkStats) {
 	s.Batches += o.Batches
 	s.PaddedTokens += o.PaddedTokens
 	s.EncodedTokens += o.EncodedTokens
+	s.ChunksOut += o.Chunks
 }
 
 func (s *Summary) finish(start time.Time) {
@@ -104,6 +110,8 @@ type chunkStats struct {
 	Batches       int64 `json:"batches"`
 	PaddedTokens  int64 `json:"padded_tokens"`
 	EncodedTokens int64 `json:"encoded_tokens"`
+	// Chunks counts the output rows of a chunked run (Config.ChunkTokens).
+	Chunks int64 `json:"chunks,omitempty"`
 	// RowErrors lists the rows of the chunk that could not be embedded.
 	RowErrors []RowError `json:"row_errors,omitempty"`
 }

@@ -67,6 +67,9 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	fs.StringVar(&cfg.ErrorsPath, "errors", "", "write the rows that could not be embedded here (JSON lines)")
 	summaryPath := fs.String("summary", "", "write the run summary here as JSON")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
+	fs.IntVar(&cfg.ChunkTokens, "chunk-tokens", 0, "cut each text into chunks of at most N tokens (special and prompt tokens not counted; at word starts) instead of truncating it, one output row per chunk with chunk_index, chunk_start, chunk_end (byte offsets) and chunk_text")
+	fs.IntVar(&cfg.ChunkOverlap, "chunk-overlap", 0, "with --chunk-tokens: tokens shared by consecutive chunks (less than --chunk-tokens)")
+	fs.TextVar(&cfg.ChunkMode, "chunk-mode", pipeline.ChunkSplit, "with --chunk-tokens: split (each chunk's text embedded alone) or late (each document encoded once, each chunk's span of token vectors pooled; the document must fit --max-length)")
 	fs.IntVar(&cfg.ChunkRows, "chunk-rows", 0, "rows per chunk: checkpoint and length-sorting window (default 512; Parquet chunks also stop at 4 MiB of input)")
 	memLimit := fs.String("memory-limit", "auto", "soft memory limit of the Go runtime: auto (the model plus 1.25 × the run's worst-case working memory), off, or a size such as 800MiB; GOMEMLIMIT in the environment takes precedence")
 	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
@@ -244,8 +247,11 @@ func (r *reporter) done(s pipeline.Summary) {
 			"invalid_utf8", s.InvalidUTF8, "truncated", s.Truncated, "skipped", s.Skipped, "errors", s.Errors,
 			"resumed", s.Resumed, "deduplicated", s.Deduplicated, "cache_hits", s.CacheHits, "tokens", s.Tokens,
 			"padding_waste", fmt.Sprintf("%.3f", s.PaddingWaste), "wall_s", fmt.Sprintf("%.3f", s.WallSeconds),
-			"tokens_per_s", int64(s.TokensPerSec))
+			"tokens_per_s", int64(s.TokensPerSec), "chunks_out", s.ChunksOut)
 		return
+	}
+	if s.ChunksOut > 0 {
+		fmt.Fprintf(r.w, "chunks out %d (from the %d rows out)\n", s.ChunksOut, s.RowsOut)
 	}
 	fmt.Fprintf(r.w, "rows in %d, out %d (nulls %d, invalid UTF-8 %d, truncated %d, skipped %d, errors %d, resumed %d)\n",
 		s.RowsIn, s.RowsOut, s.Nulls, s.InvalidUTF8, s.Truncated, s.Skipped, s.Errors, s.Resumed)

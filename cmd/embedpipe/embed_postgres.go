@@ -233,6 +233,7 @@ func addSummary(total *pipeline.Summary, s pipeline.Summary) {
 	total.Batches += s.Batches
 	total.PaddedTokens += s.PaddedTokens
 	total.EncodedTokens += s.EncodedTokens
+	total.ChunksOut += s.ChunksOut
 	total.TotalRows += s.TotalRows
 	if total.PaddedTokens > 0 {
 		total.PaddingWaste = 1 - float64(total.EncodedTokens)/float64(total.PaddedTokens)

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/embedpipe/embedpipe/internal/refs"
+	"github.com/embedpipe/embedpipe/io/dataset"
+	"github.com/embedpipe/embedpipe/pipeline"
+)
+
+// TestEmbedChunkFlags runs embed --chunk-tokens on the public corpus with
+// tiny-bert into Parquet and JSONL: the outputs hold the chunk columns with
+// their types (int32 chunk_index, chunk_start and chunk_end, string
+// chunk_text) before the embedding, each chunk_text the text's bytes
+// [chunk_start, chunk_end), and the summary counts the rows in and out and
+// the chunks; bad chunk flags exit 2 with the reason.
+func TestEmbedChunkFlags(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	model := refs.ModelDir(t, "tiny-bert")
+	in := filepath.Join(refs.Shared(t), "refs", "corpus.public.jsonl")
+	dir := t.TempDir()
+	var chunks [2]int64
+	for k, ext := range []string{"parquet", "jsonl"} {
+		out := filepath.Join(dir, "out."+ext)
+		sumPath := filepath.Join(dir, ext+".summary.json")
+		code, _, errOut := runCLI(t, "embed", "--model", model, "--input", in, "--output", out, "--quiet",
+			"--chunk-tokens", "32", "--chunk-overlap", "8", "--summary", sumPath)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", ext, code, errOut)
+		}
+		var sum pipeline.Summary
+		data, err := os.ReadFile(sumPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &sum); err != nil {
+			t.Fatal(err)
+		}
+		if sum.RowsIn != 2092 || sum.RowsOut != 2092 || sum.ChunksOut <= sum.RowsOut {
+			t.Fatalf("%s: summary rows in %d out %d chunks %d; want 2092, 2092 and more chunks", ext, sum.RowsIn, sum.RowsOut, sum.ChunksOut)
+		}
+		chunks[k] = sum.ChunksOut
+		r, err := dataset.Open(out, dataset.ReadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := r.Schema()
+		names := []string{}
+		for _, f := range sc.Fields() {
+			names = append(names, f.Name)
+		}
+		if strings.Join(names, ",") != "text,chunk_index,chunk_start,chunk_end,chunk_text,embedding" {
+			t.Fatalf("%s: columns %v", ext, names)
+		}
+		intType := arrow.INT32
+		if ext == "jsonl" {
+			intType = arrow.INT64 // JSON numbers read back as int64
+		}
+		for i, want := range []arrow.Type{arrow.STRING, intType, intType, intType, arrow.STRING} {
+			if got := sc.Field(i).Type.ID(); got != want {
+				t.Fatalf("%s: column %s is %s, want %s", ext, names[i], sc.Field(i).Type, want)
+			}
+		}
+		var rows int64
+		for {
+			c, err := r.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := c.Record
+			text, ctext := rec.Column(0).(*array.String), rec.Column(4).(*array.String)
+			for i := 0; i < int(rec.NumRows()); i++ {
+				var start, end int64
+				switch col := rec.Column(2).(type) {
+				case *array.Int32:
+					start, end = int64(col.Value(i)), int64(rec.Column(3).(*array.Int32).Value(i))
+				case *array.Int64:
+					start, end = col.Value(i), rec.Column(3).(*array.Int64).Value(i)
+				}
+				if s := text.Value(i); ctext.Value(i) != s[start:end] {
+					t.Fatalf("%s row %d: chunk_text %q, text[%d:%d] %q", ext, rows+int64(i), ctext.Value(i), start, end, s[start:end])
+				}
+			}
+			rows += rec.NumRows()
+			rec.Release()
+		}
+		r.Close()
+		if rows != sum.ChunksOut {
+			t.Fatalf("%s: %d output rows, summary says %d chunks", ext, rows, sum.ChunksOut)
+		}
+	}
+	if chunks[0] != chunks[1] {
+		t.Fatalf("parquet %d chunks, jsonl %d", chunks[0], chunks[1])
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--chunk-tokens", "200"}, "at most 126"},
+		{[]string{"--chunk-tokens", "16", "--chunk-overlap", "16"}, "less than the chunk tokens"},
+		{[]string{"--chunk-overlap", "4"}, "needs chunk tokens"},
+		{[]string{"--chunk-tokens", "16", "--chunk-mode", "diagonal"}, "chunk mode"},
+	} {
+		args := append([]string{"embed", "--model", model, "--input", in, "--output", filepath.Join(dir, "bad.parquet"), "--quiet"}, c.args...)
+		code, _, errOut := runCLI(t, args...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want an error saying %q", c.args, code, errOut, c.want)
+		}
+	}
+}
