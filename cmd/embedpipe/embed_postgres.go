@@ -61,6 +61,12 @@ func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*
 	if cfg.OutputValue != "" && cfg.OutputValue != pipeline.SentenceEmbedding {
 		return nil, fmt.Errorf("--output postgres://… loads sentence embeddings; --output-value %s has no table form", cfg.OutputValue)
 	}
+	if cfg.ChunkTokens > 0 {
+		// The chunk key "<file>:<row>:<chunk>" needs the load to take its
+		// ids from io/sink.Batch.Key; until it does, refuse rather than
+		// load chunks under the ids of output rows.
+		return nil, errors.New("--chunk-tokens with --output postgres://… is not supported yet: chunk into a file and load that")
+	}
 	if cfg.OnError == pipeline.OnErrorSkip && f.idColumn == "" {
 		return nil, errors.New("--on-error skip with --output postgres://… needs --id-column: the default ids \"<file>:<row>\" would shift past a skipped row (or use --on-error null)")
 	}
