@@ -185,7 +185,19 @@ func (fr *fileRun) prepareChunks(job *chunkJob) ([]batchJob, error) {
 		}
 		return u, true
 	}
+	for _, b := range job.c.BadRows {
+		// A row the reader could not decode fails as a row that cannot be
+		// chunked.
+		if job.rowErr == nil {
+			job.rowErr = map[int]error{}
+		}
+		job.rowErr[b.Row] = b.Err
+	}
 	for i := 0; i < n; i++ {
+		if _, bad := job.rowErr[i]; bad {
+			job.rowChunks = append(job.rowChunks, int32(len(job.chunks)))
+			continue
+		}
 		s, ok := tc.Value(i)
 		if !ok {
 			job.state[i] = rowNull

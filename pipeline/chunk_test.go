@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -380,4 +381,108 @@ func TestChunkSpans(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestChunkRowPolicy checks that a chunked run accounts for every input
+// row: a row that cannot be embedded fails the run naming it, or has all
+// its chunks skipped, or written with null embeddings; a null text gives
+// one row of nulls at chunk_index 0; the errors file lists input rows.
+func TestChunkRowPolicy(t *testing.T) {
+	m := noSpecialsModel(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.parquet")
+	long := "the river bank was muddy and the fish were biting all day long"
+	writeTexts(t, in, arrow.BinaryTypes.String, []*string{sp(long), sp(""), nil, sp("b c d"), sp("")}, 100)
+	out := filepath.Join(dir, "out.parquet")
+	cfg := Config{Inputs: []Input{{Path: in}}, Output: out, ChunkTokens: 4, ChunkOverlap: 1}
+	if _, err := Run(context.Background(), m, cfg); !errors.Is(err, ErrRow) || !strings.Contains(err.Error(), "row 1") {
+		t.Fatalf("on-error fail: %v", err)
+	}
+	_, offs, word, err := m.TextTokens(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	longChunks := len(chunkSpans(word, 4, 1))
+	if longChunks < 3 || len(offs) < 10 {
+		t.Fatalf("%d tokens in %d chunks", len(offs), longChunks)
+	}
+	errsPath := filepath.Join(dir, "errors.jsonl")
+	c := cfg
+	c.OnError, c.ErrorsPath = OnErrorSkip, errsPath
+	sum, err := Run(context.Background(), m, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.RowsIn != 5 || sum.RowsOut != 3 || sum.Skipped != 2 || sum.Nulls != 1 || sum.ChunksOut != int64(longChunks+2) {
+		t.Fatalf("skip summary %+v, want 5 in, 3 out, 2 skipped, %d chunks", sum, longChunks+2)
+	}
+	lines, _ := os.ReadFile(errsPath)
+	if n := strings.Count(string(lines), "\n"); n != 2 || !strings.Contains(string(lines), `"row":1`) || !strings.Contains(string(lines), `"row":4`) {
+		t.Fatalf("errors file:\n%s", lines)
+	}
+	rows := readChunkRows(t, out)
+	if len(rows) != longChunks+2 || rows[longChunks].text != nil || rows[longChunks].index != 0 || rows[longChunks].hasOffsets || rows[longChunks].embedding != nil {
+		t.Fatalf("skip: %d rows; the null text's row %+v", len(rows), rows[min(longChunks, len(rows)-1)])
+	}
+	checkChunks(t, m, 0, long, rows[:longChunks], 4, 1)
+
+	c.OnError = OnErrorNull
+	if sum, err = Run(context.Background(), m, c); err != nil {
+		t.Fatal(err)
+	}
+	if sum.RowsOut != 5 || sum.Errors != 2 || sum.ChunksOut != int64(longChunks+4) {
+		t.Fatalf("null summary %+v", sum)
+	}
+	rows = readChunkRows(t, out)
+	for _, k := range []int{longChunks, longChunks + 3} { // the empty texts: one chunk each, no vector
+		if r := rows[k]; r.index != 0 || !r.hasOffsets || r.start != 0 || r.end != 0 || r.chunkText == nil || *r.chunkText != "" || r.embedding != nil {
+			t.Fatalf("null: row %d %+v", k, r)
+		}
+	}
+	if rows[0].embedding == nil || rows[longChunks+2].embedding == nil {
+		t.Fatal("null: a good row lost its embedding")
+	}
+}
+
+// TestChunkResume interrupts a chunked run and resumes it: the output is
+// identical to an uninterrupted run's and the summary counts the same
+// input rows and chunks.
+func TestChunkResume(t *testing.T) {
+	m, err := encoder.Load(refs.ModelDir(t, "tiny-bert"), encoder.WithThreads(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.parquet")
+	genInput(t, in, 600, 100)
+	cfg := Config{Inputs: []Input{{Path: in}}, ChunkTokens: 20, ChunkOverlap: 5, ChunkRows: 100, Workers: 1}
+	clean := cfg
+	clean.Output = filepath.Join(dir, "clean.parquet")
+	want, err := Run(context.Background(), m, clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.parquet")
+	ctx, cancel := context.WithCancel(context.Background())
+	c := cfg
+	c.Output, c.Resume, c.ProgressEvery = out, true, time.Millisecond
+	c.Progress = func(s Summary) {
+		if s.RowsIn > 0 {
+			cancel()
+		}
+	}
+	_, err = Run(ctx, m, c)
+	cancel()
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	c.Progress = nil
+	got, err := Run(context.Background(), m, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Resumed == 0 || got.RowsIn != want.RowsIn || got.RowsOut != want.RowsOut || got.ChunksOut != want.ChunksOut || want.ChunksOut <= want.RowsIn {
+		t.Fatalf("resumed summary in %d out %d chunks %d resumed %d; clean in %d out %d chunks %d", got.RowsIn, got.RowsOut, got.ChunksOut, got.Resumed, want.RowsIn, want.RowsOut, want.ChunksOut)
+	}
+	sameOutput(t, out, clean.Output)
 }
