@@ -14,7 +14,8 @@ var FS embed.FS
 
 // JSONSchema returns the JSON Schema document of the message type name
 // ("job", "task", "result", "status", "embed_request", "embed_reply",
-// "rerank_request", "rerank_reply", "record", "embedded" or "defs").
+// "sparse_embed_reply", "rerank_request", "rerank_reply", "record",
+// "embedded" or "defs").
 func JSONSchema(name string) ([]byte, error) {
 	b, err := FS.ReadFile("v1/" + name + ".schema.json")
 	if err != nil {

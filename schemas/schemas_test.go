@@ -126,16 +126,17 @@ func TestJSONSchemaMatchesTypes(t *testing.T) {
 		v      any
 		schema string
 	}{
-		"job":            {Job{}, JobV1},
-		"task":           {Task{}, TaskV1},
-		"result":         {Result{}, ResultV1},
-		"status":         {Status{}, StatusV1},
-		"embed_request":  {EmbedRequest{}, EmbedRequestV1},
-		"embed_reply":    {EmbedReply{}, EmbedReplyV1},
-		"record":         {Record{}, RecordV1},
-		"embedded":       {Embedded{}, EmbeddedV1},
-		"rerank_request": {RerankRequest{}, RerankRequestV1},
-		"rerank_reply":   {RerankReply{}, RerankReplyV1},
+		"job":                {Job{}, JobV1},
+		"task":               {Task{}, TaskV1},
+		"result":             {Result{}, ResultV1},
+		"status":             {Status{}, StatusV1},
+		"embed_request":      {EmbedRequest{}, EmbedRequestV1},
+		"embed_reply":        {EmbedReply{}, EmbedReplyV1},
+		"record":             {Record{}, RecordV1},
+		"embedded":           {Embedded{}, EmbeddedV1},
+		"rerank_request":     {RerankRequest{}, RerankRequestV1},
+		"rerank_reply":       {RerankReply{}, RerankReplyV1},
+		"sparse_embed_reply": {SparseEmbedReply{}, SparseEmbedReplyV1},
 	}
 	for name, tv := range types {
 		b, err := JSONSchema(name)

@@ -17,6 +17,9 @@ const (
 	EmbeddedV1      = "embedpipe.embedded/v1"
 	RerankRequestV1 = "embedpipe.rerank_request/v1"
 	RerankReplyV1   = "embedpipe.rerank_reply/v1"
+	// SparseEmbedReplyV1 is the embed endpoint's reply for a sparse
+	// (SPLADE) model.
+	SparseEmbedReplyV1 = "embedpipe.sparse_embed_reply/v1"
 )
 
 // MaxMessageBytes bounds every message the decoders accept, so that a lying
@@ -179,6 +182,25 @@ type EmbedReply struct {
 	Dim        int         `json:"dim"`
 	Embeddings [][]float32 `json:"embeddings"`
 	Tokens     int         `json:"tokens,omitempty"`
+}
+
+// SparseVector is one sparse vector: the vocabulary entries Indices,
+// ascending, with their weights Values at the same positions (the JSONL
+// form embedpipe embed writes for a sparse model).
+type SparseVector struct {
+	Indices []int32   `json:"indices"`
+	Values  []float32 `json:"values"`
+}
+
+// SparseEmbedReply is the JSON reply of the embed endpoint of a sparse
+// (SPLADE) model: one sparse vector over a vocabulary of Dim entries per
+// request text, in request order.
+type SparseEmbedReply struct {
+	Schema     string         `json:"schema"`
+	Model      string         `json:"model,omitempty"`
+	Dim        int            `json:"dim"`
+	Embeddings []SparseVector `json:"embeddings"`
+	Tokens     int            `json:"tokens,omitempty"`
 }
 
 // RerankRequest is a request to the rerank endpoint of the service: the

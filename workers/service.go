@@ -63,6 +63,10 @@ type ServiceConfig struct {
 	MaxWait time.Duration
 	// MaxTexts bounds the texts of one request; default 1024.
 	MaxTexts int
+	// SparseTopK, when positive, keeps the SparseTopK largest weights of
+	// each sparse vector of a sparse (SPLADE) Encoder, as embed's
+	// --sparse-top-k.
+	SparseTopK int
 	// Queue bounds the requests waiting for the encoder; a request beyond
 	// it is refused with code 503. Default 4096.
 	Queue int
@@ -76,7 +80,9 @@ type ServiceConfig struct {
 // Service is the NATS micro service "embedpipe" with an "embed" endpoint.
 // Requests are tokenized as they arrive and join the dynamic batches of a
 // Batcher (bounded queue, token budget, max wait). Each reply holds its
-// request's vectors in the request's order.
+// request's vectors in the request's order: dense vectors
+// (schemas.EmbedReply), or for a sparse (SPLADE) Encoder sparse ones
+// (schemas.SparseEmbedReply).
 type Service struct {
 	embs    embedders // one Embedder per distinct request options
 	cfg     ServiceConfig
@@ -119,6 +125,9 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	if cfg.MaxTexts <= 0 {
 		cfg.MaxTexts = 1024
 	}
+	if cfg.SparseTopK < 0 {
+		return nil, fmt.Errorf("%w: sparse top-k %d is negative", ErrBadOptions, cfg.SparseTopK)
+	}
 	s := &Service{cfg: cfg, nc: nc, batcher: cfg.Batcher, stop: make(chan struct{})}
 	if s.batcher == nil && cfg.Encoder != nil {
 		s.batcher = NewBatcher(cfg.Encoder, BatcherConfig{BatchTokens: cfg.BatchTokens, MaxWait: cfg.MaxWait,
@@ -147,8 +156,12 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	s.svc = svc
 	if cfg.Encoder != nil {
 		q := s.batcher.Config().Queue
+		reply := schemas.EmbedReplyV1
+		if s.sparse() {
+			reply = schemas.SparseEmbedReplyV1
+		}
 		err = svc.AddEndpoint("embed", micro.HandlerFunc(s.handle), micro.WithEndpointSubject(cfg.Subject),
-			micro.WithEndpointMetadata(map[string]string{"request_schema": schemas.EmbedRequestV1, "reply_schema": schemas.EmbedReplyV1}),
+			micro.WithEndpointMetadata(map[string]string{"request_schema": schemas.EmbedRequestV1, "reply_schema": reply}),
 			micro.WithEndpointPendingLimits(q*2, 256<<20))
 		if err != nil {
 			svc.Stop()
@@ -166,6 +179,12 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// sparse reports whether the Encoder is a sparse (SPLADE) model, whose
+// embed replies are sparse vectors.
+func (s *Service) sparse() bool {
+	return s.cfg.Encoder != nil && s.cfg.Encoder.Info().Kind == encoder.KindSparse
 }
 
 func (s *Service) stopBatcher() {
@@ -215,11 +234,13 @@ func (s *Service) handle(req micro.Request) {
 	}
 	n := len(r.Texts)
 	s.cfg.Metrics.Request(n)
-	if r.Normalize != nil && !*r.Normalize {
-		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, "normalize=false is not supported: the service returns normalized vectors")
-		return
-	}
 	o, err := RequestOptions(r, s.cfg.Encoder.Info().Normalize)
+	sparse := s.sparse()
+	if sparse {
+		// A sparse model's embedding is its sparse vector; the seam
+		// refuses the dense options with it.
+		o.Output = embed.SparseEmbedding
+	}
 	if err != nil {
 		s.fail(req, n, start, metrics.ErrValidation, CodeBadRequest, err.Error())
 		return
@@ -249,16 +270,31 @@ func (s *Service) handle(req micro.Request) {
 		lengths[i] = seqs.Starts[i+1] - seqs.Starts[i]
 	}
 	s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
-	full := make([]float32, n*e.Config().ModelDim)
-	err = s.batcher.Submit(&BatchRequest{Seqs: seqs, Dst: full, Done: func(err error) {
-		if err != nil {
-			s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
-			return
-		}
-		if s.reply(e, r.Format == "arrow", req, full, n, seqs.Tokens()) {
-			s.cfg.Metrics.Done("nats", n, start, "")
-		}
-	}})
+	var br *BatchRequest
+	if sparse {
+		sv := new(encoder.SparseVectors)
+		br = &BatchRequest{Op: OpSparse, Seqs: seqs, Sparse: sv, SparseOptions: encoder.SparseOptions{TopK: s.cfg.SparseTopK}, Done: func(err error) {
+			if err != nil {
+				s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
+				return
+			}
+			if s.replySparse(r.Format == "arrow", req, sv, seqs.Tokens()) {
+				s.cfg.Metrics.Done("nats", n, start, "")
+			}
+		}}
+	} else {
+		full := make([]float32, n*e.Config().ModelDim)
+		br = &BatchRequest{Seqs: seqs, Dst: full, Done: func(err error) {
+			if err != nil {
+				s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
+				return
+			}
+			if s.reply(e, r.Format == "arrow", req, full, n, seqs.Tokens()) {
+				s.cfg.Metrics.Done("nats", n, start, "")
+			}
+		}}
+	}
+	err = s.batcher.Submit(br)
 	switch {
 	case errors.Is(err, ErrOverloaded):
 		s.fail(req, n, start, metrics.ErrOverloaded, CodeOverloaded, err.Error()+": request queue full")
@@ -283,31 +319,51 @@ func (s *Service) reply(e *embed.Embedder, asArrow bool, req micro.Request, full
 		_ = req.Error(CodeInternal, err.Error(), nil)
 		return false
 	}
-	var body []byte
-	var hdr micro.Headers
 	if asArrow {
 		b, err := arrowVectors(q, n)
-		if err != nil {
-			_ = req.Error(CodeInternal, err.Error(), nil)
-			return false
-		}
-		body = b
+		return s.respond(req, b, err, true)
+	}
+	w := q.width()
+	rep := schemas.EmbedReply{Schema: schemas.EmbedReplyV1, Model: s.cfg.Model, Dim: w, Tokens: tokens,
+		Embeddings: make([][]float32, n)}
+	vals := q.values(n)
+	for i := range n {
+		rep.Embeddings[i] = vals[i*w : (i+1)*w]
+	}
+	b, err := json.Marshal(rep)
+	return s.respond(req, b, err, false)
+}
+
+// replySparse answers req with the sparse vectors sv, as JSON
+// (schemas.SparseEmbedReply) or Arrow (one column "embedding" of
+// struct<indices: list<int32>, values: list<float32>>, as embed writes
+// them). It reports whether the reply went out.
+func (s *Service) replySparse(asArrow bool, req micro.Request, sv *encoder.SparseVectors, tokens int) bool {
+	if asArrow {
+		b, err := arrowSparse(sv)
+		return s.respond(req, b, err, true)
+	}
+	rep := schemas.SparseEmbedReply{Schema: schemas.SparseEmbedReplyV1, Model: s.cfg.Model, Dim: s.cfg.Encoder.Dim(), Tokens: tokens,
+		Embeddings: make([]schemas.SparseVector, sv.Len())}
+	for i := range rep.Embeddings {
+		idx, val := sv.Vector(i)
+		rep.Embeddings[i] = schemas.SparseVector{Indices: idx, Values: val}
+	}
+	b, err := json.Marshal(rep)
+	return s.respond(req, b, err, false)
+}
+
+// respond sends body (or err, when body could not be made) to req, as
+// Arrow or JSON, within the server's max payload. It reports whether the
+// reply went out.
+func (s *Service) respond(req micro.Request, body []byte, err error, asArrow bool) bool {
+	if err != nil {
+		_ = req.Error(CodeInternal, err.Error(), nil)
+		return false
+	}
+	hdr := micro.Headers{"Content-Type": []string{"application/json"}}
+	if asArrow {
 		hdr = micro.Headers{"Content-Type": []string{"application/vnd.apache.arrow.stream"}}
-	} else {
-		w := q.width()
-		rep := schemas.EmbedReply{Schema: schemas.EmbedReplyV1, Model: s.cfg.Model, Dim: w, Tokens: tokens,
-			Embeddings: make([][]float32, n)}
-		vals := q.values(n)
-		for i := range n {
-			rep.Embeddings[i] = vals[i*w : (i+1)*w]
-		}
-		b, err := json.Marshal(rep)
-		if err != nil {
-			_ = req.Error(CodeInternal, err.Error(), nil)
-			return false
-		}
-		body = b
-		hdr = micro.Headers{"Content-Type": []string{"application/json"}}
 	}
 	if mp := s.nc.MaxPayload(); mp > 0 && int64(len(body)) > mp-1024 {
 		_ = req.Error(CodeTooLarge, fmt.Sprintf("reply of %d bytes exceeds the server's max payload %d: send fewer texts or format arrow", len(body), mp), nil)
@@ -326,6 +382,39 @@ func arrowVectors(q qvectors, n int) ([]byte, error) {
 	mem := memory.NewGoAllocator()
 	col := sink.VectorColumn(q.p, q.dim, n, q.raw, nil)
 	defer col.Release()
+	return arrowColumn(col, n, mem)
+}
+
+// sparseType is the Arrow type of a sparse vector, as embed writes it.
+var sparseType = arrow.StructOf(
+	arrow.Field{Name: "indices", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32)},
+	arrow.Field{Name: "values", Type: arrow.ListOf(arrow.PrimitiveTypes.Float32)},
+)
+
+// arrowSparse encodes the sparse vectors sv as an Arrow IPC stream with
+// one column "embedding" of sparseType.
+func arrowSparse(sv *encoder.SparseVectors) ([]byte, error) {
+	mem := memory.NewGoAllocator()
+	b := array.NewStructBuilder(mem, sparseType)
+	defer b.Release()
+	ib, vb := b.FieldBuilder(0).(*array.ListBuilder), b.FieldBuilder(1).(*array.ListBuilder)
+	ivals, vvals := ib.ValueBuilder().(*array.Int32Builder), vb.ValueBuilder().(*array.Float32Builder)
+	for i := range sv.Len() {
+		idx, val := sv.Vector(i)
+		b.Append(true)
+		ib.Append(true)
+		vb.Append(true)
+		ivals.AppendValues(idx, nil)
+		vvals.AppendValues(val, nil)
+	}
+	col := b.NewArray()
+	defer col.Release()
+	return arrowColumn(col, sv.Len(), mem)
+}
+
+// arrowColumn encodes the n rows of col as an Arrow IPC stream with the one
+// column "embedding".
+func arrowColumn(col arrow.Array, n int, mem memory.Allocator) ([]byte, error) {
 	schema := arrow.NewSchema([]arrow.Field{{Name: "embedding", Type: col.DataType()}}, nil)
 	rec := array.NewRecord(schema, []arrow.Array{col}, int64(n))
 	defer rec.Release()

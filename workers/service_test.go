@@ -123,7 +123,6 @@ func TestServiceErrorsAndArrow(t *testing.T) {
 		`not json`:                              CodeBadRequest,
 		`{"texts":["a","b","c","d"]}`:           CodeTooLarge, // over MaxTexts: 413, as documented
 		`{"texts":["a"],"prompt_name":"nope"}`:  CodeBadRequest,
-		`{"texts":["a"],"normalize":false}`:     CodeBadRequest,
 		`{"texts":["a"],"truncate_dim":100000}`: CodeBadRequest,
 		`{"texts":["a"],"schema":"v9"}`:         CodeBadRequest,
 	} {

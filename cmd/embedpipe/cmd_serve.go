@@ -204,7 +204,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		defer nc.Close()
 		health.AddCheck("nats", natsUp(nc))
-		scfg := workers.ServiceConfig{Encoder: emb, Model: modelID, Batcher: batcher,
+		scfg := workers.ServiceConfig{Encoder: emb, Model: modelID, Batcher: batcher, SparseTopK: *sparseTopK,
 			BatchTokens: *batchTokens, MaxWait: *maxWait, Queue: *queue, Executors: *executors, Metrics: met, Logger: log}
 		subject := workers.EmbedSubject
 		if emb.Info().Kind == encoder.KindCrossEncoder {
