@@ -51,18 +51,20 @@ func (fr *fileRun) tokenColumns(job *chunkJob, keep, valid []bool) []arrow.Array
 }
 
 // finalSchema is the part schema with the embedding column in the output
-// precision.
-func (fr *fileRun) finalSchema() *arrow.Schema {
+// precision and, as metadata, the Config's and the provenance of the
+// vectors (rg: the int8/uint8 ranges they are quantized with).
+func (fr *fileRun) finalSchema(rg *embed.Ranges) *arrow.Schema {
 	fields := slices.Clone(fr.schema.Fields())
 	if fr.cfg.OutputValue == SentenceEmbedding {
 		i := len(fields) - 1
 		p := fr.cfg.Precision
 		fields[i].Type = sink.VectorType(p, fr.outDim)
 	}
-	if len(fr.cfg.Metadata) == 0 {
-		return arrow.NewSchema(fields, nil)
+	kv := fr.emb.Provenance(rg).Metadata()
+	for k, v := range fr.cfg.Metadata {
+		kv[k] = v
 	}
-	md := arrow.MetadataFrom(fr.cfg.Metadata)
+	md := arrow.MetadataFrom(kv)
 	return arrow.NewSchema(fields, &md)
 }
 

@@ -26,7 +26,7 @@ type outWriter struct {
 // newOutWriter opens the output file as a Sink. rg are the calibration
 // ranges of int8/uint8 output.
 func (fr *fileRun) newOutWriter(out string, rg *embed.Ranges) (*outWriter, error) {
-	schema := fr.finalSchema()
+	schema := fr.finalSchema(rg)
 	fw, err := dataset.CreateWith(out, schema, dataset.WriteOptions{NoDictionary: []string{fr.cfg.Column}})
 	if err != nil {
 		return nil, err

@@ -140,6 +140,9 @@ func checkOutput(tb testing.TB, dir string, texts []string, e *encoder.Model) Ma
 	if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
 		tb.Fatal(err)
 	}
+	if p := m.Provenance; p == nil || p.Model.ContentHash != e.ContentHash() || p.Dim != e.Dim() || p.Precision != embed.Float32 || p.Pooling != e.Info().Pooling {
+		tb.Fatalf("manifest provenance %+v, want model %s, dim %d, float32", m.Provenance, e.ContentHash(), e.Dim())
+	}
 	dim := e.Dim()
 	want := embedTexts(tb, e, texts)
 	seen := make([]int, len(texts))

@@ -444,20 +444,28 @@ func partMetadata(m pipeline.Model) map[string]string {
 // PartModel returns the model recorded in the metadata of the Parquet part
 // at path; ok is false when the part records none.
 func PartModel(path string) (m schemas.Model, ok bool, err error) {
-	r, err := parquetio.Open(path, parquetio.ReadOptions{})
+	md, err := partMetadataOf(path)
 	if err != nil {
-		return schemas.Model{}, false, fmt.Errorf("workers: reading part %s: %w", path, err)
+		return schemas.Model{}, false, err
 	}
-	defer r.Close()
-	md := r.Schema().Metadata()
-	i := md.FindKey(ModelMetadataKey)
-	if i < 0 {
+	s, ok := md[ModelMetadataKey]
+	if !ok {
 		return schemas.Model{}, false, nil
 	}
-	if err := json.Unmarshal([]byte(md.Values()[i]), &m); err != nil {
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		return schemas.Model{}, false, fmt.Errorf("workers: part %s: metadata %s: %w", path, ModelMetadataKey, err)
 	}
 	return m, true, nil
+}
+
+// partMetadataOf returns the key-value metadata of the Parquet part at path.
+func partMetadataOf(path string) (map[string]string, error) {
+	r, err := parquetio.Open(path, parquetio.ReadOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("workers: reading part %s: %w", path, err)
+	}
+	defer r.Close()
+	return r.Schema().Metadata().ToMap(), nil
 }
 
 // ModelRunner is a TaskRunner that can run a task with a model of the

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/io/parquetio"
 	"github.com/embedpipe/embedpipe/metrics"
@@ -483,13 +484,17 @@ type Manifest struct {
 	// Model is the model the parts were embedded with, as each part
 	// records it in its metadata (ModelMetadataKey): the hub id and
 	// commit or the directory, and the content hash.
-	Model       schemas.Model  `json:"model"`
-	Column      string         `json:"column"`
-	Output      string         `json:"output_column"`
-	Rows        int64          `json:"rows"`
-	Tokens      int64          `json:"tokens"`
-	Parts       []ManifestPart `json:"parts"`
-	CompletedAt time.Time      `json:"completed_at"`
+	Model schemas.Model `json:"model"`
+	// Provenance is the model and options the vectors were made with, as
+	// the first part records it (embed.ProvenanceKey), so that a query
+	// side can reproduce them.
+	Provenance  *embed.Provenance `json:"provenance,omitempty"`
+	Column      string            `json:"column"`
+	Output      string            `json:"output_column"`
+	Rows        int64             `json:"rows"`
+	Tokens      int64             `json:"tokens"`
+	Parts       []ManifestPart    `json:"parts"`
+	CompletedAt time.Time         `json:"completed_at"`
 }
 
 // ManifestPart is one part of a Manifest.
@@ -589,6 +594,15 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 			recorded = false
 		case len(m.Parts) == 0:
 			m.Model = pm
+			md, err := partMetadataOf(p)
+			if err != nil {
+				return err
+			}
+			if prov, ok, err := embed.ParseProvenance(md); err != nil {
+				return fmt.Errorf("part %s: %w", p, err)
+			} else if ok {
+				m.Provenance = &prov
+			}
 		case pm.ContentHash != m.Model.ContentHash:
 			return w.failJob(ctx, kv, job.ID, fmt.Sprintf("part %s was embedded with %s (content hash %s), part %s with %s (%s): one job's parts must share a model",
 				m.Parts[0].Name, describe(m.Model), m.Model.ContentHash, r.Part, describe(pm), pm.ContentHash))

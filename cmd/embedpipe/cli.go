@@ -4,10 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/embedpipe/embedpipe/internal/buildinfo"
 	"io"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -240,24 +240,7 @@ func editDistance(a, b string) int {
 // built from, the Go version and the kernel family the encoder dispatches
 // to on this CPU.
 func versionText() string {
-	version, commit := "(devel)", "unknown"
-	modified := false
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			version = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				commit = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if modified {
-		commit += " (modified)"
-	}
+	version, commit := buildinfo.Version()
 	return fmt.Sprintf("embedpipe %s\ncommit   %s\ngo       %s %s/%s\nkernels  %s\n",
 		version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH, kernels.Family())
 }
