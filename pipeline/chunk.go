@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/encoder/embed"
+	"github.com/embedpipe/embedpipe/encoder/tokenizer"
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/io/sink"
 )
@@ -33,7 +34,10 @@ import (
 // only when the text leaves no choice: when no end in (lo+M, lo+N] has a
 // word start M tokens before it, the overlap is the word start nearest to M
 // tokens back (more overlap preferred); and a single word longer than N
-// (less M) tokens is split inside the word, at lo+N.
+// tokens is split inside the word, at lo+N or the nearest token before it
+// that does not split a character (byte-level BPE cuts characters into
+// byte tokens; a chunk never starts or ends inside one where it can help
+// it), with M tokens of overlap moved back likewise.
 //
 // A chunk's bytes are [offset of token lo's start, offset of token hi-1's
 // end) of the original text: chunk_text is exactly those bytes. ChunkSplit
@@ -80,9 +84,11 @@ type textChunk struct {
 }
 
 // chunkSpans cuts a text of len(word) tokens, word[i] saying whether token
-// i starts a word, into token ranges of at most n tokens sharing m tokens,
-// by the rules of the comment above.
-func chunkSpans(word []bool, n, m int) [][2]int {
+// i starts a word and cut[i] whether a chunk may begin at it at all (false
+// for a token that shares a character with the previous one: byte-level
+// BPE splits characters into byte tokens), into token ranges of at most n
+// tokens sharing m tokens, by the rules of the comment above.
+func chunkSpans(word, cut []bool, n, m int) [][2]int {
 	t := len(word)
 	var spans [][2]int
 	for lo := 0; t > 0; {
@@ -103,8 +109,25 @@ func chunkSpans(word []bool, n, m int) [][2]int {
 					break
 				}
 			}
-			if hi < 0 { // one word of more than n tokens
-				hi, next = lo+n, lo+n-m
+			if hi < 0 {
+				// One word of more than n tokens: split it, between
+				// characters where there is room.
+				hi = lo + n
+				for j := lo + n; j > lo; j-- {
+					if cut[j] {
+						hi = j
+						break
+					}
+				}
+				for j := hi - m; j > lo; j-- {
+					if cut[j] {
+						next = j
+						break
+					}
+				}
+				if next <= lo {
+					next = hi
+				}
 			} else {
 				// The overlap cannot be m tokens at word starts: the
 				// word start nearest to m tokens back, more preferred.
@@ -124,6 +147,17 @@ func chunkSpans(word []bool, n, m int) [][2]int {
 		lo = next
 	}
 	return spans
+}
+
+// cuts returns, for each token of offs, whether a chunk may begin at it:
+// the first token, and every token that starts where the previous one's
+// bytes end or later (not inside a character split into byte tokens).
+func cuts(offs []tokenizer.Offset) []bool {
+	c := make([]bool, len(offs))
+	for i := range offs {
+		c[i] = i == 0 || offs[i].Start >= offs[i-1].Stop
+	}
+	return c
 }
 
 // prepareChunks is prepare for a chunked run: it tokenizes each text with
@@ -220,7 +254,7 @@ func (fr *fileRun) prepareChunks(job *chunkJob) ([]batchJob, error) {
 			job.rowChunks = append(job.rowChunks, int32(len(job.chunks)))
 			continue
 		}
-		spans := chunkSpans(word, fr.cfg.ChunkTokens, fr.cfg.ChunkOverlap)
+		spans := chunkSpans(word, cuts(offs), fr.cfg.ChunkTokens, fr.cfg.ChunkOverlap)
 		if late {
 			u, isNew := addSeq(s, func() bool {
 				var trunc bool

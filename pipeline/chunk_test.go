@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -341,12 +342,13 @@ func TestChunkConfig(t *testing.T) {
 // rules: exact overlap at word starts when the text allows it, the nearest
 // word start otherwise, and a word longer than a chunk split inside.
 func TestChunkSpans(t *testing.T) {
-	words := func(s string) []bool { // 'w' starts a word, '.' continues one
-		b := make([]bool, len(s))
+	// 'w' starts a word, '.' continues one, ',' continues a character.
+	words := func(s string) ([]bool, []bool) {
+		b, c := make([]bool, len(s)), make([]bool, len(s))
 		for i := range s {
-			b[i] = s[i] == 'w'
+			b[i], c[i] = s[i] == 'w', s[i] != ','
 		}
-		return b
+		return b, c
 	}
 	for _, c := range []struct {
 		words string
@@ -366,10 +368,13 @@ func TestChunkSpans(t *testing.T) {
 		// A word of 7 tokens in chunks of 3 is split inside, until the next
 		// word start ends a chunk (whose successor then starts there).
 		{"w......w", 3, 1, [][2]int{{0, 3}, {2, 5}, {4, 7}, {7, 8}}},
+		// Inside a word, not inside a character: 3 tokens of a character.
+		{"w.,,.,,.", 3, 1, [][2]int{{0, 1}, {1, 4}, {4, 7}, {7, 8}}},
 		{"", 3, 1, nil},
 		{"w", 3, 1, [][2]int{{0, 1}}},
 	} {
-		got := chunkSpans(words(c.words), c.n, c.m)
+		w, cut := words(c.words)
+		got := chunkSpans(w, cut, c.n, c.m)
 		if len(got) != len(c.want) {
 			t.Errorf("%q n=%d m=%d: %v, want %v", c.words, c.n, c.m, got, c.want)
 			continue
@@ -402,7 +407,7 @@ func TestChunkRowPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	longChunks := len(chunkSpans(word, 4, 1))
+	longChunks := len(chunkSpans(word, cuts(offs), 4, 1))
 	if longChunks < 3 || len(offs) < 10 {
 		t.Fatalf("%d tokens in %d chunks", len(offs), longChunks)
 	}
@@ -485,4 +490,120 @@ func TestChunkResume(t *testing.T) {
 		t.Fatalf("resumed summary in %d out %d chunks %d resumed %d; clean in %d out %d chunks %d", got.RowsIn, got.RowsOut, got.ChunksOut, got.Resumed, want.RowsIn, want.RowsOut, want.ChunksOut)
 	}
 	sameOutput(t, out, clean.Output)
+}
+
+// TestChunkLate runs late chunking on ModernBERT (mean pooling) and Qwen3
+// (last-token pooling), both byte-level BPE, over the corpus texts that
+// fit their max length, and checks every chunk's vector against its span
+// pooled here from the whole document's token embeddings
+// (Embedder.TokenEmbeddingsTo, one sequence, the template located by its
+// ids) and normalized: cosine ≥ 0.999999, max abs diff ≤ 2e-5. The chunks
+// obey the rules of checkChunks. A document longer than the max length is
+// a row error that says why.
+func TestChunkLate(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct{ model, pooling string }{{"tiny-modernbert", "mean"}, {"tiny-qwen3", "lasttoken"}} {
+		t.Run(c.model, func(t *testing.T) {
+			m, err := encoder.Load(refs.ModelDir(t, c.model), encoder.WithThreads(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := embed.New(m, embed.Options{Output: TokenEmbeddings})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n, ov = 16, 4
+			var texts, tooLong []*string
+			for _, s := range corpusTexts(t) {
+				ids, trunc := e.TokenizeTo(nil, s)
+				if trunc {
+					if len(tooLong) == 0 {
+						tooLong = append(tooLong, sp(s))
+					}
+					continue
+				}
+				if len(ids) > 0 && len(texts) < 400 {
+					texts = append(texts, sp(s))
+				}
+			}
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.jsonl")
+			writeJSONL(t, in, texts)
+			out := filepath.Join(dir, "out.parquet")
+			sum, err := Run(ctx, m, Config{Inputs: []Input{{Path: in}}, Output: out, ChunkTokens: n, ChunkOverlap: ov, ChunkMode: ChunkLate, Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := readChunkRows(t, out)
+			groups := groupChunks(t, rows)
+			if len(groups) != len(texts) || sum.ChunksOut != int64(len(rows)) || sum.RowsOut != int64(len(texts)) {
+				t.Fatalf("%d groups of %d rows for %d texts; summary %+v", len(groups), len(rows), len(texts), sum)
+			}
+			h := m.Hidden()
+			worst, maxd, multi := 1.0, 0.0, 0
+			for i, g := range groups {
+				text := *texts[i]
+				spans := checkChunks(t, m, i, text, g, n, ov)
+				if len(g) > 1 {
+					multi++
+				}
+				tids, _, _, err := m.TextTokens(text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var b encoder.Batch
+				b.Reset()
+				ids, _ := e.TokenizeTo(nil, text)
+				b.Add(ids)
+				base := -1
+				for p := 0; p+len(tids) <= len(ids); p++ {
+					if slices.Equal(ids[p:p+len(tids)], tids) {
+						base = p
+						break
+					}
+				}
+				if base < 0 {
+					t.Fatalf("row %d: the text's tokens are not in its sequence", i)
+				}
+				tok := make([]float32, len(ids)*h)
+				if err := e.TokenEmbeddingsTo(ctx, tok, &b); err != nil {
+					t.Fatal(err)
+				}
+				if spans == nil { // a text without tokens: the whole sequence
+					spans = [][2]int{{-base, len(ids) - base}}
+				}
+				for k, s := range spans {
+					lo, hi := base+s[0], base+s[1]
+					want := make([]float32, h)
+					if c.pooling == "lasttoken" {
+						copy(want, tok[(hi-1)*h:hi*h])
+					} else {
+						for j := range want {
+							var acc float64
+							for p := lo; p < hi; p++ {
+								acc += float64(tok[p*h+j])
+							}
+							want[j] = float32(acc / float64(hi-lo))
+						}
+					}
+					encoder.Normalize(want)
+					got := g[k].embedding
+					worst = math.Min(worst, cosine(got, want))
+					for j := range want {
+						maxd = math.Max(maxd, math.Abs(float64(got[j]-want[j])))
+					}
+				}
+			}
+			if worst < 0.999999 || maxd > 2e-5 || multi < 20 {
+				t.Fatalf("late chunks vs pooled token embeddings: min cosine %.9f, max abs diff %.2g (%d texts in several chunks)", worst, maxd, multi)
+			}
+			t.Logf("%d texts → %d chunks (%d in several): min cosine %.9f, max abs diff %.2g", len(texts), len(rows), multi, worst, maxd)
+			// A document that does not fit is a row error naming it.
+			writeJSONL(t, in, append([]*string{sp("short")}, tooLong...))
+			_, err = Run(ctx, m, Config{Inputs: []Input{{Path: in}}, Output: filepath.Join(dir, "long.parquet"), ChunkTokens: n, ChunkMode: ChunkLate})
+			if !errors.Is(err, ErrRow) || !strings.Contains(err.Error(), "row 1") || !strings.Contains(err.Error(), "late chunking encodes the whole document") {
+				t.Fatalf("too long a document: %v", err)
+			}
+		})
+	}
 }

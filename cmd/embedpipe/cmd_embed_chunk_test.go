@@ -105,6 +105,21 @@ func TestEmbedChunkFlags(t *testing.T) {
 	if chunks[0] != chunks[1] {
 		t.Fatalf("parquet %d chunks, jsonl %d", chunks[0], chunks[1])
 	}
+	// Late chunking from the command line, on a long-context model.
+	late := filepath.Join(dir, "late.jsonl")
+	sumPath := filepath.Join(dir, "late.summary.json")
+	code, _, errOut := runCLI(t, "embed", "--model", refs.ModelDir(t, "tiny-modernbert"), "--input", in, "--output", late, "--quiet",
+		"--chunk-tokens", "32", "--chunk-overlap", "8", "--chunk-mode", "late", "--on-error", "null", "--summary", sumPath)
+	if code != 0 {
+		t.Fatalf("late: exit %d: %s", code, errOut)
+	}
+	var sum pipeline.Summary
+	if data, err := os.ReadFile(sumPath); err != nil || json.Unmarshal(data, &sum) != nil {
+		t.Fatalf("late summary: %v", err)
+	}
+	if sum.RowsIn != 2092 || sum.RowsOut != 2092 || sum.ChunksOut <= 2092 || sum.Errors == 0 {
+		t.Fatalf("late: summary rows in %d out %d chunks %d errors %d; want every row, more chunks, and the documents too long for the model nulled", sum.RowsIn, sum.RowsOut, sum.ChunksOut, sum.Errors)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -113,6 +128,7 @@ func TestEmbedChunkFlags(t *testing.T) {
 		{[]string{"--chunk-tokens", "16", "--chunk-overlap", "16"}, "less than the chunk tokens"},
 		{[]string{"--chunk-overlap", "4"}, "needs chunk tokens"},
 		{[]string{"--chunk-tokens", "16", "--chunk-mode", "diagonal"}, "chunk mode"},
+		{[]string{"--chunk-tokens", "16", "--chunk-mode", "late"}, "late chunking encodes the whole document"},
 	} {
 		args := append([]string{"embed", "--model", model, "--input", in, "--output", filepath.Join(dir, "bad.parquet"), "--quiet"}, c.args...)
 		code, _, errOut := runCLI(t, args...)
