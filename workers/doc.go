@@ -91,6 +91,24 @@
 // output directory (whose existing part is resolved before anything is
 // created). Anything else fails the task permanently with ErrPathNotAllowed.
 //
+// # Models
+//
+// A task is embedded only with the model its job names. A worker with
+// Models (worker and serve without --pin-model) acquires that model for the
+// task from a bounded, reference-counted cache: a hub id at its revision
+// (from the hub cache, downloading what it lacks), a directory under the
+// --allow-path roots, or the worker's --model for a job that names none;
+// an idle model is evicted least recently used first when another needs
+// its slot, one that a running task holds never is. A model that does not
+// load, or whose content hash differs from the job's, fails the task
+// permanently with the reason; a model this worker cannot have (a
+// directory outside its roots, a content hash it does not know, a hub
+// model an offline cache lacks) is refused with ErrWrongModel and handed
+// back for another worker, as is every model but its own on a worker
+// without Models. Each part records the model it was embedded with in its
+// metadata (ModelMetadataKey), and the finisher's manifest takes the model
+// from the parts: a job whose parts disagree fails instead of completing.
+//
 // # Permissions
 //
 // A worker started with NoCreate (--create-layout=false) needs only:

@@ -183,7 +183,9 @@ func (c *Models) signal() {
 // model missing from an offline cache), ErrPermanent when no worker can
 // embed the task with it (a load that fails for good, a content hash that
 // differs from the model's), and are transient otherwise (the network, ctx).
-// The caller must Release the lease.
+// A branch or tag is resolved to its commit when the model is loaded: while
+// the model stays in memory, tasks naming the same branch get that commit,
+// which the lease's Used records. The caller must Release the lease.
 func (c *Models) Acquire(ctx context.Context, want schemas.Model) (*ModelLease, error) {
 	key, src, err := c.source(want)
 	if err != nil {
