@@ -432,3 +432,58 @@ func TestPinnedWorkerLeavesTask(t *testing.T) {
 		}
 	}
 }
+
+// onlyTask runs task index only and hands every other task back (a
+// transient error), so that the test decides which worker embeds which
+// task.
+type onlyTask struct {
+	TaskRunner
+	index int
+}
+
+func (r onlyTask) RunTask(ctx context.Context, t schemas.Task, input, outDir string) (PartInfo, error) {
+	if t.Index != r.index {
+		return PartInfo{}, fmt.Errorf("task %d is for another worker of this test", t.Index)
+	}
+	return r.TaskRunner.RunTask(ctx, t, input, outDir)
+}
+
+// TestMixedModelPartsFailJob runs a job that names no model on two workers
+// with different models, task 0 on one and task 1 on the other: the parts
+// record different models, so the job fails with the reason instead of
+// completing with a manifest that names one model for both.
+func TestMixedModelPartsFailJob(t *testing.T) {
+	texts := corpus(t)[:80]
+	root := t.TempDir()
+	in := writeCorpusParquet(t, root, "in.parquet", texts, 40)
+	mB, err := encoder.Load(refs.ModelDir(t, "tiny-mpnet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := natstest.Start(t, "")
+	_, js := connectJS(t, srv.URL())
+	allow, _ := NewAllowList(root)
+	lay := Layout{AckWait: 5 * time.Second, MaxDeliver: 50}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for i, m := range []*encoder.Model{tinyModel(t), mB} {
+		w := NewWorker(js, WorkerConfig{ID: fmt.Sprintf("w%d", i), Runner: onlyTask{&PipelineRunner{Model: m}, i}, Allow: allow, Layout: lay, Logger: testLogger(t)})
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = w.Run(ctx) }()
+	}
+	out := filepath.Join(root, "out")
+	job := schemas.Job{ID: "mixed", Inputs: []schemas.Input{{Path: in}}, Column: "text", Output: schemas.Output{Dir: out}}
+	if st, err := Submit(ctx, js, job, lay, 40); err != nil || st.Tasks != 2 {
+		t.Fatalf("submit: %+v %v", st, err)
+	}
+	err = waitJob(t, js, "mixed", 60*time.Second)
+	if !errors.Is(err, ErrJobFailed) || !strings.Contains(err.Error(), "one job's parts must share a model") {
+		t.Fatalf("job embedded with two models: %v", err)
+	}
+	for _, name := range []string{"manifest.json", "_SUCCESS"} {
+		if _, err := os.Stat(filepath.Join(out, name)); err == nil {
+			t.Errorf("the job with mixed parts has %s", name)
+		}
+	}
+}
