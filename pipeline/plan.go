@@ -49,6 +49,9 @@ type chunkJob struct {
 	stats     chunkStats
 	// pending counts the batches not yet encoded.
 	pending atomic.Int32
+	// abandoned is set when an interruption left a batch of the job
+	// unencoded: the writer drops the job instead of checkpointing it.
+	abandoned atomic.Bool
 }
 
 const (

@@ -12,10 +12,15 @@ import (
 // stages runs reader → tokenizer workers → encoder workers → part writer
 // and returns the number of chunks of the input.
 func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chunkStats, sink *orderedSink) (nChunks int, interrupted bool, err error) {
-	// Work already read is finished even after ctx is done, so the run
-	// context is detached from ctx; it is cancelled only on errors.
+	// The run context is detached from ctx and cancelled only on errors,
+	// so that chunks already encoded are still checkpointed after ctx is
+	// done; encoding stops at once on either (encCtx), and the chunks it
+	// leaves unfinished are dropped, to be read again on resume.
 	runCtx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
+	encCtx, stopEnc := context.WithCancel(runCtx)
+	defer stopEnc()
+	defer context.AfterFunc(ctx, stopEnc)()
 	workers := fr.cfg.Workers
 	tokWorkers := tokenizerWorkers(workers)
 	inflight := inflightChunks(workers)
@@ -75,7 +80,7 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 		go func() { // tokenizer worker: stops when tokCh closes
 			defer tokWG.Done()
 			for job := range tokCh {
-				if runCtx.Err() != nil {
+				if encCtx.Err() != nil {
 					job.c.Record.Release()
 					<-sem
 					continue
@@ -92,10 +97,24 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 					continue
 				}
 				job.pending.Store(int32(len(batches)))
-				for _, b := range batches {
+				for i, b := range batches {
+					sent := false
 					select {
 					case encCh <- b:
-					case <-runCtx.Done():
+						sent = true
+					case <-encCtx.Done():
+					}
+					if rest := len(batches) - i - 1; !sent || encCtx.Err() != nil && rest > 0 {
+						// The batches not sent count as done, so the
+						// job still reaches the writer, which drops it.
+						if !sent {
+							rest++
+						}
+						job.abandoned.Store(true)
+						if job.pending.Add(-int32(rest)) == 0 {
+							writeCh <- job
+						}
+						break
 					}
 				}
 			}
@@ -108,12 +127,16 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 			defer encWG.Done()
 			var ew encodeScratch
 			for b := range encCh {
-				if runCtx.Err() != nil {
-					continue
-				}
-				if err := fr.encode(runCtx, &ew, b); err != nil {
-					fail(err)
-					continue
+				// ctx is checked too: encCtx follows it from a goroutine
+				// of its own, a moment later.
+				if encCtx.Err() != nil || ctx.Err() != nil {
+					b.job.abandoned.Store(true)
+				} else if err := fr.encode(encCtx, &ew, b); err != nil {
+					if runCtx.Err() != nil || ctx.Err() == nil {
+						fail(err)
+						continue
+					}
+					b.job.abandoned.Store(true) // interrupted
 				}
 				if b.job.pending.Add(-1) == 0 {
 					writeCh <- b.job
@@ -127,7 +150,7 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 		defer writeWG.Done()
 		for job := range writeCh {
 			var out arrow.Record
-			if runCtx.Err() == nil {
+			if runCtx.Err() == nil && !job.abandoned.Load() {
 				var err error
 				if out, err = fr.writeChunk(runCtx, job); err != nil {
 					fail(err)
