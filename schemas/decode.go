@@ -303,6 +303,14 @@ func (o Options) validate(kind string) error {
 	if o.BatchSize < 0 || o.BatchSize > 1<<16 {
 		return invalid(kind, "options.batch_size %d out of range", o.BatchSize)
 	}
+	if o.ChunkTokens < 0 || o.ChunkTokens > 1<<20 || o.ChunkOverlap < 0 || o.ChunkOverlap > 1<<20 {
+		return invalid(kind, "options.chunk_tokens %d or chunk_overlap %d out of range", o.ChunkTokens, o.ChunkOverlap)
+	}
+	switch o.ChunkMode {
+	case "", "split", "late":
+	default:
+		return invalid(kind, "options.chunk_mode %q (want split or late)", o.ChunkMode)
+	}
 	return nil
 }
 

@@ -82,6 +82,21 @@ func TestDecodeTaskRoundTrip(t *testing.T) {
 	if _, err := DecodeTask(b); !errors.Is(err, ErrInvalid) {
 		t.Errorf("index out of range accepted: %v", err)
 	}
+	// A task carries the chunking options; a bad mode or count is refused.
+	chunked := task
+	chunked.Options = Options{ChunkTokens: 200, ChunkOverlap: 40, ChunkMode: "late"}
+	b, _ = json.Marshal(chunked)
+	if got, err := DecodeTask(b); err != nil || got.Options != chunked.Options || !strings.Contains(string(b), `"chunk_tokens":200,"chunk_overlap":40,"chunk_mode":"late"`) {
+		t.Fatalf("chunk options: %+v, %v (%s)", got.Options, err, b)
+	}
+	for _, o := range []Options{{ChunkTokens: 10, ChunkMode: "diagonal"}, {ChunkTokens: -1}, {ChunkTokens: 10, ChunkOverlap: -2}} {
+		bad := task
+		bad.Options = o
+		b, _ := json.Marshal(bad)
+		if _, err := DecodeTask(b); !errors.Is(err, ErrInvalid) {
+			t.Errorf("options %+v accepted: %v", o, err)
+		}
+	}
 }
 
 func TestDecodeRecordAndRequest(t *testing.T) {

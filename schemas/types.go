@@ -83,6 +83,12 @@ type Options struct {
 	TruncateDim int    `json:"truncate_dim,omitempty"`
 	MaxLength   int    `json:"max_length,omitempty"`
 	BatchSize   int    `json:"batch_size,omitempty"`
+	// ChunkTokens, ChunkOverlap and ChunkMode ("split" or "late") are
+	// pipeline.Config's chunking options (embed --chunk-tokens,
+	// --chunk-overlap, --chunk-mode): one output row per chunk of each text.
+	ChunkTokens  int    `json:"chunk_tokens,omitempty"`
+	ChunkOverlap int    `json:"chunk_overlap,omitempty"`
+	ChunkMode    string `json:"chunk_mode,omitempty"`
 }
 
 // Task is one unit of work of a job: the row groups [RowGroupLo, RowGroupHi)
