@@ -8,14 +8,18 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/embedpipe/embedpipe/internal/pgtest"
 	"github.com/embedpipe/embedpipe/internal/refs"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/pipeline"
+	"github.com/jackc/pgx/v5"
+	"github.com/pgvector/pgvector-go"
 )
 
 // TestEmbedChunkFlags runs embed --chunk-tokens on the public corpus with
@@ -135,5 +139,107 @@ func TestEmbedChunkFlags(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want an error saying %q", c.args, code, errOut, c.want)
 		}
+	}
+}
+
+// TestEmbedPostgresChunks loads a chunked run into a real PostgreSQL with
+// pgvector: one table row per chunk keyed by (--id-column, chunk_index),
+// with the chunk columns and the vectors of the same run into Parquet; a
+// second run changes nothing; without --id-column the run is refused.
+func TestEmbedPostgresChunks(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	srv := pgtest.Start(t)
+	url := srv.NewDatabase(t)
+	dir := t.TempDir()
+	pq := filepath.Join(dir, "chunks.parquet")
+	common := []string{"--model", "../../testdata/tiny-bert", "--input", "../../testdata/sample.jsonl", "--quiet", "--chunk-tokens", "5", "--chunk-overlap", "2"}
+	if err := runEmbed(context.Background(), append(slices.Clone(common), "--output", pq)); err != nil {
+		t.Fatal(err)
+	}
+	pgArgs := append(slices.Clone(common), "--output", url, "--table", "chunks", "--work-dir", filepath.Join(dir, "work"))
+	if err := runEmbed(context.Background(), pgArgs); err == nil || !strings.Contains(err.Error(), "--id-column") {
+		t.Fatalf("chunks without --id-column: %v", err)
+	}
+	pgArgs = append(pgArgs, "--id-column", "id")
+	for run := 0; run < 2; run++ {
+		if err := runEmbed(context.Background(), pgArgs); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+	// The Parquet run's chunks by (id, chunk_index).
+	type key struct {
+		id    int64
+		chunk int32
+	}
+	want := map[key][]float32{}
+	wantText := map[key]*string{}
+	r, err := dataset.Open(pq, dataset.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		c, err := r.Next(context.Background())
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := c.Record.Schema()
+		ids := c.Record.Column(sc.FieldIndices("id")[0]).(*array.Int64)
+		idx := c.Record.Column(sc.FieldIndices(pipeline.ChunkIndexColumn)[0]).(*array.Int32)
+		texts := c.Record.Column(sc.FieldIndices(pipeline.ChunkTextColumn)[0]).(*array.String)
+		emb := c.Record.Column(sc.FieldIndices("embedding")[0]).(*array.FixedSizeList)
+		vals := emb.ListValues().(*array.Float32).Float32Values()
+		for i := 0; i < int(c.Record.NumRows()); i++ {
+			k := key{ids.Value(i), idx.Value(i)}
+			wantText[k] = nil
+			if texts.IsValid(i) {
+				s := texts.Value(i)
+				wantText[k] = &s
+			}
+			if emb.IsValid(i) {
+				lo, hi := emb.ValueOffsets(i)
+				want[k] = slices.Clone(vals[lo:hi])
+			}
+		}
+		c.Record.Release()
+	}
+	r.Close()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, "SELECT id, chunk_index, chunk_text, embedding FROM chunks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, multi := 0, 0
+	for rows.Next() {
+		var k key
+		var text *string
+		var v *pgvector.Vector
+		if err := rows.Scan(&k.id, &k.chunk, &text, &v); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if k.chunk > 0 {
+			multi++
+		}
+		w, ok := wantText[k]
+		if !ok || (text == nil) != (w == nil) || text != nil && *text != *w {
+			t.Fatalf("chunk %v: text %v, Parquet %v (%v)", k, text, w, ok)
+		}
+		if (v == nil) != (want[k] == nil) || v != nil && cosine(v.Slice(), want[k]) < 0.9999999 {
+			t.Fatalf("chunk %v: vector differs from the Parquet run's", k)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(wantText) || multi == 0 {
+		t.Fatalf("%d table rows (%d beyond a first chunk), Parquet has %d chunks", n, multi, len(wantText))
 	}
 }

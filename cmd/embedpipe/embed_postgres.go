@@ -61,11 +61,12 @@ func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*
 	if cfg.OutputValue != "" && cfg.OutputValue != pipeline.SentenceEmbedding {
 		return nil, fmt.Errorf("--output postgres://… loads sentence embeddings; --output-value %s has no table form", cfg.OutputValue)
 	}
-	if cfg.ChunkTokens > 0 {
-		// The chunk key "<file>:<row>:<chunk>" needs the load to take its
-		// ids from io/sink.Batch.Key; until it does, refuse rather than
-		// load chunks under the ids of output rows.
-		return nil, errors.New("--chunk-tokens with --output postgres://… is not supported yet: chunk into a file and load that")
+	if cfg.ChunkTokens > 0 && f.idColumn == "" {
+		// The default chunk key "<file>:<row>:<chunk>" needs the load to
+		// take its ids from io/sink.Batch.Key, which load fills; until
+		// pgsink does, refuse rather than load chunks under the ids of
+		// output rows.
+		return nil, errors.New("--chunk-tokens with --output postgres://… needs --id-column COL for now: each chunk's key is (COL, chunk_index)")
 	}
 	if cfg.OnError == pipeline.OnErrorSkip && f.idColumn == "" {
 		return nil, errors.New("--on-error skip with --output postgres://… needs --id-column: the default ids \"<file>:<row>\" would shift past a skipped row (or use --on-error null)")
@@ -74,6 +75,9 @@ func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*
 		Precision: string(cfg.Precision), Index: idx, Distance: dist}}
 	if p.opts.EmbeddingColumn == "" {
 		p.opts.EmbeddingColumn = "embedding"
+	}
+	if cfg.ChunkTokens > 0 {
+		p.opts.ChunkColumn = pipeline.ChunkIndexColumn // one row per chunk
 	}
 	p.work = f.workDir
 	if p.work == "" {
@@ -170,7 +174,8 @@ func (p *pgOutput) load(ctx context.Context, out, input, key string, stderr io.W
 	}
 	defer l.Abort(ctx)
 	start := time.Now()
-	var rows int64
+	var rows, next int64
+	chunked := r.Schema().HasField(pipeline.ChunkIndexColumn) && p.opts.ChunkColumn != ""
 	for {
 		c, err := r.Next(ctx)
 		if errors.Is(err, io.EOF) {
@@ -179,7 +184,14 @@ func (p *pgOutput) load(ctx context.Context, out, input, key string, stderr io.W
 		if err != nil {
 			return err
 		}
-		err = l.Write(ctx, sink.Batch{Record: c.Record, Seq: c.Seq, FirstRow: c.FirstRow})
+		b := sink.Batch{Record: c.Record, Seq: c.Seq, FirstRow: c.FirstRow}
+		if chunked {
+			if err := b.ChunkKeys(pipeline.ChunkIndexColumn, &next); err != nil {
+				c.Record.Release()
+				return fmt.Errorf("%s: %w", out, err)
+			}
+		}
+		err = l.Write(ctx, b)
 		rows += c.Record.NumRows()
 		c.Record.Release()
 		if err != nil {
@@ -219,6 +231,10 @@ func pgRunKey(path string, m pipeline.Model, cfg pipeline.Config) (string, error
 	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s\x00%v\x00%s",
 		filepath.Base(path), st.Size(), st.ModTime().UnixNano(), m.ContentHash(), cfg.Column, cfg.OutputColumn,
 		cfg.Prompt, cfg.PromptName, cfg.Precision, cfg.TruncateDim, cfg.MaxLength, norm, cfg.Ranges, cfg.OnError)
+	if cfg.ChunkTokens > 0 {
+		// Only chunked runs add these, so other runs keep their keys.
+		fmt.Fprintf(h, "\x00chunk=%d/%d/%s", cfg.ChunkTokens, cfg.ChunkOverlap, cfg.ChunkMode)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
 }
 

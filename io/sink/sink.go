@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -25,6 +26,53 @@ type Batch struct {
 	// FirstRow is the input row (0-based, within the whole input) of the
 	// batch's first row, before rows left out by the row-error policy.
 	FirstRow int64
+	// Rows and Chunks are set for the output of a chunked run (one record
+	// row per chunk of a text, pipeline.Config.ChunkTokens): record row i
+	// is chunk Chunks[i] of input row Rows[i]. Both are nil otherwise, and
+	// record row i is then input row FirstRow+i.
+	Rows   []int64
+	Chunks []int32
+}
+
+// Key returns the stable key of record row i within its input: "<row>"
+// with the 0-based input row, or "<row>:<chunk>" for a chunked run. A
+// database sink prefixes it with the input's name ("<file>:<row>:<chunk>")
+// for default ids that a rerun reproduces.
+func (b Batch) Key(i int) string {
+	if b.Rows == nil {
+		return strconv.FormatInt(b.FirstRow+int64(i), 10)
+	}
+	return strconv.FormatInt(b.Rows[i], 10) + ":" + strconv.Itoa(int(b.Chunks[i]))
+}
+
+// ChunkKeys sets b.Rows and b.Chunks from the int32 chunk_index column
+// chunkCol of b.Record, for a chunked output read back from a file: a row
+// whose chunk index is 0 begins input row *next, and *next moves on (start
+// it at the input's first row, 0, and pass it to every batch in turn).
+// That numbering holds when every input row has output rows, as chunked
+// runs give unless the row-error policy skipped rows.
+func (b *Batch) ChunkKeys(chunkCol string, next *int64) error {
+	idx := b.Record.Schema().FieldIndices(chunkCol)
+	if len(idx) != 1 {
+		return fmt.Errorf("%w: %d columns named %q", ErrColumn, len(idx), chunkCol)
+	}
+	col, ok := b.Record.Column(idx[0]).(*array.Int32)
+	if !ok {
+		return fmt.Errorf("%w: column %q is %s, want int32", ErrColumn, chunkCol, b.Record.Column(idx[0]).DataType())
+	}
+	n := col.Len()
+	b.Rows, b.Chunks = make([]int64, n), make([]int32, n)
+	for i := 0; i < n; i++ {
+		c := col.Value(i)
+		if c == 0 {
+			*next++
+		}
+		if *next == 0 || col.IsNull(i) {
+			return fmt.Errorf("%w: row %d of the batch: chunk index %d does not follow a chunk 0", ErrColumn, i, c)
+		}
+		b.Rows[i], b.Chunks[i] = *next-1, c
+	}
+	return nil
 }
 
 // Sink receives the output rows of one run (one file, one task) and makes

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -135,5 +136,49 @@ func TestFileSink(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("after Abort the directory holds %d entries, want only out.parquet", len(ents))
+	}
+}
+
+// TestBatchKeys checks the stable row keys: the input row without chunks,
+// "<row>:<chunk>" from a chunk_index column read back across batches, and
+// an error for a batch that begins inside a row no batch began.
+func TestBatchKeys(t *testing.T) {
+	rec := record([]string{"a", "b"}, [][]float32{{1, 2, 3}, {4, 5, 6}})
+	defer rec.Release()
+	if b := (sink.Batch{Record: rec, FirstRow: 40}); b.Key(0) != "40" || b.Key(1) != "41" {
+		t.Fatalf("keys %q %q", b.Key(0), b.Key(1))
+	}
+	chunkSchema := arrow.NewSchema([]arrow.Field{{Name: "chunk_index", Type: arrow.PrimitiveTypes.Int32}}, nil)
+	chunks := func(idx ...int32) arrow.Record {
+		bld := array.NewRecordBuilder(memory.DefaultAllocator, chunkSchema)
+		defer bld.Release()
+		bld.Field(0).(*array.Int32Builder).AppendValues(idx, nil)
+		return bld.NewRecord()
+	}
+	var next int64
+	var keys []string
+	for _, idx := range [][]int32{{0, 1, 2, 0}, {1, 0, 0, 1}} {
+		r := chunks(idx...)
+		b := sink.Batch{Record: r}
+		if err := b.ChunkKeys("chunk_index", &next); err != nil {
+			t.Fatal(err)
+		}
+		for i := range idx {
+			keys = append(keys, b.Key(i))
+		}
+		r.Release()
+	}
+	if got := strings.Join(keys, " "); got != "0:0 0:1 0:2 1:0 1:1 2:0 3:0 3:1" || next != 4 {
+		t.Fatalf("keys %s, next %d", got, next)
+	}
+	r := chunks(1, 0)
+	defer r.Release()
+	next = 0
+	b := sink.Batch{Record: r}
+	if err := b.ChunkKeys("chunk_index", &next); !errors.Is(err, sink.ErrColumn) {
+		t.Fatalf("a batch starting at chunk 1: %v", err)
+	}
+	if err := (&sink.Batch{Record: rec}).ChunkKeys("chunk_index", &next); !errors.Is(err, sink.ErrColumn) {
+		t.Fatalf("no chunk column: %v", err)
 	}
 }
