@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
+	"time"
 
+	"github.com/embedpipe/embedpipe/encoder"
+	"github.com/embedpipe/embedpipe/metrics"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -15,95 +19,110 @@ import (
 const RerankSubject = "embedpipe.rerank"
 
 // Reranker scores (query, document) pairs with a cross-encoder;
-// *encoder.Model satisfies it. Score writes one logit and one score (after
-// the model's activation) per pair into the caller's buffers; it must be
-// safe for concurrent use.
+// *encoder.Model satisfies it. AppendPairTo tokenizes one pair into b as
+// the model reads it (token types included, truncated longest_first at
+// maxLen, 0 meaning the model's length); the pairs are scored in the
+// batches of a Batcher (PairScorer). It must be safe for concurrent use.
 type Reranker interface {
-	NumLabels() int
-	Score(ctx context.Context, queries, documents []string, logits, scores []float32) error
+	PairScorer
+	AppendPairTo(b *encoder.Batch, query, document string, maxLen int) (truncated bool, err error)
 }
 
-// rerankJob is one queued rerank request.
-type rerankJob struct {
-	req micro.Request
-	r   schemas.RerankRequest
+// pairModel is a Reranker as the model of a Batcher of its own: it scores
+// pairs and embeds no texts.
+type pairModel struct{ Reranker }
+
+// Dim is the number of labels, the width of what the model gives.
+func (p pairModel) Dim() int { return p.NumLabels() }
+
+// EmbedBatch fails: a cross-encoder embeds no texts.
+func (p pairModel) EmbedBatch(context.Context, *encoder.Batch, []float32) error {
+	return fmt.Errorf("%w: a cross-encoder embeds no texts", encoder.ErrUnsupported)
 }
 
-// addRerank registers the rerank endpoint and starts its executors, which
-// take requests from a bounded queue (cfg.Queue; beyond it a request is
-// refused with code 503) and score each request's documents in one call.
+// sameModel reports whether a and b are the same model value.
+func sameModel(a, b any) bool {
+	ta := reflect.TypeOf(a)
+	return ta != nil && ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+}
+
+// addRerank registers the rerank endpoint. Its pairs join the dynamic
+// batches of the service's Batcher when that one wraps the Reranker (the
+// HTTP API's /rerank shares it in serve), else of a Batcher of its own
+// (cfg's BatchTokens, MaxWait, Queue and Executors): bounded, so that a
+// request beyond the queue is refused with code 503.
 func (s *Service) addRerank() error {
 	if n := s.cfg.Reranker.NumLabels(); n != 1 {
 		return fmt.Errorf("workers: the rerank endpoint needs a one-label cross-encoder, the model has %d labels", n)
 	}
-	s.rerankQ = make(chan *rerankJob, s.cfg.Queue)
+	switch {
+	case s.batcher != nil && sameModel(s.batcher.m, s.cfg.Reranker):
+		s.pairs = s.batcher
+	default:
+		s.pairs = NewBatcher(pairModel{s.cfg.Reranker}, BatcherConfig{BatchTokens: s.cfg.BatchTokens, MaxWait: s.cfg.MaxWait,
+			Queue: s.cfg.Queue, Executors: s.cfg.Executors, Metrics: s.cfg.Metrics})
+		s.ownPairs = true
+	}
+	q := s.pairs.Config().Queue
 	err := s.svc.AddEndpoint("rerank", micro.HandlerFunc(s.handleRerank), micro.WithEndpointSubject(s.cfg.RerankSubject),
 		micro.WithEndpointMetadata(map[string]string{"request_schema": schemas.RerankRequestV1, "reply_schema": schemas.RerankReplyV1}),
-		micro.WithEndpointPendingLimits(s.cfg.Queue*2, 256<<20))
+		micro.WithEndpointPendingLimits(q*2, 256<<20))
 	if err != nil {
 		return fmt.Errorf("workers: adding rerank endpoint: %w", err)
-	}
-	for range s.cfg.Executors {
-		s.wg.Add(1)
-		go s.reranker()
 	}
 	return nil
 }
 
+// handleRerank tokenizes a request's pairs and submits them to the pair
+// batcher, whose executor answers: scores and logits in document order,
+// and the order of the documents by descending score.
 func (s *Service) handleRerank(req micro.Request) {
+	start := time.Now()
 	r, err := schemas.DecodeRerankRequest(req.Data(), s.cfg.MaxTexts)
 	if err != nil {
 		code := CodeBadRequest
 		if errors.Is(err, schemas.ErrTooLarge) {
 			code = CodeTooLarge
 		}
-		_ = req.Error(code, err.Error(), nil)
+		s.fail(req, 0, start, metrics.ErrValidation, code, err.Error())
 		return
 	}
-	select {
-	case s.rerankQ <- &rerankJob{req: req, r: r}:
-	default:
-		_ = req.Error(CodeOverloaded, ErrOverloaded.Error()+": request queue full", nil)
-	}
-}
-
-// reranker owns one rerank executor until Stop.
-func (s *Service) reranker() {
-	defer s.wg.Done()
-	for {
-		select {
-		case j := <-s.rerankQ:
-			s.rerank(j)
-		case <-s.stop:
+	n := len(r.Documents)
+	s.cfg.Metrics.Request(n)
+	seqs := new(encoder.Batch)
+	seqs.Reset()
+	lengths := make([]int, n)
+	for i, d := range r.Documents {
+		n0 := len(seqs.IDs)
+		if _, err := s.cfg.Reranker.AppendPairTo(seqs, r.Query, d, 0); err != nil {
+			s.fail(req, n, start, metrics.ErrTokenizer, CodeBadRequest, fmt.Sprintf("document %d: %v", i, err))
 			return
 		}
+		lengths[i] = len(seqs.IDs) - n0
 	}
-}
-
-// rerank answers one request: scores and logits in document order, and
-// the order of the documents by descending score.
-func (s *Service) rerank(j *rerankJob) {
-	n := len(j.r.Documents)
-	queries := make([]string, n)
-	for i := range queries {
-		queries[i] = j.r.Query
-	}
-	rep := schemas.RerankReply{Schema: schemas.RerankReplyV1, Model: s.cfg.Model,
+	s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
+	rep := schemas.RerankReply{Schema: schemas.RerankReplyV1, Model: s.cfg.Model, Tokens: seqs.Tokens(),
 		Scores: make([]float32, n), Logits: make([]float32, n), Order: make([]int, n)}
-	if err := s.cfg.Reranker.Score(context.Background(), queries, j.r.Documents, rep.Logits, rep.Scores); err != nil {
-		_ = j.req.Error(CodeInternal, err.Error(), nil)
-		return
-	}
-	for i := range rep.Order {
-		rep.Order[i] = i
-	}
-	sort.SliceStable(rep.Order, func(a, b int) bool { return rep.Scores[rep.Order[a]] > rep.Scores[rep.Order[b]] })
-	body, err := json.Marshal(rep)
-	if err != nil {
-		_ = j.req.Error(CodeInternal, err.Error(), nil)
-		return
-	}
-	if err := j.req.Respond(body, micro.WithHeaders(micro.Headers{"Content-Type": []string{"application/json"}})); err != nil {
-		s.log.Warn("rerank reply failed", "err", err)
+	err = s.pairs.Submit(&BatchRequest{Op: OpScore, Seqs: seqs, Logits: rep.Logits, Scores: rep.Scores, Done: func(err error) {
+		if err != nil {
+			s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
+			return
+		}
+		for i := range rep.Order {
+			rep.Order[i] = i
+		}
+		sort.SliceStable(rep.Order, func(a, b int) bool { return rep.Scores[rep.Order[a]] > rep.Scores[rep.Order[b]] })
+		body, err := json.Marshal(rep)
+		if s.respond(req, body, err, false) {
+			s.cfg.Metrics.Done("nats", n, start, "")
+		}
+	}})
+	switch {
+	case errors.Is(err, ErrOverloaded):
+		s.fail(req, n, start, metrics.ErrOverloaded, CodeOverloaded, err.Error()+": request queue full")
+	case errors.Is(err, ErrClosed):
+		s.fail(req, n, start, metrics.ErrOverloaded, CodeUnavailable, "service stopping")
+	case err != nil:
+		s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
 	}
 }

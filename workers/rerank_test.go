@@ -3,7 +3,10 @@ package workers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,5 +87,94 @@ func TestRerankEndpoint(t *testing.T) {
 	}
 	if code := msg.Header.Get(micro.ErrorCodeHeader); code != CodeBadRequest {
 		t.Errorf("empty documents: code %q, want %s", code, CodeBadRequest)
+	}
+}
+
+// countingScorer is a cross-encoder that counts the pairs it scores.
+type countingScorer struct {
+	*encoder.Model
+	pairs, calls atomic.Int64
+}
+
+func (c *countingScorer) ScoreBatch(ctx context.Context, b *encoder.Batch, logits, scores []float32) error {
+	c.pairs.Add(int64(b.Len()))
+	c.calls.Add(1)
+	return c.Model.ScoreBatch(ctx, b, logits, scores)
+}
+
+// TestRerankSharesBatcher serves the rerank endpoint on a Batcher shared
+// with another transport (as serve shares it with the HTTP API's
+// /rerank): NATS requests and direct Batcher.Score calls, sent together,
+// are all scored through the shared batcher's model, in fewer calls than
+// requests, each with the scores of scoring its pairs alone; stopping the
+// service leaves the shared batcher running.
+func TestRerankSharesBatcher(t *testing.T) {
+	rows := refs.ReadJSONL[refs.PairRow](t, "tiny-reranker.jsonl.gz")
+	m, err := encoder.Load(refs.ModelDir(t, "tiny-reranker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingScorer{Model: m}
+	b := NewBatcher(cs, BatcherConfig{MaxWait: 20 * time.Millisecond})
+	defer b.Close()
+	srv := natstest.Start(t, "")
+	nc, _ := connectJS(t, srv.URL())
+	svc, err := StartService(nc, ServiceConfig{Reranker: cs, Batcher: b, Model: "tiny-reranker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const reqs = 12
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*reqs)
+	for g := range reqs {
+		wg.Add(2)
+		docs := []string{rows[2*g].Passage, rows[2*g+1].Passage}
+		query := rows[2*g].Query
+		direct := make([]float32, 2)
+		if err := m.Score(context.Background(), []string{query, query}, docs, nil, direct); err != nil {
+			t.Fatal(err)
+		}
+		go func() { // over NATS
+			defer wg.Done()
+			body, _ := json.Marshal(schemas.RerankRequest{Query: query, Documents: docs})
+			msg, err := nc.Request(RerankSubject, body, 30*time.Second)
+			if err != nil {
+				errs <- err
+				return
+			}
+			var rep schemas.RerankReply
+			if err := json.Unmarshal(msg.Data, &rep); err != nil || !slices.Equal(rep.Scores, direct) {
+				errs <- fmt.Errorf("NATS request %d: %s, want scores %v", g, msg.Data, direct)
+			}
+		}()
+		go func() { // the other transport, straight to the batcher
+			defer wg.Done()
+			var seqs encoder.Batch
+			for _, d := range docs {
+				m.AppendPairTo(&seqs, query, d, 0)
+			}
+			got := make([]float32, 2)
+			if err := b.Score(context.Background(), &seqs, nil, got); err != nil || !slices.Equal(got, direct) {
+				errs <- fmt.Errorf("direct request %d: %v %v, want %v", g, got, err, direct)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	t.Logf("%d requests (%d pairs) scored in %d batches", 2*reqs, cs.pairs.Load(), cs.calls.Load())
+	if got := cs.pairs.Load(); got != 4*reqs {
+		t.Errorf("the shared model scored %d pairs, want %d (every NATS and direct pair)", got, 4*reqs)
+	}
+	if calls := cs.calls.Load(); calls >= 2*reqs {
+		t.Errorf("%d batches for %d requests: nothing was batched together", calls, 2*reqs)
+	}
+	svc.Stop()
+	var seqs encoder.Batch
+	m.AppendPairTo(&seqs, "q", "d", 0)
+	if err := b.Score(context.Background(), &seqs, nil, make([]float32, 1)); err != nil {
+		t.Errorf("shared batcher after the service stopped: %v", err)
 	}
 }

@@ -38,7 +38,9 @@ type ServiceConfig struct {
 	// seam (package encoder/embed) with each request's options.
 	Encoder embed.Model
 	// Reranker, when set, serves the rerank endpoint on RerankSubject
-	// (default RerankSubject) with the same queue bound and executors.
+	// (default RerankSubject): its pairs join Batcher's batches when
+	// Batcher wraps the Reranker itself, else those of a batcher of its
+	// own with the same bounds.
 	Reranker      Reranker
 	RerankSubject string
 	// Model names the model in replies.
@@ -90,12 +92,12 @@ type Service struct {
 	nc      *nats.Conn
 	batcher *Batcher
 	own     bool
-	// rerankQ holds the requests of the rerank endpoint, when it is on.
-	rerankQ chan *rerankJob
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	log     *slog.Logger
-	once    sync.Once
+	// pairs is the batcher of the rerank endpoint's pairs, when it is on:
+	// batcher when that one wraps the Reranker, else its own (ownPairs).
+	pairs    *Batcher
+	ownPairs bool
+	log      *slog.Logger
+	once     sync.Once
 }
 
 // StartService registers the service on nc and starts its batcher unless
@@ -128,7 +130,7 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	if cfg.SparseTopK < 0 {
 		return nil, fmt.Errorf("%w: sparse top-k %d is negative", ErrBadOptions, cfg.SparseTopK)
 	}
-	s := &Service{cfg: cfg, nc: nc, batcher: cfg.Batcher, stop: make(chan struct{})}
+	s := &Service{cfg: cfg, nc: nc, batcher: cfg.Batcher}
 	if s.batcher == nil && cfg.Encoder != nil {
 		s.batcher = NewBatcher(cfg.Encoder, BatcherConfig{BatchTokens: cfg.BatchTokens, MaxWait: cfg.MaxWait,
 			Queue: cfg.Queue, Executors: cfg.Executors, Metrics: cfg.Metrics})
@@ -171,8 +173,6 @@ func StartService(nc *nats.Conn, cfg ServiceConfig) (*Service, error) {
 	}
 	if cfg.Reranker != nil {
 		if err := s.addRerank(); err != nil {
-			close(s.stop)
-			s.wg.Wait()
 			svc.Stop()
 			s.stopBatcher()
 			return nil, err
@@ -187,29 +187,23 @@ func (s *Service) sparse() bool {
 	return s.cfg.Encoder != nil && s.cfg.Encoder.Info().Kind == encoder.KindSparse
 }
 
+// stopBatcher closes the batchers the service started, which lets their
+// queued requests finish.
 func (s *Service) stopBatcher() {
 	if s.own && s.batcher != nil {
 		s.batcher.Close()
 	}
+	if s.ownPairs && s.pairs != nil {
+		s.pairs.Close()
+	}
 }
 
-// Stop unregisters the service and, when the batcher is its own, lets the
-// queued embed requests finish and stops it; queued rerank requests are
-// answered with code 504.
+// Stop unregisters the service and, for the batchers that are its own,
+// lets the queued embed and rerank requests finish and stops them.
 func (s *Service) Stop() {
 	s.once.Do(func() {
 		_ = s.svc.Stop()
 		s.stopBatcher()
-		close(s.stop)
-		s.wg.Wait()
-		for {
-			select {
-			case j := <-s.rerankQ:
-				_ = j.req.Error(CodeUnavailable, "service stopping", nil)
-			default:
-				return
-			}
-		}
 	})
 }
 
