@@ -86,6 +86,19 @@
 // freed pages returned lazily, the largest live heap seen), with the limit
 // it stays put.
 //
+// Chunked runs (Config.ChunkTokens) do not truncate: a chunk of input rows
+// holds every token of its texts (with their offsets) and a vector per text
+// chunk, bounded through the chunk's bytes (DefaultChunkBytes for Parquet;
+// formats chunked by rows only hold what their rows hold), the chunk_text
+// column N/(N-M) times the text. A small N-M multiplies the output.
+//
+// # Chunking
+//
+// Config.ChunkTokens cuts each text into chunks and writes one output row
+// per chunk (see chunk.go for the rules: word-start boundaries, M shared
+// tokens, coverage; the columns; the split and late modes and the row
+// policy).
+//
 // # Checkpoints and resume
 //
 // A finished chunk is written atomically as an Arrow IPC part file in

@@ -47,6 +47,18 @@ func MemoryBound(m Model, cfg Config) int64 {
 	default:
 		perChunk += 2 * rows * int64(c.outDim(m)) * f32
 	}
+	if c.ChunkTokens > 0 {
+		// Chunked texts are not truncated: a chunk's text bytes bound its
+		// tokens (a token covers a byte or more, or shares a character of
+		// up to 4 bytes with at most 3 others). Per token: its id twice
+		// (the text's, and the chunk's or document's sequence), its offset
+		// and its word flag; per text chunk (at most tokens/(N-M) plus one
+		// a row): its vector twice and its share of chunk_text, which holds
+		// the text N/(N-M) times over, in the builder and the part.
+		step := int64(c.ChunkTokens - c.ChunkOverlap)
+		textChunks := chunkBytes/step + rows
+		perChunk += chunkBytes*(2*4+16+1) + 2*textChunks*int64(c.outDim(m))*f32 + 2*chunkBytes*int64(c.ChunkTokens)/step
+	}
 	chunks := int64(inflightChunks(c.Workers)) * perChunk
 	// The Parquet writer gathers a row group, whose slices keep whole chunk
 	// buffers alive (up to twice the bytes counted), and the reader decodes
