@@ -113,8 +113,10 @@ type BatchRequest struct {
 }
 
 // Batcher is the one dynamic batcher of the embedding services: requests
-// from every transport (the NATS embed endpoint, the HTTP API) queue here,
-// bounded, and are encoded together. A batch closes when its tokens reach
+// from every transport (the NATS embed and rerank endpoints, the HTTP API)
+// queue here, bounded, and are encoded together — vectors (OpEmbed),
+// cross-encoder pairs (OpScore) and sparse vectors (OpSparse) each in
+// batches of their own kind. A batch closes when its tokens reach
 // BatchTokens or MaxWait has passed since its first request. Since the
 // encoder's results do not depend on what else is in a batch, a request
 // gets the same bits whatever it was batched with.
