@@ -44,7 +44,12 @@ import (
 // embeds chunk_text alone (with the prompt and special tokens, as any
 // text), so a chunk's vector equals the embedding of its chunk_text, and
 // identical chunk texts are embedded once, served by the memo and the cache
-// like texts. ChunkLate encodes the whole document once (it must fit
+// like texts. A chunk's text tokenized alone gives the chunk's tokens again
+// (tested on the corpus for WordPiece and byte-level BPE), except where a
+// word was split: a piece of a word may tokenize otherwise alone; it is
+// truncated at MaxLength, and counted, like any text. Byte-level BPE
+// offsets give a word's leading space to its first token ("Ġword"), so
+// such a chunk_text begins with that space. ChunkLate encodes the whole document once (it must fit
 // MaxLength with its special and prompt tokens; a longer one is a row
 // error naming its length) and pools each chunk's span of contextual token
 // vectors with the model's pooling (embed.Embedder.EmbedSpans), then
