@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -41,7 +42,7 @@ func TestInterruptStopsEncoding(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &cancellingModel{Model: loadTinyBert(t), after: 3, cancel: cancel}
 	out := filepath.Join(dir, "out.jsonl")
-	cfg := Config{Inputs: []Input{{Path: in}}, Output: out, ChunkRows: 10, BatchSize: 10, Workers: 1}
+	cfg := Config{Inputs: []Input{{Path: in}}, Output: out, ChunkRows: 10, BatchSize: 10, Workers: 1, Resume: true}
 	sum, err := Run(ctx, m, cfg)
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err = %v, want ErrInterrupted", err)
@@ -52,8 +53,19 @@ func TestInterruptStopsEncoding(t *testing.T) {
 	if sum.Stopped == nil || !sum.Stopped.Interrupted {
 		t.Fatalf("summary stopped = %+v", sum.Stopped)
 	}
-	if _, err := Run(context.Background(), m.Model, cfg); err != nil {
+	res, err := Run(context.Background(), m.Model, cfg)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The resumed run's rates count only what it encoded itself.
+	if res.Resumed == 0 || res.ResumedTokens == 0 || res.ResumedTokens >= res.EncodedTokens {
+		t.Fatalf("resumed %d rows, %d of %d encoded tokens", res.Resumed, res.ResumedTokens, res.EncodedTokens)
+	}
+	if got, want := res.TokensPerSec*res.WallSeconds, float64(res.EncodedTokens-res.ResumedTokens); math.Abs(got-want) > 1e-6*want {
+		t.Fatalf("tokens/s × wall = %g, want the %g tokens this run encoded", got, want)
+	}
+	if got, want := res.RowsPerSec*res.WallSeconds, float64(res.RowsIn-res.Resumed); math.Abs(got-want) > 1e-6*want {
+		t.Fatalf("rows/s × wall = %g, want the %g rows this run read", got, want)
 	}
 	ref := filepath.Join(dir, "ref.jsonl")
 	if _, err := Run(context.Background(), m.Model, Config{Inputs: []Input{{Path: in}}, Output: ref, ChunkRows: 10}); err != nil {

@@ -21,6 +21,7 @@ func (p *progress) addChunk(s chunkStats, resumed bool) {
 	p.sum.add(s)
 	if resumed {
 		p.sum.Resumed += s.Rows
+		p.sum.ResumedTokens += s.EncodedTokens
 	}
 	p.mu.Unlock()
 }
@@ -30,7 +31,7 @@ func (p *progress) snapshot() Summary {
 	s := p.sum
 	p.mu.Unlock()
 	s.TotalRows = p.total
-	s.finish(p.start)
+	s.Finish(p.start)
 	return s
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/embedpipe/embedpipe/encoder/embed"
+	"github.com/embedpipe/embedpipe/io/csvio"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/io/jsonlio"
@@ -99,7 +100,7 @@ func Run(ctx context.Context, m Model, cfg Config) (Summary, error) {
 			sum.Stopped = &Stop{Input: in.Path, Output: outs[i], Error: err.Error()}
 			break
 		}
-		sum.merge(fs)
+		sum.Merge(fs)
 		if err != nil {
 			sum.Stopped = &Stop{Input: in.Path, Output: outs[i], Error: err.Error(), Interrupted: true}
 			break
@@ -109,32 +110,13 @@ func Run(ctx context.Context, m Model, cfg Config) (Summary, error) {
 	}
 	stopProg()
 	sum.TotalRows = prog.total
-	sum.finish(start)
+	sum.Finish(start)
 	if cfg.ErrorsPath != "" && (err == nil || len(rowErrs) > 0) {
 		if werr := writeRowErrors(cfg.ErrorsPath, rowErrs); werr != nil && err == nil {
 			err = werr
 		}
 	}
 	return sum, err
-}
-
-func (s *Summary) merge(o Summary) {
-	s.RowsIn += o.RowsIn
-	s.RowsOut += o.RowsOut
-	s.Nulls += o.Nulls
-	s.InvalidUTF8 += o.InvalidUTF8
-	s.Truncated += o.Truncated
-	s.Skipped += o.Skipped
-	s.Errors += o.Errors
-	s.Resumed += o.Resumed
-	s.Embedded += o.Embedded
-	s.Deduplicated += o.Deduplicated
-	s.CacheHits += o.CacheHits
-	s.Tokens += o.Tokens
-	s.Batches += o.Batches
-	s.PaddedTokens += o.PaddedTokens
-	s.EncodedTokens += o.EncodedTokens
-	s.ChunksOut += o.ChunksOut
 }
 
 func writeRowErrors(path string, errs []RowError) error {
@@ -218,6 +200,10 @@ func countRows(in Input) int64 {
 	f, err := dataset.FormatOf(in.Path)
 	if err == nil && f == dataset.JSONL {
 		n, _ := jsonlio.CountRows(in.Path)
+		return n
+	}
+	if err == nil && f == dataset.CSV {
+		n, _ := csvio.CountRows(in.Path, 0)
 		return n
 	}
 	if err != nil || f != dataset.Parquet {
@@ -322,6 +308,7 @@ func runFile(ctx context.Context, m Model, emb *embed.Embedder, cfg *Config, in 
 	for _, s := range done {
 		sum.add(s)
 		sum.Resumed += s.Rows
+		sum.ResumedTokens += s.EncodedTokens
 	}
 	for _, s := range fr.written {
 		sum.add(s)

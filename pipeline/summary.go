@@ -32,10 +32,17 @@ type Summary struct {
 	// EncodedTokens counts the tokens actually sent to the encoder (after
 	// deduplication and cache hits).
 	EncodedTokens int64 `json:"encoded_tokens"`
+	// ResumedTokens counts the EncodedTokens of the chunks a resumed run
+	// took from its checkpoint, which this run did not encode.
+	ResumedTokens int64 `json:"resumed_encoded_tokens,omitempty"`
 	// ChunksOut is the number of output rows of a chunked run, one per
 	// chunk of the RowsOut input rows (0 when not chunking).
-	ChunksOut    int64   `json:"chunks_out,omitempty"`
-	WallSeconds  float64 `json:"wall_seconds"`
+	ChunksOut   int64   `json:"chunks_out,omitempty"`
+	WallSeconds float64 `json:"wall_seconds"`
+	// TokensPerSec and RowsPerSec are the tokens this run encoded
+	// (EncodedTokens less ResumedTokens: deduplicated rows, cache hits and
+	// resumed chunks are not encoded) and the rows it read anew (RowsIn
+	// less Resumed) per second of wall time.
 	TokensPerSec float64 `json:"tokens_per_s"`
 	RowsPerSec   float64 `json:"rows_per_s"`
 	// TotalRows is the number of rows the inputs hold when known up front
@@ -81,14 +88,39 @@ func (s *Summary) add(o chunkStats) {
 	s.ChunksOut += o.Chunks
 }
 
-func (s *Summary) finish(start time.Time) {
+// Merge adds the counts of o, the summary of another file or run, to s;
+// Finish then derives the rates.
+func (s *Summary) Merge(o Summary) {
+	s.RowsIn += o.RowsIn
+	s.RowsOut += o.RowsOut
+	s.Nulls += o.Nulls
+	s.InvalidUTF8 += o.InvalidUTF8
+	s.Truncated += o.Truncated
+	s.Skipped += o.Skipped
+	s.Errors += o.Errors
+	s.Resumed += o.Resumed
+	s.Embedded += o.Embedded
+	s.Deduplicated += o.Deduplicated
+	s.CacheHits += o.CacheHits
+	s.Tokens += o.Tokens
+	s.Batches += o.Batches
+	s.PaddedTokens += o.PaddedTokens
+	s.EncodedTokens += o.EncodedTokens
+	s.ResumedTokens += o.ResumedTokens
+	s.ChunksOut += o.ChunksOut
+	s.TotalRows += o.TotalRows
+}
+
+// Finish sets the wall time since start and the rates and padding waste
+// derived from the counts.
+func (s *Summary) Finish(start time.Time) {
 	s.WallSeconds = time.Since(start).Seconds()
 	if s.PaddedTokens > 0 {
 		s.PaddingWaste = 1 - float64(s.EncodedTokens)/float64(s.PaddedTokens)
 	}
 	if s.WallSeconds > 0 {
-		s.TokensPerSec = float64(s.Tokens) / s.WallSeconds
-		s.RowsPerSec = float64(s.RowsIn) / s.WallSeconds
+		s.TokensPerSec = float64(s.EncodedTokens-s.ResumedTokens) / s.WallSeconds
+		s.RowsPerSec = float64(s.RowsIn-s.Resumed) / s.WallSeconds
 	}
 }
 

@@ -130,6 +130,8 @@ func Tokenize(ctx context.Context, m Model, cfg TokenizeConfig) (Summary, error)
 	}
 	sum.Files = 1
 	sum.Outputs = []string{cfg.Output}
-	sum.finish(start)
+	sum.Finish(start)
+	// Nothing is encoded: the rate is that of the tokens written.
+	sum.TokensPerSec = float64(sum.Tokens) / max(sum.WallSeconds, 1e-9)
 	return sum, nil
 }

@@ -195,7 +195,10 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 }
 
 // reporter shows progress: a one-line bar redrawn in place on a terminal,
-// structured slog lines otherwise, nothing with --quiet.
+// structured slog lines otherwise, nothing with --quiet. Its rates are
+// instantaneous — over the last rateWindow of samples — and count only the
+// rows read and tokens encoded by this run, not those a resumed run took
+// from its checkpoint.
 type reporter struct {
 	w     io.Writer
 	quiet bool
@@ -203,10 +206,21 @@ type reporter struct {
 	every time.Duration
 	log   *slog.Logger
 	drawn bool
+	// samples are the recent (time, rows, tokens) points of the rates.
+	samples []rateSample
+	now     func() time.Time
 }
 
+type rateSample struct {
+	at           time.Time
+	rows, tokens int64
+}
+
+// rateWindow is the span the instantaneous rates are measured over.
+const rateWindow = 5 * time.Second
+
 func newReporter(w io.Writer, quiet bool) *reporter {
-	r := &reporter{w: w, quiet: quiet, every: 5 * time.Second}
+	r := &reporter{w: w, quiet: quiet, every: 5 * time.Second, now: time.Now}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		r.tty, r.every = true, 200*time.Millisecond
 	}
@@ -214,25 +228,73 @@ func newReporter(w io.Writer, quiet bool) *reporter {
 	return r
 }
 
+// rates adds the sample of s and returns the rows and encoded tokens per
+// second over the window, and the seconds left at that row rate (-1 when
+// unknown).
+func (r *reporter) rates(s pipeline.Summary) (rowsPerS, tokPerS, eta float64) {
+	now := r.now()
+	cur := rateSample{at: now, rows: s.RowsIn - s.Resumed, tokens: s.EncodedTokens - s.ResumedTokens}
+	r.samples = append(r.samples, cur)
+	k := 0
+	for k < len(r.samples)-2 && now.Sub(r.samples[k+1].at) >= rateWindow {
+		k++
+	}
+	r.samples = r.samples[k:]
+	first := r.samples[0]
+	eta = -1
+	if dt := now.Sub(first.at).Seconds(); dt > 0 {
+		rowsPerS = float64(cur.rows-first.rows) / dt
+		tokPerS = float64(cur.tokens-first.tokens) / dt
+	} else if s.WallSeconds > 0 {
+		rowsPerS, tokPerS = s.RowsPerSec, s.TokensPerSec
+	}
+	if s.TotalRows > 0 && rowsPerS > 0 {
+		eta = float64(max(0, s.TotalRows-s.RowsIn)) / rowsPerS
+	}
+	return rowsPerS, tokPerS, eta
+}
+
 func (r *reporter) progress(s pipeline.Summary) {
 	if r.quiet {
 		return
 	}
+	rowsPerS, tokPerS, eta := r.rates(s)
 	if !r.tty {
-		r.log.Info("progress", "rows", s.RowsIn, "total", s.TotalRows, "tokens", s.Tokens, "tokens_per_s", int64(s.TokensPerSec), "resumed", s.Resumed)
+		args := []any{"rows", s.RowsIn, "total", s.TotalRows}
+		if s.TotalRows > 0 {
+			args = append(args, "percent", fmt.Sprintf("%.1f", 100*min(1, float64(s.RowsIn)/float64(s.TotalRows))))
+		}
+		args = append(args, "rows_per_s", int64(rowsPerS), "tokens_per_s", int64(tokPerS), "resumed", s.Resumed)
+		if eta >= 0 {
+			args = append(args, "eta_s", int64(eta+0.5))
+		}
+		r.log.Info("progress", args...)
 		return
 	}
 	const width = 30
 	bar := strings.Repeat("·", width)
-	pct := ""
+	pct, total, left := "", "", ""
 	if s.TotalRows > 0 {
 		f := min(1, float64(s.RowsIn)/float64(s.TotalRows))
 		n := int(f * width)
 		bar = strings.Repeat("█", n) + strings.Repeat("·", width-n)
 		pct = fmt.Sprintf(" %3.0f%%", 100*f)
+		total = fmt.Sprintf("/%d", s.TotalRows)
 	}
-	fmt.Fprintf(r.w, "\r%s%s %d rows  %.0f tok/s  %.1fs ", bar, pct, s.RowsIn, s.TokensPerSec, s.WallSeconds)
+	if eta >= 0 {
+		left = "  ETA " + clock(eta)
+	}
+	fmt.Fprintf(r.w, "\r%s%s %d%s rows  %.0f rows/s  %.0f tok/s  %s%s \x1b[K", bar, pct, s.RowsIn, total, rowsPerS, tokPerS, clock(s.WallSeconds), left)
 	r.drawn = true
+}
+
+// clock formats seconds as m:ss, or h:mm:ss from an hour on.
+func clock(sec float64) string {
+	t := int64(sec + 0.5)
+	if t >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", t/3600, t/60%60, t%60)
+	}
+	return fmt.Sprintf("%d:%02d", t/60, t%60)
 }
 
 func (r *reporter) done(s pipeline.Summary) {
@@ -247,7 +309,8 @@ func (r *reporter) done(s pipeline.Summary) {
 			"invalid_utf8", s.InvalidUTF8, "truncated", s.Truncated, "skipped", s.Skipped, "errors", s.Errors,
 			"resumed", s.Resumed, "deduplicated", s.Deduplicated, "cache_hits", s.CacheHits, "tokens", s.Tokens,
 			"padding_waste", fmt.Sprintf("%.3f", s.PaddingWaste), "wall_s", fmt.Sprintf("%.3f", s.WallSeconds),
-			"tokens_per_s", int64(s.TokensPerSec), "chunks_out", s.ChunksOut)
+			"encoded_tokens", s.EncodedTokens-s.ResumedTokens, "tokens_per_s", int64(s.TokensPerSec),
+			"rows_per_s", int64(s.RowsPerSec), "chunks_out", s.ChunksOut)
 		return
 	}
 	if s.ChunksOut > 0 {
@@ -255,8 +318,8 @@ func (r *reporter) done(s pipeline.Summary) {
 	}
 	fmt.Fprintf(r.w, "rows in %d, out %d (nulls %d, invalid UTF-8 %d, truncated %d, skipped %d, errors %d, resumed %d)\n",
 		s.RowsIn, s.RowsOut, s.Nulls, s.InvalidUTF8, s.Truncated, s.Skipped, s.Errors, s.Resumed)
-	fmt.Fprintf(r.w, "tokens %d, padding waste %.1f%%, deduplicated %d, cache hits %d, %.2fs, %.0f tokens/s\n",
-		s.Tokens, 100*s.PaddingWaste, s.Deduplicated, s.CacheHits, s.WallSeconds, s.TokensPerSec)
+	fmt.Fprintf(r.w, "tokens %d (encoded %d in this run), padding waste %.1f%%, deduplicated %d, cache hits %d, %.2fs, %.0f tokens/s, %.0f rows/s\n",
+		s.Tokens, s.EncodedTokens-s.ResumedTokens, 100*s.PaddingWaste, s.Deduplicated, s.CacheHits, s.WallSeconds, s.TokensPerSec, s.RowsPerSec)
 }
 
 // peakRSS returns the process's peak resident set size (VmHWM), or 0 where

@@ -130,7 +130,7 @@ func (p *pgOutput) run(ctx context.Context, m pipeline.Model, cfg pipeline.Confi
 				}
 			}
 			s, err := pipeline.Run(ctx, m, c)
-			addSummary(&total, s)
+			total.Merge(s)
 			if err != nil {
 				return total, err
 			}
@@ -147,11 +147,7 @@ func (p *pgOutput) run(ctx context.Context, m pipeline.Model, cfg pipeline.Confi
 		total.Files++
 		total.Outputs = append(total.Outputs, pgsink.Redact(p.opts.URL)+"#"+p.opts.Table)
 	}
-	total.WallSeconds = time.Since(start).Seconds()
-	if total.WallSeconds > 0 {
-		total.TokensPerSec = float64(total.Tokens) / total.WallSeconds
-		total.RowsPerSec = float64(total.RowsIn) / total.WallSeconds
-	}
+	total.Finish(start)
 	return total, os.RemoveAll(p.work)
 }
 
@@ -236,28 +232,4 @@ func pgRunKey(path string, m pipeline.Model, cfg pipeline.Config) (string, error
 		fmt.Fprintf(h, "\x00chunk=%d/%d/%s", cfg.ChunkTokens, cfg.ChunkOverlap, cfg.ChunkMode)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32], nil
-}
-
-// addSummary adds the counters of one input's run to total.
-func addSummary(total *pipeline.Summary, s pipeline.Summary) {
-	total.RowsIn += s.RowsIn
-	total.RowsOut += s.RowsOut
-	total.Nulls += s.Nulls
-	total.InvalidUTF8 += s.InvalidUTF8
-	total.Truncated += s.Truncated
-	total.Skipped += s.Skipped
-	total.Errors += s.Errors
-	total.Resumed += s.Resumed
-	total.Embedded += s.Embedded
-	total.Deduplicated += s.Deduplicated
-	total.CacheHits += s.CacheHits
-	total.Tokens += s.Tokens
-	total.Batches += s.Batches
-	total.PaddedTokens += s.PaddedTokens
-	total.EncodedTokens += s.EncodedTokens
-	total.ChunksOut += s.ChunksOut
-	total.TotalRows += s.TotalRows
-	if total.PaddedTokens > 0 {
-		total.PaddingWaste = 1 - float64(total.EncodedTokens)/float64(total.PaddedTokens)
-	}
 }

@@ -2,11 +2,13 @@ package csvio
 
 import (
 	"context"
+	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 
 	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/csv"
+	arrowcsv "github.com/apache/arrow/go/v17/arrow/csv"
 	"github.com/embedpipe/embedpipe/io/fileio"
 )
 
@@ -30,7 +32,7 @@ type ReadOptions struct {
 type Reader struct {
 	path string
 	f    io.ReadCloser
-	r    *csv.Reader
+	r    *arrowcsv.Reader
 	row  int64
 	seq  int
 	done bool
@@ -64,15 +66,46 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 		filter = newBadRowFilter(f, comma)
 		src = filter
 	}
-	r := csv.NewInferringReader(src, csv.WithHeader(true), csv.WithChunk(chunk), csv.WithComma(comma),
-		csv.WithNullReader(true, "", "NULL", "null"), csv.WithColumnTypes(types), csv.WithLazyQuotes(false))
+	r := arrowcsv.NewInferringReader(src, arrowcsv.WithHeader(true), arrowcsv.WithChunk(chunk), arrowcsv.WithComma(comma),
+		arrowcsv.WithNullReader(true, "", "NULL", "null"), arrowcsv.WithColumnTypes(types), arrowcsv.WithLazyQuotes(false))
 	rd := &Reader{path: path, f: f, r: r, filter: filter}
+	if names, ok := headerOnly(path, comma); ok {
+		// Arrow's reader infers types from the first records and fails
+		// without any: a file of only a header is an empty table of
+		// strings.
+		fields := make([]arrow.Field, len(names))
+		for i, n := range names {
+			fields[i] = arrow.Field{Name: n, Type: arrow.BinaryTypes.String, Nullable: true}
+		}
+		rd.schema, rd.done = arrow.NewSchema(fields, nil), true
+		return rd, nil
+	}
 	if err := rd.readFirst(); err != nil {
 		r.Release()
 		f.Close()
 		return nil, err
 	}
 	return rd, nil
+}
+
+// headerOnly reports whether the CSV file at path holds a header and no
+// record, and returns the header's names.
+func headerOnly(path string, comma rune) ([]string, bool) {
+	f, err := fileio.OpenText(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	cr := csv.NewReader(f)
+	cr.Comma, cr.FieldsPerRecord = comma, -1
+	header, err := cr.Read()
+	if err != nil {
+		return nil, false
+	}
+	if _, err := cr.Read(); !errors.Is(err, io.EOF) {
+		return nil, false
+	}
+	return header, true
 }
 
 // readFirst reads the first chunk, which is when the schema is inferred.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/embedpipe/embedpipe/io/csvio"
 	"github.com/embedpipe/embedpipe/io/fileio"
 )
 
@@ -186,5 +187,40 @@ func TestCSVKeepBadRows(t *testing.T) {
 				t.Error("the default reader read the bad records without an error")
 			}
 		})
+	}
+}
+
+// TestCSVCountRows counts the data records of CSV files as a reader keeping
+// bad rows hands them out: quoted newlines inside one record, blank lines
+// skipped, bad records counted, gzip read through.
+func TestCSVCountRows(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		data string
+		want int64
+	}{
+		{"text,n\nhello,1\n\"two\nlines\",2\n\nend,3\n", 3},
+		{"text,n\nhello,1\nshort\nba\"d,2\nend,4", 4},
+		{"text\n", 0},
+		{"", 0},
+	} {
+		path := filepath.Join(dir, "c.csv")
+		os.WriteFile(path, []byte(tc.data), 0o644)
+		n, err := csvio.CountRows(path, 0)
+		if err != nil || n != tc.want {
+			t.Errorf("%q: %d rows, %v; want %d", tc.data, n, err, tc.want)
+		}
+		if tc.data == "" {
+			continue
+		}
+		texts, _, err := readKeepingBad(t, path, 2)
+		if err != nil || int64(len(texts)) != n {
+			t.Errorf("%q: the reader hands out %d rows (%v), CountRows says %d", tc.data, len(texts), err, n)
+		}
+	}
+	gz := filepath.Join(dir, "c.csv.gz")
+	writeGzip(t, gz, "text\na\nb\n")
+	if n, err := csvio.CountRows(gz, 0); err != nil || n != 2 {
+		t.Errorf("gzip: %d rows, %v; want 2", n, err)
 	}
 }
