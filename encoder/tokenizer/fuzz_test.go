@@ -67,6 +67,20 @@ func checkEncode(t *testing.T, tk *Tokenizer, text string) {
 			t.Fatalf("%s maxLen %d: %d ids", tk.Kind(), maxLen, len(got)-1)
 		}
 	}
+	// ContentOffsets, where it traces the text, gives the same ids, each
+	// with a range of the text, in order, the first starting a word.
+	ids, offs, word, ok := tk.ContentOffsets(text)
+	if !ok {
+		return
+	}
+	if !slices.Equal(ids, full) || len(offs) != len(ids) || len(word) != len(ids) || len(ids) > 0 && !word[0] {
+		t.Fatalf("%s ContentOffsets(%q): %v %v %v, want ids %v", tk.Kind(), text, ids, offs, word, full)
+	}
+	for i, o := range offs {
+		if o.Start < 0 || o.Stop > len(text) || o.Start > o.Stop || i > 0 && o.Start < offs[i-1].Start {
+			t.Fatalf("%s ContentOffsets(%q): token %d at %v after %v", tk.Kind(), text, i, o, offs[max(i-1, 0)])
+		}
+	}
 }
 
 func FuzzEncode(f *testing.F) {

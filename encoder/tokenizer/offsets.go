@@ -203,16 +203,14 @@ func (t *Tokenizer) contentOffsets(text string) (ids []int32, offs []Offset, wor
 func (t *Tokenizer) alignNormalize(piece string, base int) (norm string, align []Offset, ok bool) {
 	if t.normalizer == nil {
 		align = make([]Offset, len(piece))
-		for i, r := range piece {
-			size := utf8.RuneLen(r)
-			if size < 0 {
-				size = 1
-			}
+		for i := 0; i < len(piece); {
+			// The bytes decoded, not the rune's length: an invalid byte
+			// decodes to U+FFFD, which would count 3.
+			_, size := utf8.DecodeRuneInString(piece[i:])
 			for k := range size {
-				if i+k < len(align) {
-					align[i+k] = Offset{base + i, base + i + size}
-				}
+				align[i+k] = Offset{base + i, base + i + size}
 			}
+			i += size
 		}
 		return piece, align, true
 	}
