@@ -95,6 +95,18 @@ func DecodeStatus(data []byte) (Status, error) {
 	return s, nil
 }
 
+// DecodeTaskProgress decodes a running task's progress.
+func DecodeTaskProgress(data []byte) (TaskProgress, error) {
+	var p TaskProgress
+	if err := decodeStrict(data, TaskProgressV1, &p); err != nil {
+		return TaskProgress{}, err
+	}
+	if p.Index < 0 || p.Rows < 0 || p.TotalRows < 0 || p.Tokens < 0 {
+		return TaskProgress{}, fmt.Errorf("%w: task progress with negative counts", ErrInvalid)
+	}
+	return p, nil
+}
+
 // DecodeEmbedRequest decodes and validates a request to the embed endpoint.
 // The "schema" field is optional here so that a request can be typed by
 // hand (nats req embedpipe.embed '{"texts":["hi"]}'); when present it must

@@ -152,6 +152,7 @@ func TestJSONSchemaMatchesTypes(t *testing.T) {
 		"rerank_request":     {RerankRequest{}, RerankRequestV1},
 		"rerank_reply":       {RerankReply{}, RerankReplyV1},
 		"sparse_embed_reply": {SparseEmbedReply{}, SparseEmbedReplyV1},
+		"task_progress":      {TaskProgress{}, TaskProgressV1},
 	}
 	for name, tv := range types {
 		b, err := JSONSchema(name)

@@ -160,6 +160,30 @@ type Status struct {
 	Output     string    `json:"output,omitempty"`
 	CreatedAt  time.Time `json:"created_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Running lists how far the tasks without a result have got, as their
+	// workers last reported (workers.Progress fills it; it is not stored
+	// with the status).
+	Running []TaskProgress `json:"running,omitempty"`
+}
+
+// TaskProgressV1 is the schema of TaskProgress.
+const TaskProgressV1 = "embedpipe.task_progress/v1"
+
+// TaskProgress is how far a running task has got: its worker stores it at
+// each heartbeat while the task runs and removes it when the task's result
+// is recorded. Rows and Tokens count the task's rows read and tokens
+// embedded so far, resumed chunks included; TotalRows is the task's rows
+// by the plan.
+type TaskProgress struct {
+	Schema    string    `json:"schema"`
+	JobID     string    `json:"job_id"`
+	Index     int       `json:"index"`
+	Worker    string    `json:"worker"`
+	Rows      int64     `json:"rows"`
+	TotalRows int64     `json:"total_rows"`
+	Tokens    int64     `json:"tokens"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // EmbedRequest is a request to the embed endpoint of the service. Format is

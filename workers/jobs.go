@@ -239,6 +239,11 @@ func Progress(ctx context.Context, kv jetstream.KeyValue, id string) (schemas.St
 		st.Rows += r.Rows
 		st.Tokens += r.Tokens
 	}
+	if st.State != schemas.StateCompleted && st.State != schemas.StateFailed && st.State != schemas.StateCancelled {
+		if st.Running, err = runningTasks(ctx, kv, id, rs); err != nil {
+			return st, rs, err
+		}
+	}
 	return st, rs, nil
 }
 

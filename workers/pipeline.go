@@ -87,6 +87,9 @@ func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, out
 		Resume:         true,
 		OnError:        pipeline.OnErrorFail,
 		Metadata:       partMetadata(r.Model),
+		Progress: func(s pipeline.Summary) {
+			ReportTaskProgress(ctx, s.RowsIn, s.Tokens)
+		},
 	}
 	sum, err := pipeline.Run(ctx, r.Model, cfg)
 	if errors.Is(err, pipeline.ErrCheckpoint) {

@@ -72,6 +72,14 @@ func runStatus(ctx context.Context, args []string) error {
 		fmt.Printf("worker   %s: %d tasks, %d rows in %.1fs busy, %.0f rows/s, %.0f tokens/s\n",
 			wr.id, wr.tasks, wr.rows, wr.seconds, float64(wr.rows)/max(wr.seconds, 1e-9), float64(wr.tokens)/max(wr.seconds, 1e-9))
 	}
+	for _, p := range st.Running {
+		pct := ""
+		if p.TotalRows > 0 {
+			pct = fmt.Sprintf(" (%.1f%%)", 100*float64(p.Rows)/float64(p.TotalRows))
+		}
+		fmt.Printf("running  task %d on %s: %d of %d rows%s, %d tokens, for %.1fs (updated %.1fs ago)\n",
+			p.Index, p.Worker, p.Rows, p.TotalRows, pct, p.Tokens, p.UpdatedAt.Sub(p.StartedAt).Seconds(), time.Since(p.UpdatedAt).Seconds())
+	}
 	if st.Output != "" {
 		fmt.Printf("output   %s\n", st.Output)
 	}
