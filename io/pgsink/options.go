@@ -69,8 +69,10 @@ type Options struct {
 	EmbeddingColumn string
 	// Precision is the records' embedding precision: float32 (vector),
 	// float16 (halfvec), binary or ubinary (bit, packed 8 dimensions a
-	// byte as sentence-transformers' quantize_embeddings). int8 and uint8
-	// are refused: pgvector has no 8-bit integer vectors.
+	// byte as sentence-transformers' quantize_embeddings), or sparse
+	// (sparsevec(Dim): a struct<indices: list<int32>, values: list<float32>>
+	// column of a sparse encoder, Dim its vocabulary size; see sparse.go).
+	// int8 and uint8 are refused: pgvector has no 8-bit integer vectors.
 	Precision string
 	// Dim is the embedding dimension (bits for binary precisions; 0: taken
 	// from the record schema, 8 bits a byte for binary).
@@ -88,6 +90,7 @@ const (
 	kVector vecKind = iota
 	kHalfvec
 	kBit
+	kSparsevec
 )
 
 func (k vecKind) String() string {
@@ -96,6 +99,8 @@ func (k vecKind) String() string {
 		return "halfvec"
 	case kBit:
 		return "bit"
+	case kSparsevec:
+		return "sparsevec"
 	}
 	return "vector"
 }
@@ -118,8 +123,11 @@ func (k vecKind) maxIndexDim() int {
 }
 
 func (k vecKind) maxDim() int {
-	if k == kBit {
+	switch k {
+	case kBit:
 		return maxBitDim
+	case kSparsevec:
+		return maxSparseDim
 	}
 	return maxVectorDim
 }
@@ -161,10 +169,12 @@ func precisionKind(p string) (vecKind, error) {
 		return kHalfvec, nil
 	case "binary", "ubinary":
 		return kBit, nil
+	case PrecisionSparse:
+		return kSparsevec, nil
 	case "int8", "uint8":
 		return 0, fmt.Errorf("%w: %s: pgvector has no 8-bit integer vector type (storing them as float vectors would change every distance); use float32 (vector), float16 (halfvec) or binary (bit)", ErrPrecision, p)
 	}
-	return 0, fmt.Errorf("%w: precision %q (want float32, float16, binary or ubinary)", ErrPrecision, p)
+	return 0, fmt.Errorf("%w: precision %q (want float32, float16, binary, ubinary or sparse)", ErrPrecision, p)
 }
 
 // IsURL reports whether s names a PostgreSQL server (postgres:// or

@@ -126,6 +126,8 @@ type embedding struct {
 	dim   int  // vector dimensions, or bits
 	width int  // values per row in the record
 	bias  bool // binary precision: bytes are packed bits minus 128
+	// maxEntries bounds a sparsevec's non-zero entries (SparseEntryLimit).
+	maxEntries int
 }
 
 func (e *embedding) pgType() string { return fmt.Sprintf("%s(%d)", e.kind, e.dim) }
@@ -136,6 +138,9 @@ func newEmbedding(f arrow.Field, src int, o *Options) (*embedding, error) {
 	kind, err := precisionKind(o.Precision)
 	if err != nil {
 		return nil, err
+	}
+	if kind == kSparsevec {
+		return newSparseEmbedding(f, src, o)
 	}
 	fl, ok := f.Type.(*arrow.FixedSizeListType)
 	if !ok {
@@ -212,6 +217,27 @@ func (e *embedding) values(a arrow.Array) (*embedValues, error) {
 		return nil, fmt.Errorf("%w: embedding column %q holds %s", ErrOptions, e.name, vals.DataType())
 	}
 	return v, nil
+}
+
+// rowValues returns the reader of one record's embedding column a: row i
+// as the pgvector/pgx value, nil for a null embedding, or why the row
+// cannot be written.
+func (e *embedding) rowValues(a arrow.Array, where string) (func(i int) (any, error), error) {
+	if e.kind == kSparsevec {
+		sv, err := e.sparseValues(a)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		return sv.at, nil
+	}
+	ev, err := e.values(a)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if w := ev.list.DataType().(*arrow.FixedSizeListType).Len(); w != int32(e.width) {
+		return nil, fmt.Errorf("%w: %s: embedding width %d, the table holds %s", ErrRow, where, w, e.pgType())
+	}
+	return func(i int) (any, error) { return ev.at(i), nil }, nil
 }
 
 // at returns row i as the pgvector/pgx value, or nil for a null embedding.

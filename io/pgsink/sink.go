@@ -467,12 +467,9 @@ func (s *Sink) rows(b Batch) ([][]any, error) {
 	if int(rec.NumCols()) != len(s.cols)+1-boolInt(s.o.IDColumn == "") {
 		return nil, fmt.Errorf("%w: %s: record has %d columns, the table was opened for %d", ErrRow, where, rec.NumCols(), len(s.names))
 	}
-	ev, err := s.emb.values(rec.Column(s.emb.src))
+	embAt, err := s.emb.rowValues(rec.Column(s.emb.src), where)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	if ev.list.DataType().(*arrow.FixedSizeListType).Len() != int32(s.emb.width) {
-		return nil, fmt.Errorf("%w: %s: embedding width %d, the table holds %s", ErrRow, where, ev.list.DataType().(*arrow.FixedSizeListType).Len(), s.emb.pgType())
+		return nil, err
 	}
 	out := make([][]any, n)
 	flat := make([]any, n*len(s.names))
@@ -499,7 +496,9 @@ func (s *Sink) rows(b Batch) ([][]any, error) {
 			return nil, fmt.Errorf("%w: %s: row %d: id %s repeats row %d of the same batch", ErrRow, where, i, key, prev)
 		}
 		seen[key] = i
-		row[len(s.cols)] = ev.at(i)
+		if row[len(s.cols)], err = embAt(i); err != nil {
+			return nil, fmt.Errorf("%w: %s: row %d: %v", ErrRow, where, i, err)
+		}
 		out[i] = row
 	}
 	return out, nil
@@ -609,6 +608,11 @@ func Check(ctx context.Context, o Options) error {
 	}
 	if o.Index != IndexNone && o.Index != "" {
 		if _, err := kind.opClass(o.Distance); err != nil {
+			return err
+		}
+	}
+	if kind == kSparsevec {
+		if err := checkSparse(&o); err != nil {
 			return err
 		}
 	}
