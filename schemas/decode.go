@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path"
 	"strings"
 	"unicode/utf8"
@@ -260,6 +261,45 @@ func validPath(kind, field, p string) error {
 	return nil
 }
 
+// validate checks that o names exactly one of a directory and a Postgres
+// table, and that a Postgres URL carries no password.
+func (o Output) validate(kind string) error {
+	if o.Postgres == nil {
+		return validPath(kind, "output.dir", o.Dir)
+	}
+	if o.Dir != "" {
+		return invalid(kind, "output: set only one of dir and postgres")
+	}
+	p := o.Postgres
+	if !strings.HasPrefix(p.URL, "postgres://") && !strings.HasPrefix(p.URL, "postgresql://") {
+		return invalid(kind, "output.postgres.url must be a postgres:// URL")
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil {
+		return invalid(kind, "output.postgres.url does not parse")
+	}
+	if _, has := u.User.Password(); has || u.Query().Has("password") {
+		return invalid(kind, "output.postgres.url holds a password; job records keep none (workers read PGPASSWORD or ~/.pgpass)")
+	}
+	if len(p.URL) > 4096 || strings.IndexByte(p.URL, 0) >= 0 {
+		return invalid(kind, "output.postgres.url is longer than 4096 bytes or has a NUL byte")
+	}
+	if p.Table == "" || len(p.Table) > 200 || strings.IndexByte(p.Table, 0) >= 0 || !utf8.ValidString(p.Table) {
+		return invalid(kind, "output.postgres.table %q: want 1 to 200 bytes of UTF-8", p.Table)
+	}
+	switch p.Index {
+	case "", "none", "hnsw", "ivfflat":
+	default:
+		return invalid(kind, "output.postgres.index %q (want none, hnsw or ivfflat)", p.Index)
+	}
+	switch p.Distance {
+	case "", "cosine", "l2", "ip", "hamming", "jaccard":
+	default:
+		return invalid(kind, "output.postgres.distance %q (want cosine, l2, ip, hamming or jaccard)", p.Distance)
+	}
+	return nil
+}
+
 func (in Input) validate(kind, field string) error {
 	if err := validPath(kind, field+".path", in.Path); err != nil {
 		return err
@@ -349,7 +389,7 @@ func (j Job) Validate() error {
 	if j.Column == "" {
 		return invalid(kind, "column is empty")
 	}
-	if err := validPath(kind, "output.dir", j.Output.Dir); err != nil {
+	if err := j.Output.validate(kind); err != nil {
 		return err
 	}
 	if err := j.Model.validate(kind); err != nil {
@@ -382,7 +422,7 @@ func (t Task) Validate() error {
 	if t.Column == "" {
 		return invalid(kind, "column is empty")
 	}
-	if err := validPath(kind, "output.dir", t.Output.Dir); err != nil {
+	if err := t.Output.validate(kind); err != nil {
 		return err
 	}
 	if t.Part == "" || strings.ContainsAny(t.Part, "/\\") || t.Part == "." || t.Part == ".." || strings.HasPrefix(t.Part, ".") {

@@ -54,10 +54,27 @@ type Input struct {
 }
 
 // Output says where a job writes its parts, manifest.json and _SUCCESS, and
-// the name of the embedding column in the parts.
+// the name of the embedding column in the parts; or, with Postgres set
+// instead of Dir, the table the workers load.
 type Output struct {
-	Dir    string `json:"dir"`
-	Column string `json:"column,omitempty"`
+	Dir      string          `json:"dir,omitempty"`
+	Column   string          `json:"column,omitempty"`
+	Postgres *PostgresOutput `json:"postgres,omitempty"`
+}
+
+// PostgresOutput is a pgvector table that the workers load: each task's
+// rows are upserted by id in one transaction together with the task's
+// progress row. URL is a postgres:// URL without a password (Validate
+// refuses one): a job record is readable by everyone with access to the
+// jobs bucket, so the workers take the password from PGPASSWORD or
+// ~/.pgpass. Index and Distance are as embed's --create-index and
+// --distance; the index is built once, after the last task.
+type PostgresOutput struct {
+	URL      string `json:"url"`
+	Table    string `json:"table"`
+	IDColumn string `json:"id_column,omitempty"`
+	Index    string `json:"index,omitempty"`
+	Distance string `json:"distance,omitempty"`
 }
 
 // Model names the encoder: a local directory (Dir) or a Hugging Face hub id
@@ -147,17 +164,20 @@ const (
 // Status is the state of a job as stored in the jobs bucket and printed by
 // "embedpipe status".
 type Status struct {
-	Schema     string    `json:"schema"`
-	JobID      string    `json:"job_id"`
-	State      string    `json:"state"`
-	Tasks      int       `json:"tasks"`
-	Done       int       `json:"done"`
-	Failed     int       `json:"failed"`
-	Rows       int64     `json:"rows"`
-	TotalRows  int64     `json:"total_rows"`
-	Tokens     int64     `json:"tokens"`
-	Reason     string    `json:"reason,omitempty"`
-	Output     string    `json:"output,omitempty"`
+	Schema    string `json:"schema"`
+	JobID     string `json:"job_id"`
+	State     string `json:"state"`
+	Tasks     int    `json:"tasks"`
+	Done      int    `json:"done"`
+	Failed    int    `json:"failed"`
+	Rows      int64  `json:"rows"`
+	TotalRows int64  `json:"total_rows"`
+	Tokens    int64  `json:"tokens"`
+	Reason    string `json:"reason,omitempty"`
+	Output    string `json:"output,omitempty"`
+	// Index says which vector index the worker that finished a Postgres
+	// job built and how long it took.
+	Index      string    `json:"index,omitempty"`
 	CreatedAt  time.Time `json:"created_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	// Running lists how far the tasks without a result have got, as their

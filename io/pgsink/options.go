@@ -207,3 +207,25 @@ func Redact(s string) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// WithoutPassword returns the postgres:// URL s with its password (in the
+// user info or a password parameter) removed, and whether there was one:
+// the form a job record keeps, whose readers get the password from
+// PGPASSWORD or ~/.pgpass instead.
+func WithoutPassword(s string) (string, bool, error) {
+	u, err := url.Parse(s)
+	if err != nil || !IsURL(s) {
+		return "", false, fmt.Errorf("%w: %s is not a postgres:// URL", ErrOptions, Redact(s))
+	}
+	had := false
+	if _, ok := u.User.Password(); ok {
+		u.User = url.User(u.User.Username())
+		had = true
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		had = true
+	}
+	return u.String(), had, nil
+}

@@ -196,14 +196,7 @@ func (s *Sink) setup(ctx context.Context) error {
 	if err := pgxvec.RegisterTypes(ctx, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrExtension, err)
 	}
-	schemaName := ""
-	if i := strings.LastIndexByte(s.o.Table, '.'); i >= 0 {
-		schemaName = s.o.Table[:i]
-	}
-	s.progress = ident(ProgressTable)
-	if schemaName != "" {
-		s.progress = ident(schemaName) + "." + ident(ProgressTable)
-	}
+	s.progress = progressTable(s.o.Table)
 	// Several workers may open the same new table at once: creation and the
 	// shape check run under one advisory lock per table.
 	err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
@@ -238,6 +231,14 @@ func (s *Sink) setup(ctx context.Context) error {
 	s.upsert = s.upsertSQL()
 	s.direct = true
 	return nil
+}
+
+// progressTable is the quoted name of the progress table beside table.
+func progressTable(table string) string {
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		return ident(table[:i]) + "." + ident(ProgressTable)
+	}
+	return ident(ProgressTable)
 }
 
 func (s *Sink) ensureExtension(ctx context.Context) error {
@@ -393,20 +394,9 @@ func (s *Sink) Write(ctx context.Context, b Batch) (Result, error) {
 				return errSkip
 			}
 		}
-		if s.direct && b.RunKey != "" {
-			// Fast path: most loads only add new ids, and a COPY into the
-			// target writes each row once instead of twice.
-			ok, err := s.copyDirect(ctx, tx, rows)
-			if err != nil || ok {
-				res.Inserted = int64(len(rows))
-				return err
-			}
-			s.direct = false
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"embedpipe_staging"}, s.names, pgx.CopyFromRows(rows)); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, s.upsert).Scan(&res.Inserted, &res.Updated)
+		var err error
+		res.Inserted, res.Updated, err = s.writeRows(ctx, tx, rows, b.RunKey != "", false)
+		return err
 	})
 	if errors.Is(err, errSkip) {
 		return Result{Skipped: true}, nil
@@ -418,6 +408,35 @@ func (s *Sink) Write(ctx context.Context, b Batch) (Result, error) {
 }
 
 var errSkip = errors.New("batch already loaded")
+
+// writeRows writes rows in transaction tx: by COPY straight into the target
+// while no id was there before (direct, for loads with progress rows), else
+// by COPY into the staging table and an upsert from it. more says that
+// other batches follow in the same transaction, so staging is emptied
+// after the upsert instead of at commit.
+func (s *Sink) writeRows(ctx context.Context, tx pgx.Tx, rows [][]any, direct, more bool) (inserted, updated int64, err error) {
+	if s.direct && direct {
+		// Fast path: most loads only add new ids, and a COPY into the
+		// target writes each row once instead of twice.
+		ok, err := s.copyDirect(ctx, tx, rows)
+		if err != nil || ok {
+			return int64(len(rows)), 0, err
+		}
+		s.direct = false
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"embedpipe_staging"}, s.names, pgx.CopyFromRows(rows)); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.QueryRow(ctx, s.upsert).Scan(&inserted, &updated); err != nil {
+		return 0, 0, err
+	}
+	if more {
+		if _, err := tx.Exec(ctx, "TRUNCATE "+s.staging); err != nil {
+			return 0, 0, err
+		}
+	}
+	return inserted, updated, nil
+}
 
 // copyDirect copies rows into the target inside a savepoint. It returns
 // false (and leaves the transaction as it was) when an id is already
@@ -562,36 +581,60 @@ type Report struct {
 	// long building it took.
 	Index     string
 	IndexTime time.Duration
+	// Existed is set when the index was there already (built by an
+	// earlier run or another finisher), so nothing was built.
+	Existed bool
 }
 
 // Finish builds the index asked for (if it does not exist yet) and
-// analyzes the table. It blocks for as long as the build takes.
+// analyzes the table. It blocks for as long as the build takes. Finishers
+// of the same table (workers of one job, say) take turns under an advisory
+// lock, so that the index is built once and the others find it there.
 func (s *Sink) Finish(ctx context.Context) (Report, error) {
 	var rep Report
-	if s.o.Index != IndexNone {
-		op, err := s.emb.kind.opClass(s.o.Distance)
-		if err != nil {
-			return rep, err
+	err := pgx.BeginFunc(ctx, s.conn, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('embedpipe-index:' || $1))", s.o.Table); err != nil {
+			return err
 		}
-		base := s.o.Table
-		if i := strings.LastIndexByte(base, '.'); i >= 0 {
-			base = base[i+1:]
+		if s.o.Index != IndexNone {
+			op, err := s.emb.kind.opClass(s.o.Distance)
+			if err != nil {
+				return err
+			}
+			base := s.o.Table
+			if i := strings.LastIndexByte(base, '.'); i >= 0 {
+				base = base[i+1:]
+			}
+			name := fmt.Sprintf("%s_%s_%s_idx", base, s.emb.name, s.o.Index)
+			if len(name) > 63 {
+				name = name[:63]
+			}
+			qualified := ident(name)
+			if i := strings.LastIndexByte(s.o.Table, '.'); i >= 0 {
+				qualified = ident(s.o.Table[:i]) + "." + qualified
+			}
+			if err := tx.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", qualified).Scan(&rep.Existed); err != nil {
+				return err
+			}
+			rep.Index = name
+			if !rep.Existed {
+				start := time.Now()
+				sql := fmt.Sprintf("CREATE INDEX %s ON %s USING %s (%s %s)", ident(name), s.table, s.o.Index, ident(s.emb.name), op)
+				if _, err := tx.Exec(ctx, sql); err != nil {
+					return fmt.Errorf("%w: %s: build %s index: %s", ErrWrite, s.o.Table, s.o.Index, describe(err))
+				}
+				rep.IndexTime = time.Since(start)
+			}
 		}
-		name := fmt.Sprintf("%s_%s_%s_idx", base, s.emb.name, s.o.Index)
-		if len(name) > 63 {
-			name = name[:63]
+		if _, err := tx.Exec(ctx, "ANALYZE "+s.table); err != nil {
+			return fmt.Errorf("%w: %s: analyze: %s", ErrWrite, s.o.Table, describe(err))
 		}
-		start := time.Now()
-		sql := fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s USING %s (%s %s)", ident(name), s.table, s.o.Index, ident(s.emb.name), op)
-		if _, err := s.conn.Exec(ctx, sql); err != nil {
-			return rep, fmt.Errorf("%w: %s: build %s index: %s", ErrWrite, s.o.Table, s.o.Index, describe(err))
-		}
-		rep.Index, rep.IndexTime = name, time.Since(start)
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrWrite) && !errors.Is(err, ErrOptions) {
+		err = fmt.Errorf("%w: %s: finish: %s", ErrWrite, s.o.Table, describe(err))
 	}
-	if _, err := s.conn.Exec(ctx, "ANALYZE "+s.table); err != nil {
-		return rep, fmt.Errorf("%w: %s: analyze: %s", ErrWrite, s.o.Table, describe(err))
-	}
-	return rep, nil
+	return rep, err
 }
 
 // Close closes the connection.
