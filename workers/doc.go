@@ -83,6 +83,25 @@
 // claim over (compare-and-set on the claim's revision) once the claim is
 // older than AckWait.
 //
+// # Postgres outputs
+//
+// A job whose schemas.Output names a Postgres table (submit --output
+// postgres://… --table) has the same tasks, but no parts: a worker embeds a
+// task's rows through the pipeline into a Parquet file in its runner's work
+// directory (resumable as a part is) and loads them with pgsink.Sink.WriteTx
+// in one transaction with the task's progress row in embedpipe_progress
+// (run key TaskRunKey: the job id and a digest of the task message; seq the
+// task index). A redelivered or re-run task finds its row (pgsink.TaskDone)
+// and changes nothing. Rows are upserted by the --id-column or by
+// "<input file>:<row>", the ids embed --output postgres://… gives the same
+// file. The finisher checks that the table records every task with the rows
+// of its result (pgsink.Recorded), builds the index once (pgsink.FinishTable,
+// under the table's advisory lock) and puts what it built in Status.Index.
+// The job record keeps the URL without its password (schemas refuses one):
+// workers connect with PGPASSWORD or ~/.pgpass. CheckPostgres validates the
+// server, pgvector and an existing table's shape before submit queues
+// anything.
+//
 // # Files and paths
 //
 // A worker reads and writes only under its --allow-path roots (AllowList):

@@ -83,7 +83,8 @@ func Plan(job schemas.Job, rowsPerTask int64) ([]schemas.Task, int64, error) {
 }
 
 // Submit plans job, records it and its status in the jobs bucket and
-// publishes its tasks on the task stream. Publishing is idempotent per task
+// publishes its tasks on the task stream. A job whose output is a Postgres
+// table should be checked with CheckPostgres first. Publishing is idempotent per task
 // (Nats-Msg-Id "<job>.<index>"), so a submit retried after an error within
 // the stream's duplicate window adds no duplicate task.
 func Submit(ctx context.Context, js jetstream.JetStream, job schemas.Job, l Layout, rowsPerTask int64) (schemas.Status, error) {
@@ -98,6 +99,13 @@ func Submit(ctx context.Context, js jetstream.JetStream, job schemas.Job, l Layo
 	}
 	if _, err := EmbedOptions(job.Options); err != nil {
 		return schemas.Status{}, err
+	}
+	if job.Output.Postgres != nil {
+		// A bad index or distance is refused here; the server and the
+		// table are checked by CheckPostgres, which needs a connection.
+		if _, err := PostgresOptions(job.Output, job.Options); err != nil {
+			return schemas.Status{}, err
+		}
 	}
 	tasks, total, err := Plan(job, rowsPerTask)
 	if err != nil {
@@ -115,7 +123,7 @@ func Submit(ctx context.Context, js jetstream.JetStream, job schemas.Job, l Layo
 		return schemas.Status{}, fmt.Errorf("workers: recording job %s: %w", job.ID, err)
 	}
 	st := schemas.Status{Schema: schemas.StatusV1, JobID: job.ID, State: schemas.StatePending,
-		Tasks: len(tasks), TotalRows: total, Output: job.Output.Dir, CreatedAt: job.CreatedAt}
+		Tasks: len(tasks), TotalRows: total, Output: OutputName(job.Output), CreatedAt: job.CreatedAt}
 	if err := putJSON(ctx, kv, statusKey(job.ID), st); err != nil {
 		return schemas.Status{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 
 	"github.com/embedpipe/embedpipe/encoder/embed"
@@ -26,6 +27,19 @@ type PipelineRunner struct {
 	// Workers is the number of concurrent encoder calls of one task (0:
 	// the pipeline's default).
 	Workers int
+	// WorkDir holds the embedded rows of tasks whose output is a Postgres
+	// table until they are loaded (default: the user cache directory's
+	// embedpipe/pgtasks).
+	WorkDir string
+	// Logger receives the phases of Postgres tasks; nil discards them.
+	Logger *slog.Logger
+}
+
+func (r *PipelineRunner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
 }
 
 // permanentPipeline reports the pipeline errors that no retry can fix.
@@ -60,16 +74,38 @@ func EmbedOptions(o schemas.Options) (embed.Options, error) {
 		Normalize: o.Normalize, MaxLength: o.MaxLength, BatchSize: o.BatchSize}, nil
 }
 
-// RunTask implements TaskRunner.
+// RunTask implements TaskRunner. A task whose output is a Postgres table
+// ignores outDir: its rows wait in WorkDir and are loaded into the table.
 func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, outDir string) (PartInfo, error) {
+	if t.Output.Postgres != nil {
+		return r.runPostgres(ctx, t, input)
+	}
+	out := filepath.Join(outDir, t.Part)
+	sum, err := r.embedPart(ctx, t, input, out)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	shaSum, size, rows, err := checkPart(out)
+	if err != nil {
+		return PartInfo{}, err
+	}
+	if rows != sum.RowsOut {
+		return PartInfo{}, fmt.Errorf("workers: task %s/%d: part %s holds %d rows, the pipeline wrote %d", t.JobID, t.Index, out, rows, sum.RowsOut)
+	}
+	return PartInfo{Name: t.Part, Rows: rows, Tokens: sum.Tokens, Bytes: size, SHA256: shaSum}, nil
+}
+
+// embedPart runs the task's rows through the pipeline into the Parquet file
+// out, resuming from its checkpoints, and checks that every row of the task
+// came out.
+func (r *PipelineRunner) embedPart(ctx context.Context, t schemas.Task, input, out string) (pipeline.Summary, error) {
 	eo, err := EmbedOptions(t.Options)
 	if err != nil {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
+		return pipeline.Summary{}, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
 	}
 	if eo.BatchSize == 0 {
 		eo.BatchSize = r.BatchSize
 	}
-	out := filepath.Join(outDir, t.Part)
 	cfg := pipeline.Config{
 		Inputs:         []pipeline.Input{{Path: input, RowGroupLo: t.RowGroupLo, RowGroupHi: t.RowGroupHi}},
 		Output:         out,
@@ -100,23 +136,16 @@ func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, out
 	}
 	if err != nil {
 		if permanentPipeline(err) {
-			return PartInfo{}, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
+			return sum, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
 		}
-		return PartInfo{}, fmt.Errorf("workers: task %s/%d: %w", t.JobID, t.Index, err)
+		return sum, fmt.Errorf("workers: task %s/%d: %w", t.JobID, t.Index, err)
 	}
 	if t.Rows > 0 && sum.RowsIn != t.Rows {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %s has %d rows in row groups [%d,%d), the plan said %d (file changed since submit?)",
+		return sum, fmt.Errorf("%w: task %s/%d: %s has %d rows in row groups [%d,%d), the plan said %d (file changed since submit?)",
 			ErrPermanent, t.JobID, t.Index, input, sum.RowsIn, t.RowGroupLo, t.RowGroupHi, t.Rows)
 	}
 	if sum.RowsOut != sum.RowsIn {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %d rows in, %d out", ErrPermanent, t.JobID, t.Index, sum.RowsIn, sum.RowsOut)
+		return sum, fmt.Errorf("%w: task %s/%d: %d rows in, %d out", ErrPermanent, t.JobID, t.Index, sum.RowsIn, sum.RowsOut)
 	}
-	shaSum, size, rows, err := checkPart(out)
-	if err != nil {
-		return PartInfo{}, err
-	}
-	if rows != sum.RowsOut {
-		return PartInfo{}, fmt.Errorf("workers: task %s/%d: part %s holds %d rows, the pipeline wrote %d", t.JobID, t.Index, out, rows, sum.RowsOut)
-	}
-	return PartInfo{Name: t.Part, Rows: rows, Tokens: sum.Tokens, Bytes: size, SHA256: shaSum}, nil
+	return sum, nil
 }

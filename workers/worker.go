@@ -367,10 +367,12 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		w.fail(ctx, kv, msg, task, deliveries, err, log)
 		return
 	}
-	outDir, err := w.cfg.Allow.WriteDir(task.Output.Dir)
-	if err != nil {
-		w.fail(ctx, kv, msg, task, deliveries, err, log)
-		return
+	outDir := "" // a Postgres output has none
+	if task.Output.Postgres == nil {
+		if outDir, err = w.cfg.Allow.WriteDir(task.Output.Dir); err != nil {
+			w.fail(ctx, kv, msg, task, deliveries, err, log)
+			return
+		}
 	}
 	runner := w.cfg.Runner
 	if w.cfg.Models != nil {
@@ -602,6 +604,9 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 	job, err := schemas.DecodeJob(e.Value())
 	if err != nil {
 		return fmt.Errorf("job %s: %w", task.JobID, err)
+	}
+	if job.Output.Postgres != nil {
+		return w.finishPostgres(ctx, kv, job, rs)
 	}
 	m := Manifest{Schema: "embedpipe.manifest/v1", JobID: job.ID, Column: job.Column,
 		Output: job.Output.Column, CompletedAt: time.Now().UTC()}

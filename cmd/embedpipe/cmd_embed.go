@@ -75,7 +75,7 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	memProfile := fs.String("memprofile", "", "write a heap profile taken when the live heap peaks to this file")
 	metricsAddr := fs.String("metrics", "", "serve /metrics, /health and /live on this address during the run (e.g. 127.0.0.1:9090)")
 	var pgf pgFlags
-	pgf.register(fs.FlagSet)
+	pgf.register(fs.FlagSet, true)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -84,6 +84,9 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 	}
 	if *model == "" || *input == "" || cfg.Output == "" {
 		return fs.usageErrorf("--model, --input and --output are required")
+	}
+	if err := checkPGFlags(fs, cfg.Output); err != nil {
+		return err
 	}
 	if cfg.MaxLength < 0 {
 		return fs.usageErrorf("--max-length %d: want 0 (the model's max_seq_length) or a positive number of tokens", cfg.MaxLength)

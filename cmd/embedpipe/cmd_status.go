@@ -83,6 +83,9 @@ func runStatus(ctx context.Context, args []string) error {
 	if st.Output != "" {
 		fmt.Printf("output   %s\n", st.Output)
 	}
+	if st.Index != "" {
+		fmt.Printf("index    %s\n", st.Index)
+	}
 	if st.Reason != "" {
 		fmt.Printf("reason   %s\n", st.Reason)
 	}

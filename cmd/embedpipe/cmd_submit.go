@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/fileio"
+	"github.com/embedpipe/embedpipe/io/pgsink"
 	"github.com/nats-io/nats.go/jetstream"
 	"os"
 	"path/filepath"
@@ -44,13 +45,14 @@ func jobModel(model, hash string) schemas.Model {
 // runSubmit splits a job into tasks on the task stream, prints the job id
 // and, with --wait, waits for the job to end.
 func runSubmit(ctx context.Context, args []string) error {
-	fs := newFlags("submit", "--input FILE [--input FILE …] --output DIR [flags]",
-		"embedpipe submit --nats nats://127.0.0.1:4222 --input /data/docs.parquet --output /data/vectors --wait")
+	fs := newFlags("submit", "--input FILE [--input FILE …] --output DIR|postgres://… [flags]",
+		"embedpipe submit --nats nats://127.0.0.1:4222 --input /data/docs.parquet --output /data/vectors --wait",
+		"PGPASSWORD=… embedpipe submit --input /data/docs.parquet --output postgres://loader@db:5432/app --table docs --create-index hnsw --wait")
 	var nf natsFlags
 	nf.register(fs.FlagSet)
 	var inputs stringList
 	fs.Var(&inputs, "input", "input file: .parquet, .jsonl (repeatable)")
-	output := fs.String("output", "", "output directory for the parts, manifest.json and _SUCCESS")
+	output := fs.String("output", "", "output directory for the parts, manifest.json and _SUCCESS, or a postgres:// URL whose --table the workers load (the job keeps no password: workers read PGPASSWORD or ~/.pgpass)")
 	column := fs.String("column", "text", "text column")
 	outColumn := fs.String("output-column", "embedding", "embedding column of the parts")
 	jobID := fs.String("job", "", "job id (default: generated)")
@@ -59,6 +61,9 @@ func runSubmit(ctx context.Context, args []string) error {
 	promptName := fs.String("prompt-name", "", "name of the model prompt to prepend")
 	truncDim := fs.Int("truncate-dim", 0, "keep the first N dimensions (renormalized)")
 	maxLen := fs.Int("max-length", 0, "truncate texts at N tokens (default: the model's)")
+	precision := fs.String("precision", "", "float32 (default), float16, binary or ubinary (a Postgres table holds them as vector, halfvec or bit)")
+	var pgf pgFlags
+	pgf.register(fs.FlagSet, false)
 	rowsPerTask := fs.Int64("rows-per-task", workers.DefaultRowsPerTask, "target rows per task of a Parquet input")
 	wait := fs.Bool("wait", false, "wait for the job and exit 0 only if it completed")
 	timeout := fs.Duration("timeout", 0, "with --wait, give up after this long")
@@ -74,6 +79,9 @@ func runSubmit(ctx context.Context, args []string) error {
 	if fs.given("timeout") && !*wait {
 		return fs.usageErrorf("--timeout applies only with --wait")
 	}
+	if err := checkPGFlags(fs, *output); err != nil {
+		return err
+	}
 	id := *jobID
 	if id == "" {
 		var b [4]byte
@@ -82,7 +90,7 @@ func runSubmit(ctx context.Context, args []string) error {
 	}
 	job := schemas.Job{Schema: schemas.JobV1, ID: id, Column: *column,
 		Model:   jobModel(*model, *hash),
-		Options: schemas.Options{PromptName: *promptName, TruncateDim: *truncDim, MaxLength: *maxLen}}
+		Options: schemas.Options{PromptName: *promptName, TruncateDim: *truncDim, MaxLength: *maxLen, Precision: *precision}}
 	for _, in := range inputs {
 		abs, err := filepath.Abs(in)
 		if err != nil {
@@ -93,11 +101,17 @@ func runSubmit(ctx context.Context, args []string) error {
 		}
 		job.Inputs = append(job.Inputs, schemas.Input{Path: abs})
 	}
-	out, err := filepath.Abs(*output)
-	if err != nil {
-		return err
+	if pgsink.IsURL(*output) {
+		if err := submitPostgres(ctx, &job, *output, *outColumn, pgf); err != nil {
+			return err
+		}
+	} else {
+		out, err := filepath.Abs(*output)
+		if err != nil {
+			return err
+		}
+		job.Output = schemas.Output{Dir: out, Column: *outColumn}
 	}
-	job.Output = schemas.Output{Dir: out, Column: *outColumn}
 	nc, js, err := nf.connect("embedpipe-submit")
 	if err != nil {
 		return err
@@ -132,6 +146,32 @@ func runSubmit(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "job %s %s: %d rows, %d tokens\n", id, st.State, st.Rows, st.Tokens)
+	return nil
+}
+
+// submitPostgres sets job's output to the table that url and the flags
+// name and checks it (server, pgvector, the shape of an existing table)
+// with url, which may hold a password: the job record gets the URL without
+// it, since every reader of the jobs bucket can see the record.
+func submitPostgres(ctx context.Context, job *schemas.Job, url, outColumn string, pgf pgFlags) error {
+	opts, err := pgf.options(url, job.Options.Precision, outColumn)
+	if err != nil {
+		return err
+	}
+	bare, hadPassword, err := pgsink.WithoutPassword(url)
+	if err != nil {
+		return err
+	}
+	job.Output = schemas.Output{Column: opts.EmbeddingColumn, Postgres: &schemas.PostgresOutput{URL: bare, Table: opts.Table,
+		IDColumn: opts.IDColumn, Index: string(opts.Index), Distance: string(opts.Distance)}}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := workers.CheckPostgres(cctx, *job, url); err != nil {
+		return fmt.Errorf("--output %s: %w", pgsink.Redact(url), err)
+	}
+	if hadPassword {
+		fmt.Fprintln(os.Stderr, "submit: the password in --output checked the table; the job keeps no password, so workers need PGPASSWORD or ~/.pgpass")
+	}
 	return nil
 }
 

@@ -185,7 +185,7 @@ func runWorker(ctx context.Context, args []string) error {
 	defer nc.Close()
 	health.AddCheck("nats", natsUp(nc))
 	health.SetReady(true)
-	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb, BatchSize: *batch, Workers: calls},
+	cfg := workers.WorkerConfig{ID: *id, Runner: &workers.PipelineRunner{Model: emb, BatchSize: *batch, Workers: calls, Logger: log},
 		Allow: al, Layout: nf.layout(), Concurrency: *concurrency, Logger: log, NoCreate: !*create, Metrics: met}
 	if *pin {
 		cfg.Model = workerModel(emb)

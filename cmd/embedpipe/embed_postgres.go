@@ -19,17 +19,61 @@ import (
 	"github.com/embedpipe/embedpipe/pipeline"
 )
 
-// pgFlags are embed's flags for a postgres:// output.
+// pgFlags are the flags of a postgres:// output, shared by embed and
+// submit: one parsing path (options) for both.
 type pgFlags struct {
 	table, idColumn, index, distance, workDir string
 }
 
-func (f *pgFlags) register(fs *flag.FlagSet) {
+// register adds --table, --id-column, --create-index and --distance, and
+// with withWorkDir embed's --work-dir.
+func (f *pgFlags) register(fs *flag.FlagSet, withWorkDir bool) {
 	fs.StringVar(&f.table, "table", "", "with --output postgres://…: the target table, created if missing (schema.table allowed)")
 	fs.StringVar(&f.idColumn, "id-column", "", "with --output postgres://…: input column holding the row ids (default: a text id \"<input file name>:<row>\")")
 	fs.StringVar(&f.index, "create-index", "none", "with --output postgres://…: hnsw, ivfflat or none; built after the load")
 	fs.StringVar(&f.distance, "distance", "", "with --output postgres://…: the index's distance: cosine (default), l2 or ip; hamming (default) or jaccard for binary precisions")
-	fs.StringVar(&f.workDir, "work-dir", "", "with --output postgres://…: where the embedded rows wait for the load (default: the user cache directory); removed after a complete load")
+	if withWorkDir {
+		fs.StringVar(&f.workDir, "work-dir", "", "with --output postgres://…: where the embedded rows wait for the load (default: the user cache directory); removed after a complete load")
+	}
+}
+
+// pgFlagNames are the flags register adds, which apply only to a
+// postgres:// output.
+var pgFlagNames = []string{"table", "id-column", "create-index", "distance", "work-dir"}
+
+// checkPGFlags refuses the Postgres flags for an output that is not a
+// postgres:// URL, where they would be silently ignored.
+func checkPGFlags(fs *cmdFlags, output string) error {
+	if pgsink.IsURL(output) {
+		return nil
+	}
+	for _, n := range pgFlagNames {
+		if fs.given(n) {
+			return fs.usageErrorf("--%s applies only to --output postgres://…", n)
+		}
+	}
+	return nil
+}
+
+// options parses the flags into pgsink options for url, with the run's
+// precision and embedding column.
+func (f *pgFlags) options(url, precision, outColumn string) (pgsink.Options, error) {
+	idx, err := pgsink.ParseIndex(f.index)
+	if err != nil {
+		return pgsink.Options{}, err
+	}
+	dist, err := pgsink.ParseDistance(f.distance)
+	if err != nil {
+		return pgsink.Options{}, err
+	}
+	if f.table == "" {
+		return pgsink.Options{}, errors.New("--output postgres://… needs --table NAME")
+	}
+	if outColumn == "" {
+		outColumn = "embedding"
+	}
+	return pgsink.Options{URL: url, Table: f.table, IDColumn: f.idColumn, EmbeddingColumn: outColumn,
+		Precision: precision, Index: idx, Distance: dist}, nil
 }
 
 // pgOutput runs embed into PostgreSQL. Each input is embedded by the
@@ -47,16 +91,9 @@ type pgOutput struct {
 const loadChunkRows = 2048
 
 func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*pgOutput, error) {
-	idx, err := pgsink.ParseIndex(f.index)
+	opts, err := f.options(url, string(cfg.Precision), cfg.OutputColumn)
 	if err != nil {
 		return nil, err
-	}
-	dist, err := pgsink.ParseDistance(f.distance)
-	if err != nil {
-		return nil, err
-	}
-	if f.table == "" {
-		return nil, errors.New("--output postgres://… needs --table NAME")
 	}
 	if cfg.OutputValue != "" && cfg.OutputValue != pipeline.SentenceEmbedding {
 		return nil, fmt.Errorf("--output postgres://… loads sentence embeddings; --output-value %s has no table form", cfg.OutputValue)
@@ -71,11 +108,7 @@ func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*
 	if cfg.OnError == pipeline.OnErrorSkip && f.idColumn == "" {
 		return nil, errors.New("--on-error skip with --output postgres://… needs --id-column: the default ids \"<file>:<row>\" would shift past a skipped row (or use --on-error null)")
 	}
-	p := &pgOutput{opts: pgsink.Options{URL: url, Table: f.table, IDColumn: f.idColumn, EmbeddingColumn: cfg.OutputColumn,
-		Precision: string(cfg.Precision), Index: idx, Distance: dist}}
-	if p.opts.EmbeddingColumn == "" {
-		p.opts.EmbeddingColumn = "embedding"
-	}
+	p := &pgOutput{opts: opts}
 	if cfg.ChunkTokens > 0 {
 		p.opts.ChunkColumn = pipeline.ChunkIndexColumn // one row per chunk
 	}
