@@ -160,7 +160,7 @@ func (s *Sink) embeddingOf(ctx context.Context) (exists bool, typ string, kind v
 	if err != nil {
 		return true, "", 0, 0, wrapWrite(err, s.o.Table, "look up table")
 	}
-	for _, k := range []vecKind{kVector, kHalfvec, kBit} {
+	for _, k := range []vecKind{kVector, kHalfvec, kBit, kSparsevec} {
 		if rest, ok := strings.CutPrefix(typ, k.String()+"("); ok {
 			if d, err := strconv.Atoi(strings.TrimSuffix(rest, ")")); err == nil {
 				return true, typ, k, d, nil
@@ -177,10 +177,15 @@ func (s *Sink) embeddingOf(ctx context.Context) (exists bool, typ string, kind v
 // o.IDColumn is set) and, when the table exists, compares its shape
 // (ErrTableShape) with the embedding dimension the table already has. It
 // changes nothing but the extension. The model's dimension is checked when
-// the rows come (Open).
+// the rows come (Open), as is the whole table for sparse precision.
 func CheckTable(ctx context.Context, o Options, passThrough *arrow.Schema) error {
 	if err := Check(ctx, o); err != nil {
 		return err
+	}
+	if kind, _ := precisionKind(o.Precision); kind == kSparsevec {
+		// The sparse column's layout comes from the sparse encoder; Open
+		// checks it and the table when the rows come.
+		return nil
 	}
 	s, err := dial(ctx, o)
 	if err != nil {
