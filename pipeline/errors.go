@@ -13,6 +13,9 @@ var (
 	// ErrConfig reports an invalid Config (bad precision, truncate-dim larger
 	// than the model's dimension, a prompt and a prompt name together, …).
 	ErrConfig = errors.New("invalid options")
+	// ErrInternal reports a bug met while processing an input (a panic
+	// in a stage, recovered so that it fails the run and not the process).
+	ErrInternal = errors.New("internal error")
 	// ErrInterrupted reports a run stopped by its context (SIGINT/SIGTERM in
 	// the CLI) after the in-flight chunks were checkpointed; rerunning the
 	// same command resumes.

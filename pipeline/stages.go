@@ -3,9 +3,13 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"io"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 )
 
@@ -85,7 +89,8 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 					<-sem
 					continue
 				}
-				batches, err := fr.prepare(job)
+				var batches []batchJob
+				err := fr.safely(job, func() (err error) { batches, err = fr.prepare(job); return err })
 				if err != nil {
 					job.c.Record.Release()
 					<-sem
@@ -131,7 +136,7 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 				// of its own, a moment later.
 				if encCtx.Err() != nil || ctx.Err() != nil {
 					b.job.abandoned.Store(true)
-				} else if err := fr.encode(encCtx, &ew, b); err != nil {
+				} else if err := fr.safely(b.job, func() error { return fr.encode(encCtx, &ew, b) }); err != nil {
 					if runCtx.Err() != nil || ctx.Err() == nil {
 						fail(err)
 						continue
@@ -152,7 +157,7 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 			var out arrow.Record
 			if runCtx.Err() == nil && !job.abandoned.Load() {
 				var err error
-				if out, err = fr.writeChunk(runCtx, job); err != nil {
+				if err = fr.safely(job, func() (err error) { out, err = fr.writeChunk(runCtx, job); return err }); err != nil {
 					fail(err)
 				}
 			}
@@ -192,4 +197,33 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 		return nChunks, interrupted, err
 	}
 	return nChunks, interrupted, nil
+}
+
+// safely runs a stage's step on job, turning a panic into an error that
+// names the input and the chunk, so that a bug met by one damaged input
+// fails that run instead of the whole process (serve runs many tasks and
+// requests in one).
+func (fr *fileRun) safely(job *chunkJob, step func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: %w: %v at %s (chunk %d, from row %d); please report it", fr.in.Path, ErrInternal, p, panicSite(), job.c.Seq, job.c.FirstRow)
+		}
+	}()
+	return step()
+}
+
+// panicSite names the function and line that panicked, called from the
+// deferred recover: the first frame outside the runtime.
+func panicSite() string {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf("%s (%s:%d)", f.Function, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "an unknown place"
+		}
+	}
 }

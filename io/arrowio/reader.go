@@ -108,6 +108,10 @@ func (r *Reader) nextBatch() error {
 		if err != nil {
 			return err
 		}
+		if err := checkArrays(rec); err != nil {
+			rec.Release()
+			return err
+		}
 		r.cur = rec
 		return nil
 	}
@@ -116,6 +120,9 @@ func (r *Reader) nextBatch() error {
 			return err
 		}
 		return io.EOF
+	}
+	if err := checkArrays(r.sr.Record()); err != nil {
+		return err
 	}
 	r.cur = r.sr.Record()
 	r.cur.Retain()
