@@ -53,6 +53,26 @@ func permanentPipeline(err error) bool {
 	return false
 }
 
+// chunkMode checks a job's chunking options as far as they can be without
+// the model (Submit refuses what fails here; the model-dependent limits are
+// checked when the task runs) and returns the chunk mode.
+func chunkMode(o schemas.Options) (pipeline.ChunkMode, error) {
+	if o.ChunkTokens == 0 {
+		if o.ChunkOverlap != 0 || o.ChunkMode != "" {
+			return "", fmt.Errorf("%w: options.chunk_overlap and chunk_mode need options.chunk_tokens", ErrBadOptions)
+		}
+		return "", nil
+	}
+	mode, err := pipeline.ParseChunkMode(o.ChunkMode)
+	if err != nil {
+		return "", fmt.Errorf("%w: options.chunk_mode: %w", ErrBadOptions, err)
+	}
+	if o.ChunkTokens < 0 || o.ChunkOverlap < 0 || o.ChunkOverlap >= o.ChunkTokens {
+		return "", fmt.Errorf("%w: options.chunk_tokens %d and chunk_overlap %d: want tokens > 0 and 0 <= overlap < tokens", ErrBadOptions, o.ChunkTokens, o.ChunkOverlap)
+	}
+	return mode, nil
+}
+
 // EmbedOptions converts a job's options into the embedding seam's: the one
 // schemas.Options → embedding options function, used by Submit (which
 // refuses a job whose options the engine cannot honour, with the reason) and
@@ -89,8 +109,12 @@ func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, out
 	if err != nil {
 		return PartInfo{}, err
 	}
-	if rows != sum.RowsOut {
-		return PartInfo{}, fmt.Errorf("workers: task %s/%d: part %s holds %d rows, the pipeline wrote %d", t.JobID, t.Index, out, rows, sum.RowsOut)
+	want := sum.RowsOut
+	if t.Options.ChunkTokens > 0 {
+		want = sum.ChunksOut // one part row per chunk
+	}
+	if rows != want {
+		return PartInfo{}, fmt.Errorf("workers: task %s/%d: part %s holds %d rows, the pipeline wrote %d", t.JobID, t.Index, out, rows, want)
 	}
 	return PartInfo{Name: t.Part, Rows: rows, Tokens: sum.Tokens, Bytes: size, SHA256: shaSum}, nil
 }
@@ -106,7 +130,14 @@ func (r *PipelineRunner) embedPart(ctx context.Context, t schemas.Task, input, o
 	if eo.BatchSize == 0 {
 		eo.BatchSize = r.BatchSize
 	}
+	mode, err := chunkMode(t.Options)
+	if err != nil {
+		return pipeline.Summary{}, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
+	}
 	cfg := pipeline.Config{
+		ChunkTokens:    t.Options.ChunkTokens,
+		ChunkOverlap:   t.Options.ChunkOverlap,
+		ChunkMode:      mode,
 		Inputs:         []pipeline.Input{{Path: input, RowGroupLo: t.RowGroupLo, RowGroupHi: t.RowGroupHi}},
 		Output:         out,
 		Column:         t.Column,

@@ -62,6 +62,9 @@ func runSubmit(ctx context.Context, args []string) error {
 	truncDim := fs.Int("truncate-dim", 0, "keep the first N dimensions (renormalized)")
 	maxLen := fs.Int("max-length", 0, "truncate texts at N tokens (default: the model's)")
 	precision := fs.String("precision", "", "float32 (default), float16, binary or ubinary (a Postgres table holds them as vector, halfvec or bit)")
+	chunkTokens := fs.Int("chunk-tokens", 0, "cut each text into chunks of at most N tokens, one part row per chunk (as embed --chunk-tokens)")
+	chunkOverlap := fs.Int("chunk-overlap", 0, "with --chunk-tokens: tokens shared by consecutive chunks")
+	chunkMode := fs.String("chunk-mode", "", "with --chunk-tokens: split (default) or late")
 	var pgf pgFlags
 	pgf.register(fs.FlagSet, false)
 	rowsPerTask := fs.Int64("rows-per-task", workers.DefaultRowsPerTask, "target rows per task of a Parquet input")
@@ -90,7 +93,8 @@ func runSubmit(ctx context.Context, args []string) error {
 	}
 	job := schemas.Job{Schema: schemas.JobV1, ID: id, Column: *column,
 		Model:   jobModel(*model, *hash),
-		Options: schemas.Options{PromptName: *promptName, TruncateDim: *truncDim, MaxLength: *maxLen, Precision: *precision}}
+		Options: schemas.Options{PromptName: *promptName, TruncateDim: *truncDim, MaxLength: *maxLen, Precision: *precision,
+			ChunkTokens: *chunkTokens, ChunkOverlap: *chunkOverlap, ChunkMode: *chunkMode}}
 	for _, in := range inputs {
 		abs, err := filepath.Abs(in)
 		if err != nil {
