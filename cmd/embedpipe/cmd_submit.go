@@ -92,7 +92,7 @@ func runSubmit(ctx context.Context, args []string) error {
 		id = time.Now().UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
 	}
 	job := schemas.Job{Schema: schemas.JobV1, ID: id, Column: *column,
-		Model:   jobModel(*model, *hash),
+		Model: jobModel(*model, *hash),
 		Options: schemas.Options{PromptName: *promptName, TruncateDim: *truncDim, MaxLength: *maxLen, Precision: *precision,
 			ChunkTokens: *chunkTokens, ChunkOverlap: *chunkOverlap, ChunkMode: *chunkMode}}
 	for _, in := range inputs {
