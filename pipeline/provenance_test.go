@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/io/dataset"
+	"github.com/embedpipe/embedpipe/schemas"
 )
 
 // TestOutputsRecordProvenance embeds with truncate-dim 16 and int8 ranges
@@ -39,16 +40,16 @@ func TestOutputsRecordProvenance(t *testing.T) {
 		}
 		md := r.Schema().Metadata().ToMap()
 		r.Close()
-		p, ok, err := embed.ParseProvenance(md)
+		p, ok, err := schemas.ParseProvenance(md)
 		if err != nil || !ok {
 			t.Fatalf("%s: provenance %v %v in %v", ext, ok, err, md)
 		}
 		if md["team"] != "search" {
 			t.Errorf("%s: the Config's metadata is missing: %v", ext, md)
 		}
-		if p.Schema != embed.ProvenanceSchema || p.Model.ContentHash != m.ContentHash() || p.Model.Dir != m.Info().Dir ||
+		if p.Schema != schemas.ProvenanceSchema || p.Model.ContentHash != m.ContentHash() || p.Model.Dir != m.Info().Dir ||
 			p.Model.Arch == "" || p.Pooling != m.Info().Pooling || p.TruncateDim != 16 || p.Dim != 16 || !p.Normalize ||
-			p.Precision != embed.Int8 || p.MaxLength != m.MaxSeqLen() || p.Embedpipe == "" || p.Output != SentenceEmbedding {
+			p.Precision != string(embed.Int8) || p.MaxLength != m.MaxSeqLen() || p.Embedpipe == "" || p.Output != string(SentenceEmbedding) {
 			t.Fatalf("%s: provenance %+v", ext, p)
 		}
 		if p.Ranges == nil || len(p.Ranges.Starts) != 16 || len(p.Ranges.Steps) != 16 {

@@ -1,7 +1,10 @@
 // Package schemas defines the versioned messages embedpipe exchanges over
 // NATS: jobs submitted by users, the tasks a job is split into, the result a
 // worker records for each task, the status of a job, the requests and
-// replies of the embed service, and the records of a streaming pipeline.
+// replies of the embed service, and the records of a streaming pipeline —
+// and the documents embedpipe leaves beside its outputs: a job's Manifest
+// (manifest.json), the Provenance of a set of vectors (in Parquet and Arrow
+// metadata and in the manifest), and a running task's TaskProgress.
 //
 // Every message is JSON and carries a "schema" field naming its type and
 // version (for example "embedpipe.job/v1"). The Decode functions reject

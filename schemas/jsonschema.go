@@ -15,7 +15,7 @@ var FS embed.FS
 // JSONSchema returns the JSON Schema document of the message type name
 // ("job", "task", "result", "status", "embed_request", "embed_reply",
 // "sparse_embed_reply", "rerank_request", "rerank_reply", "record",
-// "embedded", "task_progress" or "defs").
+// "embedded", "task_progress", "manifest", "provenance" or "defs").
 func JSONSchema(name string) ([]byte, error) {
 	b, err := FS.ReadFile("v1/" + name + ".schema.json")
 	if err != nil {

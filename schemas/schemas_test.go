@@ -153,6 +153,8 @@ func TestJSONSchemaMatchesTypes(t *testing.T) {
 		"rerank_reply":       {RerankReply{}, RerankReplyV1},
 		"sparse_embed_reply": {SparseEmbedReply{}, SparseEmbedReplyV1},
 		"task_progress":      {TaskProgress{}, TaskProgressV1},
+		"manifest":           {Manifest{}, ManifestV1},
+		"provenance":         {Provenance{}, ProvenanceSchema},
 	}
 	for name, tv := range types {
 		b, err := JSONSchema(name)

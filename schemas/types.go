@@ -290,3 +290,37 @@ type Embedded struct {
 	Model     string          `json:"model,omitempty"`
 	Meta      json.RawMessage `json:"meta,omitempty"`
 }
+
+// ManifestV1 is the schema of Manifest.
+const ManifestV1 = "embedpipe.manifest/v1"
+
+// Manifest is the manifest.json a finished job leaves beside its parts.
+type Manifest struct {
+	Schema string `json:"schema"`
+	JobID  string `json:"job_id"`
+	// Model is the model the parts were embedded with, as each part
+	// records it in its metadata (workers.ModelMetadataKey): the hub id and
+	// commit or the directory, and the content hash.
+	Model Model `json:"model"`
+	// Provenance is the model and options the vectors were made with, as
+	// the first part records it (ProvenanceKey), so that a query
+	// side can reproduce them.
+	Provenance  *Provenance    `json:"provenance,omitempty"`
+	Column      string         `json:"column"`
+	Output      string         `json:"output_column"`
+	Rows        int64          `json:"rows"`
+	Tokens      int64          `json:"tokens"`
+	Parts       []ManifestPart `json:"parts"`
+	CompletedAt time.Time      `json:"completed_at"`
+}
+
+// ManifestPart is one part of a Manifest.
+type ManifestPart struct {
+	Name       string `json:"name"`
+	Input      string `json:"input"`
+	RowGroupLo int    `json:"row_group_lo"`
+	RowGroupHi int    `json:"row_group_hi"`
+	Rows       int64  `json:"rows"`
+	Bytes      int64  `json:"bytes"`
+	SHA256     string `json:"sha256"`
+}

@@ -73,7 +73,7 @@ func TestChunkedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var man Manifest
+	var man schemas.Manifest
 	if err := json.Unmarshal(b, &man); err != nil {
 		t.Fatal(err)
 	}

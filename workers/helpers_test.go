@@ -16,6 +16,7 @@ import (
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/internal/refs"
+	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
@@ -127,20 +128,20 @@ type partRow struct {
 
 // checkOutput reads every part in the manifest of dir and checks that each
 // of the n input rows appears exactly once with the direct encoder's vector.
-func checkOutput(tb testing.TB, dir string, texts []string, e *encoder.Model) Manifest {
+func checkOutput(tb testing.TB, dir string, texts []string, e *encoder.Model) schemas.Manifest {
 	tb.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var m Manifest
+	var m schemas.Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "_SUCCESS")); err != nil {
 		tb.Fatal(err)
 	}
-	if p := m.Provenance; p == nil || p.Model.ContentHash != e.ContentHash() || p.Dim != e.Dim() || p.Precision != embed.Float32 || p.Pooling != e.Info().Pooling {
+	if p := m.Provenance; p == nil || p.Model.ContentHash != e.ContentHash() || p.Dim != e.Dim() || p.Precision != string(embed.Float32) || p.Pooling != e.Info().Pooling {
 		tb.Fatalf("manifest provenance %+v, want model %s, dim %d, float32", m.Provenance, e.ContentHash(), e.Dim())
 	}
 	dim := e.Dim()

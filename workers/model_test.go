@@ -332,7 +332,7 @@ func TestWorkerLoadsJobModels(t *testing.T) {
 // checkOutput's reader: each part's key-value metadata must name the
 // manifest's model, and every vector must match model em's through the
 // embedding seam by cosine similarity.
-func checkCosine(t *testing.T, dir string, m Manifest, texts []string, em *encoder.Model) {
+func checkCosine(t *testing.T, dir string, m schemas.Manifest, texts []string, em *encoder.Model) {
 	t.Helper()
 	want := embedTexts(t, em, texts)
 	dim := em.Dim()

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/io/fileio"
 	"github.com/embedpipe/embedpipe/io/parquetio"
 	"github.com/embedpipe/embedpipe/metrics"
@@ -516,37 +515,6 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// Manifest is the manifest.json a finished job leaves beside its parts.
-type Manifest struct {
-	Schema string `json:"schema"`
-	JobID  string `json:"job_id"`
-	// Model is the model the parts were embedded with, as each part
-	// records it in its metadata (ModelMetadataKey): the hub id and
-	// commit or the directory, and the content hash.
-	Model schemas.Model `json:"model"`
-	// Provenance is the model and options the vectors were made with, as
-	// the first part records it (embed.ProvenanceKey), so that a query
-	// side can reproduce them.
-	Provenance  *embed.Provenance `json:"provenance,omitempty"`
-	Column      string            `json:"column"`
-	Output      string            `json:"output_column"`
-	Rows        int64             `json:"rows"`
-	Tokens      int64             `json:"tokens"`
-	Parts       []ManifestPart    `json:"parts"`
-	CompletedAt time.Time         `json:"completed_at"`
-}
-
-// ManifestPart is one part of a Manifest.
-type ManifestPart struct {
-	Name       string `json:"name"`
-	Input      string `json:"input"`
-	RowGroupLo int    `json:"row_group_lo"`
-	RowGroupHi int    `json:"row_group_hi"`
-	Rows       int64  `json:"rows"`
-	Bytes      int64  `json:"bytes"`
-	SHA256     string `json:"sha256"`
-}
-
 // maybeFinish writes manifest.json and _SUCCESS when every task of the job
 // has a successful result. Exactly one worker finishes a job: it claims the
 // job's final key with a create (compare-and-set on "absent"); a claim older
@@ -608,7 +576,7 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 	if job.Output.Postgres != nil {
 		return w.finishPostgres(ctx, kv, job, rs)
 	}
-	m := Manifest{Schema: "embedpipe.manifest/v1", JobID: job.ID, Column: job.Column,
+	m := schemas.Manifest{Schema: schemas.ManifestV1, JobID: job.ID, Column: job.Column,
 		Output: job.Output.Column, CompletedAt: time.Now().UTC()}
 	if m.Output == "" {
 		m.Output = "embedding"
@@ -640,7 +608,7 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 			if err != nil {
 				return err
 			}
-			if prov, ok, err := embed.ParseProvenance(md); err != nil {
+			if prov, ok, err := schemas.ParseProvenance(md); err != nil {
 				return fmt.Errorf("part %s: %w", p, err)
 			} else if ok {
 				m.Provenance = &prov
@@ -649,7 +617,7 @@ func (w *Worker) finish(ctx context.Context, kv jetstream.KeyValue, task schemas
 			return w.failJob(ctx, kv, job.ID, fmt.Sprintf("part %s was embedded with %s (content hash %s), part %s with %s (%s): one job's parts must share a model",
 				m.Parts[0].Name, describe(m.Model), m.Model.ContentHash, r.Part, describe(pm), pm.ContentHash))
 		}
-		mp := ManifestPart{Name: r.Part, Input: r.Input, RowGroupLo: r.RowGroupLo, RowGroupHi: r.RowGroupHi,
+		mp := schemas.ManifestPart{Name: r.Part, Input: r.Input, RowGroupLo: r.RowGroupLo, RowGroupHi: r.RowGroupHi,
 			Rows: rows, Bytes: size, SHA256: sum}
 		m.Parts = append(m.Parts, mp)
 		m.Rows += rows

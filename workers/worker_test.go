@@ -106,7 +106,7 @@ func TestJobInProcess(t *testing.T) {
 	if err := waitJob(t, js, "csv", 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	var cm Manifest
+	var cm schemas.Manifest
 	if b, err := os.ReadFile(filepath.Join(cout, "manifest.json")); err != nil || json.Unmarshal(b, &cm) != nil || cm.Rows != 30 {
 		t.Fatalf("csv manifest: %v %+v", err, cm)
 	}

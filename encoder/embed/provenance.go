@@ -1,81 +1,21 @@
 package embed
 
 import (
-	"encoding/json"
-	"fmt"
-
 	"github.com/embedpipe/embedpipe/internal/buildinfo"
+	"github.com/embedpipe/embedpipe/schemas"
 )
-
-// ProvenanceKey is the key of the Parquet key-value metadata (the Arrow
-// schema metadata) under which an output records, as JSON, the Provenance
-// of its vectors.
-const ProvenanceKey = "embedpipe.provenance"
-
-// ProvenanceSchema names the version of Provenance's JSON form.
-const ProvenanceSchema = "embedpipe.provenance/v1"
-
-// Provenance says which model and options made a set of vectors, so that a
-// query side can reproduce the same vectors and quantization and a reader
-// can tell outputs of different models apart.
-type Provenance struct {
-	Schema string          `json:"schema"`
-	Model  ProvenanceModel `json:"model"`
-	Output Output          `json:"output"`
-	// Pooling is the model's pooling ("mean", "cls", …); IncludePrompt false
-	// means the prompt's tokens were left out of it.
-	Pooling       string `json:"pooling"`
-	IncludePrompt bool   `json:"include_prompt"`
-	// ModelNormalize is whether the model's own Normalize module was
-	// applied (it has one and the run did not leave it out); Normalize
-	// whether the vector was L2-normalized again after truncation.
-	ModelNormalize bool   `json:"model_normalize"`
-	Normalize      bool   `json:"normalize"`
-	Prompt         string `json:"prompt,omitempty"`
-	// MaxLength is the truncation length in tokens, special tokens
-	// included; TruncateLeft says the last tokens were kept.
-	MaxLength    int  `json:"max_length"`
-	TruncateLeft bool `json:"truncate_left,omitempty"`
-	// TruncateDim is the Matryoshka width (0: the model's full Dim).
-	TruncateDim int       `json:"truncate_dim,omitempty"`
-	Dim         int       `json:"dim"`
-	Precision   Precision `json:"precision"`
-	// Ranges are the int8/uint8 calibration ranges the vectors were
-	// quantized with, as per-dimension starts and steps
-	// (value = start + step × (q + 128) for int8, start + step × q for
-	// uint8).
-	Ranges *ProvenanceRanges `json:"ranges,omitempty"`
-	// Embedpipe is the version and commit of the build that wrote them.
-	Embedpipe string `json:"embedpipe"`
-}
-
-// ProvenanceModel names the model of a Provenance.
-type ProvenanceModel struct {
-	Dir         string `json:"dir,omitempty"`
-	Hub         string `json:"hub,omitempty"`
-	Revision    string `json:"revision,omitempty"`
-	ContentHash string `json:"content_hash"`
-	Arch        string `json:"arch"`
-	Kind        string `json:"kind"`
-}
-
-// ProvenanceRanges are calibration ranges in Provenance.
-type ProvenanceRanges struct {
-	Starts []float32 `json:"starts"`
-	Steps  []float32 `json:"steps"`
-}
 
 // Provenance describes the vectors e writes. rg are the ranges of an
 // int8/uint8 output when computed over the run (nil: the Config's).
-func (e *Embedder) Provenance(rg *Ranges) Provenance {
+func (e *Embedder) Provenance(rg *Ranges) schemas.Provenance {
 	info := e.m.Info()
 	c := e.c
-	p := Provenance{Schema: ProvenanceSchema,
-		Model: ProvenanceModel{Dir: info.Dir, Hub: info.Hub, Revision: info.Revision, ContentHash: e.m.ContentHash(),
+	p := schemas.Provenance{Schema: schemas.ProvenanceSchema,
+		Model: schemas.ProvenanceModel{Dir: info.Dir, Hub: info.Hub, Revision: info.Revision, ContentHash: e.m.ContentHash(),
 			Arch: info.Arch, Kind: info.Kind},
-		Output: c.Output, Pooling: info.Pooling, IncludePrompt: info.IncludePrompt,
+		Output: string(c.Output), Pooling: info.Pooling, IncludePrompt: info.IncludePrompt,
 		ModelNormalize: info.Normalize && !c.Unnormalized, Normalize: c.Normalize, Prompt: c.Prompt,
-		MaxLength: c.MaxLength, TruncateLeft: c.TruncateLeft, Dim: c.Dim, Precision: c.Precision,
+		MaxLength: c.MaxLength, TruncateLeft: c.TruncateLeft, Dim: c.Dim, Precision: string(c.Precision),
 		Embedpipe: buildinfo.String()}
 	if c.Output == SentenceEmbedding && c.Dim < c.ModelDim {
 		p.TruncateDim = c.Dim
@@ -84,29 +24,7 @@ func (e *Embedder) Provenance(rg *Ranges) Provenance {
 		rg = c.Ranges
 	}
 	if rg != nil && c.Precision.NeedsRanges() {
-		p.Ranges = &ProvenanceRanges{Starts: rg.starts, Steps: rg.steps}
+		p.Ranges = &schemas.ProvenanceRanges{Starts: rg.starts, Steps: rg.steps}
 	}
 	return p
-}
-
-// Metadata returns p as the key-value metadata an output stores.
-func (p Provenance) Metadata() map[string]string {
-	b, err := json.Marshal(p)
-	if err != nil {
-		panic(fmt.Sprintf("embed: Provenance does not marshal: %v", err)) // plain data: cannot happen
-	}
-	return map[string]string{ProvenanceKey: string(b)}
-}
-
-// ParseProvenance reads the Provenance an output's metadata md records;
-// ok is false when it records none.
-func ParseProvenance(md map[string]string) (p Provenance, ok bool, err error) {
-	s, ok := md[ProvenanceKey]
-	if !ok {
-		return p, false, nil
-	}
-	if err := json.Unmarshal([]byte(s), &p); err != nil {
-		return p, true, fmt.Errorf("%w: metadata %s: %v", ErrOptions, ProvenanceKey, err)
-	}
-	return p, true, nil
 }
