@@ -69,6 +69,9 @@ func optionsKey(c *Config) string {
 	if c.SparseTopK > 0 {
 		fmt.Fprintf(h, " topk=%d", c.SparseTopK)
 	}
+	if c.SparseMaxEntries > 0 {
+		fmt.Fprintf(h, " maxentries=%d", c.SparseMaxEntries)
+	}
 	if c.ChunkTokens > 0 {
 		fmt.Fprintf(h, " chunk=%d overlap=%d mode=%s", c.ChunkTokens, c.ChunkOverlap, c.ChunkMode)
 	}

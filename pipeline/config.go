@@ -197,6 +197,11 @@ type Config struct {
 	// SparseTopK, with OutputValue SparseEmbedding, keeps only the K
 	// largest weights of each sparse vector (0: every positive weight).
 	SparseTopK int
+	// SparseMaxEntries, with OutputValue SparseEmbedding, makes a vector of
+	// more non-zero entries a row error, handled by OnError, for outputs
+	// that cannot hold it (pgvector's sparsevec: 16,000, or 1,000 in an
+	// HNSW index); 0: no bound.
+	SparseMaxEntries int
 	// Prompt is prepended to every text; PromptName names one of the model's
 	// prompts instead. Setting both is an error. On a model whose pooling
 	// excludes prompt tokens (include_prompt false) the prompt is encoded
@@ -372,6 +377,9 @@ func (c Config) resolve(m Model) (Config, *embed.Embedder, error) {
 	}
 	if c.SparseTopK < 0 || c.SparseTopK > 0 && c.OutputValue != SparseEmbedding {
 		return c, nil, fmt.Errorf("%w: sparse top-k %d applies to a sparse encoder's output only", ErrConfig, c.SparseTopK)
+	}
+	if c.SparseMaxEntries < 0 || c.SparseMaxEntries > 0 && c.OutputValue != SparseEmbedding {
+		return c, nil, fmt.Errorf("%w: a bound of %d sparse entries applies to a sparse encoder's output only", ErrConfig, c.SparseMaxEntries)
 	}
 	e, err := embed.New(m, c.EmbedOptions())
 	if err != nil {

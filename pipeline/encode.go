@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
-	"github.com/embedpipe/embedpipe/encoder"
+	"fmt"
 	"slices"
+
+	"github.com/embedpipe/embedpipe/encoder"
 )
 
 // encodeScratch is the per-worker memory of the encoder stage.
@@ -53,6 +55,10 @@ func (fr *fileRun) encodeSeqs(ctx context.Context, ew *encodeScratch, job *chunk
 		}
 		for k, u := range seqs {
 			idx, val := ew.sv.Vector(k)
+			if lim := fr.cfg.SparseMaxEntries; lim > 0 && len(idx) > lim {
+				job.failed[u] = fmt.Errorf("the sparse vector has %d non-zero entries, more than the output holds (%d; --sparse-top-k %d keeps the largest)", len(idx), lim, lim)
+				continue
+			}
 			job.spIdx[u], job.spVal[u] = slices.Clone(idx), slices.Clone(val)
 		}
 		return nil
