@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/pipeline"
 	"regexp"
@@ -69,6 +72,11 @@ func runStream(ctx context.Context, args []string) error {
 	emb, _, err := loadModel(*model, *threads, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return err
+	}
+	if kind := emb.Info().Kind; kind != encoder.KindEmbedding {
+		// The bridge publishes and stores dense vectors only; without this
+		// every batch of a sparse model would fail and be redelivered.
+		return fmt.Errorf("stream embeds with dense embedding models; %s is a %s model (for sparse vectors use embed --output postgres://… or the NATS embed service of serve)", *model, kind)
 	}
 	o.BatchSize = *batch
 	e, err := embed.New(emb, o)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/pgsink"
 	"github.com/embedpipe/embedpipe/io/sink"
@@ -30,8 +31,8 @@ type pgFlags struct {
 func (f *pgFlags) register(fs *flag.FlagSet, withWorkDir bool) {
 	fs.StringVar(&f.table, "table", "", "with --output postgres://…: the target table, created if missing (schema.table allowed)")
 	fs.StringVar(&f.idColumn, "id-column", "", "with --output postgres://…: input column holding the row ids (default: a text id \"<input file name>:<row>\")")
-	fs.StringVar(&f.index, "create-index", "none", "with --output postgres://…: hnsw, ivfflat or none; built after the load")
-	fs.StringVar(&f.distance, "distance", "", "with --output postgres://…: the index's distance: cosine (default), l2 or ip; hamming (default) or jaccard for binary precisions")
+	fs.StringVar(&f.index, "create-index", "none", "with --output postgres://…: hnsw, ivfflat or none; built after the load (sparse vectors: hnsw or none)")
+	fs.StringVar(&f.distance, "distance", "", "with --output postgres://…: the index's distance: cosine (default), l2 or ip (what SPLADE vectors want); hamming (default) or jaccard for binary precisions")
 	if withWorkDir {
 		fs.StringVar(&f.workDir, "work-dir", "", "with --output postgres://…: where the embedded rows wait for the load (default: the user cache directory); removed after a complete load")
 	}
@@ -95,8 +96,8 @@ func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*
 	if err != nil {
 		return nil, err
 	}
-	if cfg.OutputValue != "" && cfg.OutputValue != pipeline.SentenceEmbedding {
-		return nil, fmt.Errorf("--output postgres://… loads sentence embeddings; --output-value %s has no table form", cfg.OutputValue)
+	if cfg.OutputValue != "" && cfg.OutputValue != pipeline.SentenceEmbedding && cfg.OutputValue != pipeline.SparseEmbedding {
+		return nil, fmt.Errorf("--output postgres://… loads sentence embeddings or sparse vectors; --output-value %s has no table form", cfg.OutputValue)
 	}
 	if cfg.ChunkTokens > 0 && f.idColumn == "" {
 		// The default chunk key "<file>:<row>:<chunk>" needs the load to
@@ -133,6 +134,13 @@ func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*
 func (p *pgOutput) run(ctx context.Context, m pipeline.Model, cfg pipeline.Config, stderr io.Writer, quiet bool) (pipeline.Summary, error) {
 	start := time.Now()
 	var total pipeline.Summary
+	if m.Info().Kind == encoder.KindSparse {
+		// A sparse encoder's vectors go to sparsevec(vocabulary); a vector
+		// pgvector cannot hold is a row error of the run (--on-error), found
+		// while embedding rather than when loading.
+		p.opts.Precision, p.opts.Dim = pgsink.PrecisionSparse, m.Dim()
+		cfg.SparseMaxEntries = pgsink.SparseEntryLimit(p.opts)
+	}
 	if err := pgsink.Check(ctx, p.opts); err != nil {
 		return total, err
 	}
@@ -260,6 +268,11 @@ func pgRunKey(path string, m pipeline.Model, cfg pipeline.Config) (string, error
 	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s\x00%v\x00%s",
 		filepath.Base(path), st.Size(), st.ModTime().UnixNano(), m.ContentHash(), cfg.Column, cfg.OutputColumn,
 		cfg.Prompt, cfg.PromptName, cfg.Precision, cfg.TruncateDim, cfg.MaxLength, norm, cfg.Ranges, cfg.OnError)
+	if cfg.SparseTopK > 0 || cfg.SparseMaxEntries > 0 {
+		// Only sparse runs with a bound add these, so other runs keep
+		// their keys.
+		fmt.Fprintf(h, "\x00sparse=%d/%d", cfg.SparseTopK, cfg.SparseMaxEntries)
+	}
 	if cfg.ChunkTokens > 0 {
 		// Only chunked runs add these, so other runs keep their keys.
 		fmt.Fprintf(h, "\x00chunk=%d/%d/%s", cfg.ChunkTokens, cfg.ChunkOverlap, cfg.ChunkMode)

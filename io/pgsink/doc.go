@@ -13,8 +13,9 @@
 //
 // Open creates the target table when it is missing (the id primary key, the
 // pass-through columns mapped to PostgreSQL types, and the embedding as
-// vector(dim), halfvec(dim) for float16 or bit(dim) for binary precision)
-// and refuses an existing table of another shape rather than altering it.
+// vector(dim), halfvec(dim) for float16, bit(dim) for binary precision or
+// sparsevec(dim) for a sparse encoder's vectors) and refuses an existing
+// table of another shape rather than altering it.
 // Precisions pgvector cannot hold (int8, uint8) are refused with the reason.
 // Finish builds the requested HNSW or IVFFlat index after the load, which is
 // much faster than maintaining it row by row, and reports how long it took.
