@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -156,11 +158,24 @@ func TestEmbedPostgresChunks(t *testing.T) {
 	if err := runEmbed(context.Background(), append(slices.Clone(common), "--output", pq)); err != nil {
 		t.Fatal(err)
 	}
-	pgArgs := append(slices.Clone(common), "--output", url, "--table", "chunks", "--work-dir", filepath.Join(dir, "work"))
-	if err := runEmbed(context.Background(), pgArgs); err == nil || !strings.Contains(err.Error(), "--id-column") {
-		t.Fatalf("chunks without --id-column: %v", err)
+	// Without --id-column each chunk's id is "<file>:<row>:<chunk>"; a rerun
+	// changes nothing.
+	sample, err := os.ReadFile("../../testdata/sample.jsonl")
+	if err != nil {
+		t.Fatal(err)
 	}
-	pgArgs = append(pgArgs, "--id-column", "id")
+	noID := filepath.Join(dir, "noid.jsonl") // sample.jsonl with "id" renamed
+	if err := os.WriteFile(noID, bytes.ReplaceAll(sample, []byte(`"id":`), []byte(`"n":`)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defArgs := []string{"--model", "../../testdata/tiny-bert", "--input", noID, "--quiet", "--chunk-tokens", "5", "--chunk-overlap", "2",
+		"--output", url, "--table", "chunks_default", "--work-dir", filepath.Join(dir, "work-default")}
+	for run := 0; run < 2; run++ {
+		if err := runEmbed(context.Background(), defArgs); err != nil {
+			t.Fatalf("default ids, run %d: %v", run, err)
+		}
+	}
+	pgArgs := append(slices.Clone(common), "--output", url, "--table", "chunks", "--work-dir", filepath.Join(dir, "work"), "--id-column", "id")
 	for run := 0; run < 2; run++ {
 		if err := runEmbed(context.Background(), pgArgs); err != nil {
 			t.Fatalf("run %d: %v", run, err)
@@ -241,5 +256,39 @@ func TestEmbedPostgresChunks(t *testing.T) {
 	}
 	if n != len(wantText) || multi == 0 {
 		t.Fatalf("%d table rows (%d beyond a first chunk), Parquet has %d chunks", n, multi, len(wantText))
+	}
+	// The default ids name each chunk of each input row once, with the same
+	// vectors: input row r has the Parquet rows' id r+1.
+	rows, err = conn.Query(ctx, "SELECT id, chunk_index, embedding FROM chunks_default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for rows.Next() {
+		var id string
+		var chunk int32
+		var v *pgvector.Vector
+		if err := rows.Scan(&id, &chunk, &v); err != nil {
+			t.Fatal(err)
+		}
+		var row int64
+		var c int32
+		if _, err := fmt.Sscanf(id, "noid.jsonl:%d:%d", &row, &c); err != nil || c != chunk || seen[id] {
+			t.Fatalf("default id %q (chunk_index %d, seen %v): %v", id, chunk, seen[id], err)
+		}
+		seen[id] = true
+		k := key{row + 1, chunk} // sample.jsonl's ids count from 1
+		if _, ok := wantText[k]; !ok {
+			t.Fatalf("default id %q names no chunk of the Parquet run", id)
+		}
+		if (v == nil) != (want[k] == nil) || v != nil && cosine(v.Slice(), want[k]) < 0.9999999 {
+			t.Fatalf("default id %q: vector differs from the Parquet run's", id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(wantText) {
+		t.Fatalf("%d rows under default ids, Parquet has %d chunks", len(seen), len(wantText))
 	}
 }

@@ -99,13 +99,6 @@ func newPGOutput(url string, f pgFlags, cfg *pipeline.Config, files []string) (*
 	if cfg.OutputValue != "" && cfg.OutputValue != pipeline.SentenceEmbedding && cfg.OutputValue != pipeline.SparseEmbedding {
 		return nil, fmt.Errorf("--output postgres://… loads sentence embeddings or sparse vectors; --output-value %s has no table form", cfg.OutputValue)
 	}
-	if cfg.ChunkTokens > 0 && f.idColumn == "" {
-		// The default chunk key "<file>:<row>:<chunk>" needs the load to
-		// take its ids from io/sink.Batch.Key, which load fills; until
-		// pgsink does, refuse rather than load chunks under the ids of
-		// output rows.
-		return nil, errors.New("--chunk-tokens with --output postgres://… needs --id-column COL for now: each chunk's key is (COL, chunk_index)")
-	}
 	if cfg.OnError == pipeline.OnErrorSkip && f.idColumn == "" {
 		return nil, errors.New("--on-error skip with --output postgres://… needs --id-column: the default ids \"<file>:<row>\" would shift past a skipped row (or use --on-error null)")
 	}
@@ -212,7 +205,7 @@ func (p *pgOutput) load(ctx context.Context, out, input, key string, stderr io.W
 	defer l.Abort(ctx)
 	start := time.Now()
 	var rows, next int64
-	chunked := r.Schema().HasField(pipeline.ChunkIndexColumn) && p.opts.ChunkColumn != ""
+	chunked := r.Schema().HasField(pipeline.ChunkIndexColumn)
 	for {
 		c, err := r.Next(ctx)
 		if errors.Is(err, io.EOF) {

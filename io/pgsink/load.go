@@ -48,8 +48,9 @@ func (l *Load) Done(seq int) bool {
 }
 
 // Write loads batch b.Seq, whose first row is input row b.FirstRow; without
-// Options.IDColumn the rows must be consecutive input rows (no row left
-// out). A batch already loaded is skipped. The caller keeps ownership of
+// Options.IDColumn each row's id is "<file>:" + b.Key(i), so the rows must
+// be consecutive input rows (no row left out), or the chunks of such rows
+// with b.Rows and b.Chunks set. A batch already loaded is skipped. The caller keeps ownership of
 // b.Record. Unlike a file Sink, each Write is durable when it returns.
 func (l *Load) Write(ctx context.Context, sb sink.Batch) error {
 	rec, seq, firstRow := sb.Record, sb.Seq, sb.FirstRow
@@ -61,7 +62,7 @@ func (l *Load) Write(ctx context.Context, sb sink.Batch) error {
 	if l.s.o.IDColumn == "" {
 		b.Keys = make([]string, rec.NumRows())
 		for i := range b.Keys {
-			b.Keys[i] = fmt.Sprintf("%s:%d", l.input, firstRow+int64(i))
+			b.Keys[i] = l.input + ":" + sb.Key(i) // <file>:<row>[:<chunk>]
 		}
 	}
 	res, err := l.s.Write(ctx, b)
