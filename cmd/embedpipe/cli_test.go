@@ -192,6 +192,8 @@ func TestRefusedFlags(t *testing.T) {
 		{[]string{"tokenize", "--model", "m", "--input", "i", "--output", out, "--max-length", "5", "--no-truncate"}, "--no-truncate and --max-length"},
 		{[]string{"submit", "--input", "x.parquet", "--output", dir, "--timeout", "1m"}, "--timeout applies only with --wait"},
 		{[]string{"serve", "--model", "m", "--nats", "nats://127.0.0.1:1", "--store", dir}, "with --nats none is started"},
+		{[]string{"serve", "--model", "m", "--store", dir, "--max-models", "0"}, "--max-models 0: want at least 1"},
+		{[]string{"worker", "--model", "m", "--allow-path", dir, "--max-models", "-1"}, "--max-models -1: want at least 1"},
 	} {
 		code, _, errOut := runCLI(t, tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

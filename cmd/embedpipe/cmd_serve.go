@@ -68,6 +68,9 @@ func runServe(ctx context.Context, args []string) error {
 	if *sparseTopK < 0 {
 		return fs.usageErrorf("--sparse-top-k %d is negative", *sparseTopK)
 	}
+	if err := checkMaxModels(fs, *maxModels); err != nil {
+		return err
+	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return fs.usageErrorf("--http-tls-cert and --http-tls-key go together")
 	}

@@ -115,6 +115,14 @@ func modelCache(src string, emb *encoder.Model, resident bool, maxModels, thread
 		Allow: al, Options: opts, Logger: log})
 }
 
+// checkMaxModels refuses a --max-models of worker or serve below 1.
+func checkMaxModels(fs *cmdFlags, n int) error {
+	if n < 1 {
+		return fs.usageErrorf("--max-models %d: want at least 1 (the --model counts as one)", n)
+	}
+	return nil
+}
+
 // maxModelsHelp documents --max-models of worker and serve.
 const maxModelsHelp = "models held in memory at once for jobs that name a hub model or a model directory under --allow-path, --model included (idle ones are freed least recently used first)"
 
@@ -156,8 +164,8 @@ func runWorker(ctx context.Context, args []string) error {
 	if *model == "" {
 		return fs.usageErrorf("--model is required")
 	}
-	if *maxModels < 1 {
-		return fs.usageErrorf("--max-models must be at least 1")
+	if err := checkMaxModels(fs, *maxModels); err != nil {
+		return err
 	}
 	if len(allow) == 0 {
 		return fs.usageErrorf("at least one --allow-path is required: workers only touch files under allowed roots")
