@@ -297,7 +297,30 @@ func (o Output) validate(kind string) error {
 	default:
 		return invalid(kind, "output.postgres.distance %q (want cosine, l2, ip, hamming or jaccard)", p.Distance)
 	}
+	if !validMemory(p.IndexMemory) {
+		return invalid(kind, "output.postgres.index_memory %q (want a size such as 512MB: kB, MB, GB or TB)", p.IndexMemory)
+	}
 	return nil
+}
+
+// validMemory reports whether s is empty or a PostgreSQL memory size of 1
+// to 10 digits and a unit (kB, MB, GB, TB).
+func validMemory(s string) bool {
+	if s == "" {
+		return true
+	}
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 || i > 10 || s[0] == '0' {
+		return false
+	}
+	switch s[i:] {
+	case "kB", "MB", "GB", "TB":
+		return true
+	}
+	return false
 }
 
 func (in Input) validate(kind, field string) error {

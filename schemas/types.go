@@ -67,14 +67,18 @@ type Output struct {
 // progress row. URL is a postgres:// URL without a password (Validate
 // refuses one): a job record is readable by everyone with access to the
 // jobs bucket, so the workers take the password from PGPASSWORD or
-// ~/.pgpass. Index and Distance are as embed's --create-index and
-// --distance; the index is built once, after the last task.
+// ~/.pgpass. Index, Distance and IndexMemory are as embed's
+// --create-index, --distance and --index-memory; the index is built once,
+// after the last task.
 type PostgresOutput struct {
 	URL      string `json:"url"`
 	Table    string `json:"table"`
 	IDColumn string `json:"id_column,omitempty"`
 	Index    string `json:"index,omitempty"`
 	Distance string `json:"distance,omitempty"`
+	// IndexMemory is the maintenance_work_mem of the index build (a
+	// PostgreSQL size such as 1GB); empty: the server's.
+	IndexMemory string `json:"index_memory,omitempty"`
 }
 
 // Model names the encoder: a local directory (Dir) or a Hugging Face hub id

@@ -171,7 +171,7 @@ func TestJobToPostgresMatchesEmbed(t *testing.T) {
 	// where it goes: nowhere but submit's own connection.
 	withPassword := strings.Replace(url, "postgres@", "postgres:Top-Secret-42@", 1)
 	out, err := runBin(t, "submit", "--nats", srv.URL(), "--ack-wait", "2s", "--input", in, "--output", withPassword,
-		"--table", "from_job", "--create-index", "hnsw", "--job", "pgjob", "--rows-per-task", "100", "--wait", "--timeout", "120s")
+		"--table", "from_job", "--create-index", "hnsw", "--index-memory", "128MB", "--job", "pgjob", "--rows-per-task", "100", "--wait", "--timeout", "120s")
 	if err != nil {
 		t.Fatalf("submit --output postgres: %v\n%s", err, out)
 	}
@@ -270,6 +270,7 @@ func TestJobToPostgresMatchesEmbed(t *testing.T) {
 		{"no pgvector", strings.Replace(plain, "postgres@", "novector@", 1), []string{"--table", "t"}, "pgvector extension missing"},
 		{"no table", url, nil, "needs --table"},
 		{"bad index", url, []string{"--table", "t", "--create-index", "btree"}, "want hnsw, ivfflat or none"},
+		{"bad index memory", url, []string{"--table", "t", "--create-index", "hnsw", "--index-memory", "5 GB"}, "want a size such as 512MB"},
 	} {
 		id := "bad-" + strconv.Itoa(i)
 		args := append([]string{"submit", "--nats", srv.URL(), "--input", in, "--output", bad.url, "--job", id}, bad.args...)

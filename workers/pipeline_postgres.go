@@ -44,7 +44,7 @@ func PostgresOptions(out schemas.Output, o schemas.Options) (pgsink.Options, err
 		col = "embedding"
 	}
 	po := pgsink.Options{URL: p.URL, Table: p.Table, IDColumn: p.IDColumn, EmbeddingColumn: col,
-		Precision: o.Precision, Index: idx, Distance: dist}
+		Precision: o.Precision, Index: idx, Distance: dist, IndexMemory: p.IndexMemory}
 	if o.ChunkTokens > 0 {
 		// One row per chunk, keyed as embed keys them.
 		if p.IDColumn == "" {

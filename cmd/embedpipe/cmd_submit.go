@@ -167,7 +167,7 @@ func submitPostgres(ctx context.Context, job *schemas.Job, url, outColumn string
 		return err
 	}
 	job.Output = schemas.Output{Column: opts.EmbeddingColumn, Postgres: &schemas.PostgresOutput{URL: bare, Table: opts.Table,
-		IDColumn: opts.IDColumn, Index: string(opts.Index), Distance: string(opts.Distance)}}
+		IDColumn: opts.IDColumn, Index: string(opts.Index), Distance: string(opts.Distance), IndexMemory: opts.IndexMemory}}
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := workers.CheckPostgres(cctx, *job, url); err != nil {

@@ -23,7 +23,7 @@ import (
 // pgFlags are the flags of a postgres:// output, shared by embed and
 // submit: one parsing path (options) for both.
 type pgFlags struct {
-	table, idColumn, index, distance, workDir string
+	table, idColumn, index, distance, indexMemory, workDir string
 }
 
 // register adds --table, --id-column, --create-index and --distance, and
@@ -33,6 +33,7 @@ func (f *pgFlags) register(fs *flag.FlagSet, withWorkDir bool) {
 	fs.StringVar(&f.idColumn, "id-column", "", "with --output postgres://…: input column holding the row ids (default: a text id \"<input file name>:<row>\")")
 	fs.StringVar(&f.index, "create-index", "none", "with --output postgres://…: hnsw, ivfflat or none; built after the load (sparse vectors: hnsw or none)")
 	fs.StringVar(&f.distance, "distance", "", "with --output postgres://…: the index's distance: cosine (default), l2 or ip (what SPLADE vectors want); hamming (default) or jaccard for binary precisions")
+	fs.StringVar(&f.indexMemory, "index-memory", "", "with --create-index: maintenance_work_mem of the index build, e.g. 1GB (default: the server's, usually 64MB; HNSW builds much faster when the graph fits)")
 	if withWorkDir {
 		fs.StringVar(&f.workDir, "work-dir", "", "with --output postgres://…: where the embedded rows wait for the load (default: the user cache directory); removed after a complete load")
 	}
@@ -40,7 +41,7 @@ func (f *pgFlags) register(fs *flag.FlagSet, withWorkDir bool) {
 
 // pgFlagNames are the flags register adds, which apply only to a
 // postgres:// output.
-var pgFlagNames = []string{"table", "id-column", "create-index", "distance", "work-dir"}
+var pgFlagNames = []string{"table", "id-column", "create-index", "distance", "index-memory", "work-dir"}
 
 // checkPGFlags refuses the Postgres flags for an output that is not a
 // postgres:// URL, where they would be silently ignored.
@@ -70,11 +71,14 @@ func (f *pgFlags) options(url, precision, outColumn string) (pgsink.Options, err
 	if f.table == "" {
 		return pgsink.Options{}, errors.New("--output postgres://… needs --table NAME")
 	}
+	if err := pgsink.CheckIndexMemory(f.indexMemory); err != nil {
+		return pgsink.Options{}, err
+	}
 	if outColumn == "" {
 		outColumn = "embedding"
 	}
 	return pgsink.Options{URL: url, Table: f.table, IDColumn: f.idColumn, EmbeddingColumn: outColumn,
-		Precision: precision, Index: idx, Distance: dist}, nil
+		Precision: precision, Index: idx, Distance: dist, IndexMemory: f.indexMemory}, nil
 }
 
 // pgOutput runs embed into PostgreSQL. Each input is embedded by the

@@ -3,6 +3,7 @@ package pgsink
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -81,6 +82,11 @@ type Options struct {
 	// class.
 	Index    Index
 	Distance Distance
+	// IndexMemory, when set, is the maintenance_work_mem of the index
+	// build (a PostgreSQL size such as "1GB"), for that transaction only.
+	// HNSW builds much faster when the graph fits in it; the server's
+	// default is 64 MB.
+	IndexMemory string
 }
 
 // column kinds of the embedding.
@@ -175,6 +181,18 @@ func precisionKind(p string) (vecKind, error) {
 		return 0, fmt.Errorf("%w: %s: pgvector has no 8-bit integer vector type (storing them as float vectors would change every distance); use float32 (vector), float16 (halfvec) or binary (bit)", ErrPrecision, p)
 	}
 	return 0, fmt.Errorf("%w: precision %q (want float32, float16, binary, ubinary or sparse)", ErrPrecision, p)
+}
+
+// indexMemory is the form IndexMemory takes: a PostgreSQL memory size.
+var indexMemory = regexp.MustCompile(`^[1-9][0-9]{0,9}(kB|MB|GB|TB)$`)
+
+// CheckIndexMemory reports whether s is "" or a PostgreSQL memory size
+// such as 512MB or 2GB (units kB, MB, GB, TB), as IndexMemory takes.
+func CheckIndexMemory(s string) error {
+	if s != "" && !indexMemory.MatchString(s) {
+		return fmt.Errorf("%w: index memory %q (want a size such as 512MB or 2GB: kB, MB, GB or TB)", ErrOptions, s)
+	}
+	return nil
 }
 
 // IsURL reports whether s names a PostgreSQL server (postgres:// or

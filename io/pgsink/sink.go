@@ -69,6 +69,9 @@ func Open(ctx context.Context, o Options, schema *arrow.Schema) (*Sink, error) {
 	if o.Table == "" {
 		return nil, fmt.Errorf("%w: no table (--table NAME)", ErrOptions)
 	}
+	if err := CheckIndexMemory(o.IndexMemory); err != nil {
+		return nil, err
+	}
 	if o.EmbeddingColumn == "" {
 		o.EmbeddingColumn = "embedding"
 	}
@@ -618,6 +621,13 @@ func (s *Sink) Finish(ctx context.Context) (Report, error) {
 			}
 			rep.Index = name
 			if !rep.Existed {
+				if s.o.IndexMemory != "" {
+					// For this build only: the server's default (64 MB)
+					// makes HNSW builds of large tables spill and slow down.
+					if _, err := tx.Exec(ctx, "SELECT set_config('maintenance_work_mem', $1, true)", s.o.IndexMemory); err != nil {
+						return fmt.Errorf("%w: index memory %q: %s", ErrOptions, s.o.IndexMemory, describe(err))
+					}
+				}
 				start := time.Now()
 				sql := fmt.Sprintf("CREATE INDEX %s ON %s USING %s (%s %s)", ident(name), s.table, s.o.Index, ident(s.emb.name), op)
 				if _, err := tx.Exec(ctx, sql); err != nil {
@@ -661,6 +671,9 @@ func Check(ctx context.Context, o Options) error {
 	}
 	if o.Table == "" {
 		return fmt.Errorf("%w: no table (--table NAME)", ErrOptions)
+	}
+	if err := CheckIndexMemory(o.IndexMemory); err != nil {
+		return err
 	}
 	s := &Sink{o: o}
 	if err := s.connect(ctx); err != nil {

@@ -86,6 +86,9 @@ func dial(ctx context.Context, o Options) (*Sink, error) {
 	if o.Table == "" {
 		return nil, fmt.Errorf("%w: no table (--table NAME)", ErrOptions)
 	}
+	if err := CheckIndexMemory(o.IndexMemory); err != nil {
+		return nil, err
+	}
 	if o.EmbeddingColumn == "" {
 		o.EmbeddingColumn = "embedding"
 	}

@@ -108,6 +108,12 @@ func TestWriteTxTask(t *testing.T) {
 	if tasks, _, err := Recorded(ctx, o, "job:other:"); err != nil || tasks != 0 {
 		t.Fatalf("Recorded of another job: %d, %v", tasks, err)
 	}
+	bad := o
+	bad.IndexMemory = "lots"
+	if _, err := FinishTable(ctx, bad); !errors.Is(err, ErrOptions) {
+		t.Fatalf("index memory %q: %v, want ErrOptions", bad.IndexMemory, err)
+	}
+	o.IndexMemory = "128MB"
 	rep, err := FinishTable(ctx, o)
 	if err != nil || rep.Index == "" || rep.Existed {
 		t.Fatalf("FinishTable: %+v, %v", rep, err)
@@ -177,6 +183,19 @@ func TestCheckTable(t *testing.T) {
 	}
 	if err := CheckTable(ctx, Options{URL: "postgres://u:sekrit@127.0.0.1:1/x?sslmode=disable&connect_timeout=5", Table: "t"}, pass); !errors.Is(err, ErrConnect) || strings.Contains(err.Error(), "sekrit") {
 		t.Fatalf("unreachable server: %v", err)
+	}
+}
+
+func TestCheckIndexMemory(t *testing.T) {
+	for _, ok := range []string{"", "64kB", "512MB", "2GB", "1TB"} {
+		if err := CheckIndexMemory(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"512", "512mb", "0MB", "1 GB", "1GB'; DROP TABLE x; --", "99999999999MB"} {
+		if err := CheckIndexMemory(bad); !errors.Is(err, ErrOptions) {
+			t.Errorf("%q accepted (%v)", bad, err)
+		}
 	}
 }
 
