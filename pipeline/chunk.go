@@ -80,6 +80,11 @@ var chunkFields = []arrow.Field{
 	{Name: ChunkTextColumn, Type: arrow.BinaryTypes.String, Nullable: true},
 }
 
+// ChunkFields returns the chunk columns that a chunked run adds to the
+// output schema before the embedding column (a copy), for checks made
+// before any run, such as a table's shape at submit.
+func ChunkFields() []arrow.Field { return append([]arrow.Field(nil), chunkFields...) }
+
 // textChunk is one chunk of a row's text: bytes [start, end) of the text;
 // seq is the unique sequence encoded for it (ChunkSplit: its text;
 // ChunkLate: its document) and vec its row of chunkJob.emb.

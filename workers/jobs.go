@@ -103,9 +103,6 @@ func Submit(ctx context.Context, js jetstream.JetStream, job schemas.Job, l Layo
 	if _, err := chunkMode(job.Options); err != nil {
 		return schemas.Status{}, err
 	}
-	if job.Options.ChunkTokens > 0 && job.Output.Postgres != nil {
-		return schemas.Status{}, fmt.Errorf("%w: options.chunk_tokens with a Postgres output: the load does not key rows by chunk yet; write the parts to files", ErrBadOptions)
-	}
 	if job.Output.Postgres != nil {
 		// A bad index or distance is refused here; the server and the
 		// table are checked by CheckPostgres, which needs a connection.

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/pgsink"
+	"github.com/embedpipe/embedpipe/pipeline"
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -34,6 +36,9 @@ func CheckPostgres(ctx context.Context, job schemas.Job, url string) error {
 		}
 		schema := r.Schema()
 		r.Close()
+		if job.Options.ChunkTokens > 0 {
+			schema = arrow.NewSchema(append(schema.Fields(), pipeline.ChunkFields()...), nil)
+		}
 		if err := pgsink.CheckTable(ctx, po, schema); err != nil {
 			return fmt.Errorf("input %s: %w", in.Path, err)
 		}

@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -285,6 +286,54 @@ func TestJobToPostgresMatchesEmbed(t *testing.T) {
 	}
 	if out, err := runBin(t, "submit", "--nats", srv.URL(), "--input", in, "--output", filepath.Join(root, "o"), "--table", "t"); err == nil || !strings.Contains(out, "--table applies only to --output postgres://") {
 		t.Errorf("--table with a directory output: %v\n%s", err, out)
+	}
+}
+
+// TestChunkedJobToPostgres runs a job with --chunk-tokens into a table in
+// three tasks and checks it against embed --chunk-tokens of the same file
+// into Postgres: the same chunk rows, keyed "<file>:<row>:<chunk>" from
+// each task's first input row, with bit-identical vectors.
+func TestChunkedJobToPostgres(t *testing.T) {
+	pg := pgtest.Start(t)
+	url := pg.NewDatabase(t)
+	texts := textCorpus(t, 150)
+	root := t.TempDir()
+	in := writeDocsParquet(t, root, "docs.parquet", texts, 25)
+	model, _ := filepath.Abs("../testdata/tiny-bert")
+	chunk := []string{"--chunk-tokens", "12", "--chunk-overlap", "3"}
+	if out, err := runBin(t, append([]string{"embed", "--model", model, "--input", in, "--output", url, "--table", "chunks_embed",
+		"--work-dir", filepath.Join(root, "embed-work"), "--quiet"}, chunk...)...); err != nil {
+		t.Fatalf("embed --chunk-tokens --output postgres: %v\n%s", err, out)
+	}
+	srv := natstest.Start(t, "")
+	_, js := connectJS(t, srv.URL())
+	allow, err := NewAllowList(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startWorkers(t, js, 2, WorkerConfig{Runner: &PipelineRunner{Model: tinyModel(t), WorkDir: filepath.Join(root, "work"), Logger: testLogger(t)},
+		Allow: allow, Layout: Layout{AckWait: 2 * time.Second, MaxDeliver: 5}, Logger: testLogger(t)})
+	if out, err := runBin(t, append([]string{"submit", "--nats", srv.URL(), "--ack-wait", "2s", "--input", in, "--output", url,
+		"--table", "chunks_job", "--job", "chunked", "--rows-per-task", "50", "--wait", "--timeout", "120s"}, chunk...)...); err != nil {
+		t.Fatalf("submit --chunk-tokens --output postgres: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var n, rows int
+	if err := c.QueryRow(ctx, "SELECT count(*), count(DISTINCT split_part(id, ':', 2)) FROM chunks_embed").Scan(&n, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(texts) || n <= len(texts) {
+		t.Fatalf("embed's table: %d chunks of %d rows; want more chunks than the %d rows", n, rows, len(texts))
+	}
+	sameTable(t, c, "chunks_embed", "chunks_job", n)
+	var last string
+	if err := c.QueryRow(ctx, "SELECT id FROM chunks_job WHERE split_part(id, ':', 2)::int = $1 AND chunk_index = 0", len(texts)-1).Scan(&last); err != nil || last != fmt.Sprintf("docs.parquet:%d:0", len(texts)-1) {
+		t.Fatalf("the last row's first chunk: %q, %v", last, err)
 	}
 }
 

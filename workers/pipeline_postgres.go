@@ -14,6 +14,7 @@ import (
 	"github.com/embedpipe/embedpipe/io/dataset"
 	"github.com/embedpipe/embedpipe/io/parquetio"
 	"github.com/embedpipe/embedpipe/io/pgsink"
+	"github.com/embedpipe/embedpipe/io/sink"
 	"github.com/embedpipe/embedpipe/pipeline"
 	"github.com/embedpipe/embedpipe/schemas"
 )
@@ -46,10 +47,8 @@ func PostgresOptions(out schemas.Output, o schemas.Options) (pgsink.Options, err
 	po := pgsink.Options{URL: p.URL, Table: p.Table, IDColumn: p.IDColumn, EmbeddingColumn: col,
 		Precision: o.Precision, Index: idx, Distance: dist, IndexMemory: p.IndexMemory}
 	if o.ChunkTokens > 0 {
-		// One row per chunk, keyed as embed keys them.
-		if p.IDColumn == "" {
-			return pgsink.Options{}, fmt.Errorf("%w: a chunked job into Postgres needs output.postgres.id_column (--id-column): its rows are keyed by (id, %s)", ErrBadOptions, pipeline.ChunkIndexColumn)
-		}
+		// One row per chunk, keyed as embed keys them: (id column,
+		// chunk_index), or the default "<file>:<row>:<chunk>".
 		po.ChunkColumn = pipeline.ChunkIndexColumn
 	}
 	return po, nil
@@ -151,7 +150,13 @@ func (r *PipelineRunner) runPostgres(ctx context.Context, t schemas.Task, input 
 	}
 	defer s.Close(context.Background())
 	name := filepath.Base(t.Input.Path)
-	log.Info("task loading", "table", po.Table, "rows", sum.RowsOut)
+	want := sum.RowsOut
+	chunked := rd.Schema().HasField(pipeline.ChunkIndexColumn)
+	if chunked {
+		want = sum.ChunksOut // one table row per chunk
+	}
+	log.Info("task loading", "table", po.Table, "rows", want)
+	next := first // the input row of the next chunk 0, as sink.Batch.ChunkKeys counts
 	res, err := s.WriteTx(ctx, key, t.Index, func(yield func(pgsink.Batch) error) error {
 		for {
 			c, err := rd.Next(ctx)
@@ -162,12 +167,22 @@ func (r *PipelineRunner) runPostgres(ctx context.Context, t schemas.Task, input 
 				return err
 			}
 			n := c.Record.NumRows()
-			lo := first + c.FirstRow
-			b := pgsink.Batch{Record: c.Record, Where: fmt.Sprintf("task %d: %s rows %d to %d", t.Index, name, lo, lo+n-1)}
+			if n == 0 {
+				c.Record.Release()
+				continue
+			}
+			sb := sink.Batch{Record: c.Record, FirstRow: first + c.FirstRow}
+			if chunked {
+				if err := sb.ChunkKeys(pipeline.ChunkIndexColumn, &next); err != nil {
+					c.Record.Release()
+					return fmt.Errorf("%w: task %s/%d: %s: %w", ErrPermanent, t.JobID, t.Index, out, err)
+				}
+			}
+			b := pgsink.Batch{Record: c.Record, Where: fmt.Sprintf("task %d: %s rows %s to %s", t.Index, name, sb.Key(0), sb.Key(int(n)-1))}
 			if po.IDColumn == "" {
 				b.Keys = make([]string, n)
 				for i := range b.Keys {
-					b.Keys[i] = fmt.Sprintf("%s:%d", name, lo+int64(i))
+					b.Keys[i] = name + ":" + sb.Key(i) // <file>:<row>[:<chunk>], as embed's
 				}
 			}
 			err = yield(b)
@@ -186,8 +201,8 @@ func (r *PipelineRunner) runPostgres(ctx context.Context, t schemas.Task, input 
 		if rows, _, err = pgsink.TaskDone(ctx, po, key, t.Index); err != nil {
 			return PartInfo{}, r.pgError(t, err)
 		}
-	} else if rows != sum.RowsOut {
-		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %d rows embedded, %d loaded", ErrPermanent, t.JobID, t.Index, sum.RowsOut, rows)
+	} else if rows != want {
+		return PartInfo{}, fmt.Errorf("%w: task %s/%d: %d rows embedded, %d loaded", ErrPermanent, t.JobID, t.Index, want, rows)
 	}
 	log.Info("task loaded", "table", po.Table, "rows", rows, "new", res.Inserted, "updated", res.Updated, "skipped", res.Skipped)
 	_ = os.Remove(out)
