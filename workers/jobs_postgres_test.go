@@ -176,7 +176,7 @@ func TestJobToPostgresMatchesEmbed(t *testing.T) {
 	if err != nil {
 		t.Fatalf("submit --output postgres: %v\n%s", err, out)
 	}
-	if strings.Contains(out, "Top-Secret-42") || !strings.Contains(out, "keeps no password") {
+	if strings.Contains(out, "Top-Secret-42") || !strings.Contains(out, "keeps no password") || !strings.Contains(out, "job pgjob: hnsw index from_job_embedding_hnsw_idx built in") {
 		t.Fatalf("submit output:\n%s", out)
 	}
 	ctx := context.Background()

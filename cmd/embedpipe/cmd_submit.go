@@ -150,6 +150,9 @@ func runSubmit(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "job %s %s: %d rows, %d tokens\n", id, st.State, st.Rows, st.Tokens)
+	if st.Index != "" {
+		fmt.Fprintf(os.Stderr, "job %s: %s\n", id, st.Index)
+	}
 	return nil
 }
 
