@@ -55,7 +55,7 @@ func MemoryBound(m Model, cfg Config) int64 {
 		// and its word flag; per text chunk (at most tokens/(N-M) plus one
 		// a row): its vector twice and its share of chunk_text, which holds
 		// the text N/(N-M) times over, in the builder and the part.
-		step := int64(c.ChunkTokens - c.ChunkOverlap)
+		step := int64(max(1, c.ChunkTokens-c.ChunkOverlap)) // an invalid overlap fails Run later
 		textChunks := chunkBytes/step + rows
 		perChunk += chunkBytes*(2*4+16+1) + 2*textChunks*int64(c.outDim(m))*f32 + 2*chunkBytes*int64(c.ChunkTokens)/step
 	}

@@ -57,7 +57,8 @@ type StreamConfig struct {
 // "<From>:<source sequence>", so the To stream drops the duplicates that a
 // redelivery after a crash would otherwise add (within its duplicate
 // window). Malformed records are terminated with the reason and copied to
-// the dead-letter stream.
+// the dead-letter stream. It returns nil when ctx ends it, whenever that
+// happens.
 func RunStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) error {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 64
@@ -110,6 +111,9 @@ func RunStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) er
 		MaxDeliver:    -1,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it began, as it stops later: cleanly
+		}
 		return fmt.Errorf("workers: consumer %s on %s: %w", cfg.Durable, cfg.From, err)
 	}
 	// Dead letters need the DLQ stream; create it if this server has none.

@@ -88,6 +88,10 @@ func appendValue(b []byte, col arrow.Array, i int) (out []byte, err error) {
 		return appendString(b, a.Value(i)), nil
 	case *array.Float32:
 		return appendFloat32(b, a.Value(i)), nil
+	case *array.Float64:
+		if f := a.Value(i); math.IsNaN(f) || math.IsInf(f, 0) {
+			return append(b, "null"...), nil
+		}
 	case *array.Timestamp:
 		return appendTimestamp(b, a, i), nil
 	case *array.FixedSizeList:
@@ -102,12 +106,49 @@ func appendValue(b []byte, col arrow.Array, i int) (out []byte, err error) {
 			}
 			return append(b, ']'), nil
 		}
+		return appendList(b, a.ListValues(), a.ValueOffsets, i)
+	case *array.List:
+		return appendList(b, a.ListValues(), a.ValueOffsets, i)
+	case *array.LargeList:
+		return appendList(b, a.ListValues(), a.ValueOffsets, i)
+	case *array.Struct:
+		// Written field by field, so that nested values take the same
+		// paths as columns (a NaN is null at any depth).
+		st := a.DataType().(*arrow.StructType)
+		b = append(b, '{')
+		for k := 0; k < a.NumField(); k++ {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, st.Field(k).Name)
+			b = append(b, ':')
+			if b, err = appendValue(b, a.Field(k), i); err != nil {
+				return b, err
+			}
+		}
+		return append(b, '}'), nil
 	}
 	v, err := json.Marshal(col.GetOneForMarshal(i))
 	if err != nil {
 		return b, err
 	}
 	return append(b, v...), nil
+}
+
+// appendList writes row i of a list column whose values are vals and whose
+// row offsets come from offsets, each element as appendValue writes it.
+func appendList(b []byte, vals arrow.Array, offsets func(int) (int64, int64), i int) (out []byte, err error) {
+	lo, hi := offsets(i)
+	b = append(b, '[')
+	for j := lo; j < hi; j++ {
+		if j > lo {
+			b = append(b, ',')
+		}
+		if b, err = appendValue(b, vals, int(j)); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ']'), nil
 }
 
 // appendTimestamp writes row i of a in Arrow's JSON form, in the column's
