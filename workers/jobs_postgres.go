@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -68,8 +69,7 @@ func (w *Worker) finishPostgres(ctx context.Context, kv jetstream.KeyValue, job 
 		want += r.Rows
 		tokens += r.Tokens
 	}
-	if n != len(rs) || rows != want {
-		reason := fmt.Sprintf("table %s records %d tasks of the job with %d rows; the job's %d task results say %d rows", po.Table, n, rows, len(rs), want)
+	failJob := func(reason string) error {
 		w.log.Error("job failed", "job", job.ID, "reason", reason)
 		_, err := updateStatus(ctx, kv, job.ID, func(s *schemas.Status) bool {
 			if s.State == schemas.StateCompleted || s.State == schemas.StateFailed {
@@ -80,8 +80,18 @@ func (w *Worker) finishPostgres(ctx context.Context, kv jetstream.KeyValue, job 
 		})
 		return err
 	}
+	if n != len(rs) || rows != want {
+		return failJob(fmt.Sprintf("table %s records %d tasks of the job with %d rows; the job's %d task results say %d rows", po.Table, n, rows, len(rs), want))
+	}
 	rep, err := pgsink.FinishTable(ctx, po)
 	if err != nil {
+		// An index the table cannot have fails the job with the reason;
+		// retrying would never finish it.
+		for _, perm := range []error{pgsink.ErrDimension, pgsink.ErrTableShape, pgsink.ErrOptions, pgsink.ErrPrecision} {
+			if errors.Is(err, perm) {
+				return failJob("building the index: " + err.Error())
+			}
+		}
 		return err
 	}
 	index := ""

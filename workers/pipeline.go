@@ -101,7 +101,7 @@ func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, out
 		return r.runPostgres(ctx, t, input)
 	}
 	out := filepath.Join(outDir, t.Part)
-	sum, err := r.embedPart(ctx, t, input, out)
+	sum, err := r.embedPart(ctx, t, input, out, 0)
 	if err != nil {
 		return PartInfo{}, err
 	}
@@ -122,7 +122,7 @@ func (r *PipelineRunner) RunTask(ctx context.Context, t schemas.Task, input, out
 // embedPart runs the task's rows through the pipeline into the Parquet file
 // out, resuming from its checkpoints, and checks that every row of the task
 // came out.
-func (r *PipelineRunner) embedPart(ctx context.Context, t schemas.Task, input, out string) (pipeline.Summary, error) {
+func (r *PipelineRunner) embedPart(ctx context.Context, t schemas.Task, input, out string, sparseMax int) (pipeline.Summary, error) {
 	eo, err := EmbedOptions(t.Options)
 	if err != nil {
 		return pipeline.Summary{}, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
@@ -135,25 +135,26 @@ func (r *PipelineRunner) embedPart(ctx context.Context, t schemas.Task, input, o
 		return pipeline.Summary{}, fmt.Errorf("%w: task %s/%d: %w", ErrPermanent, t.JobID, t.Index, err)
 	}
 	cfg := pipeline.Config{
-		ChunkTokens:    t.Options.ChunkTokens,
-		ChunkOverlap:   t.Options.ChunkOverlap,
-		ChunkMode:      mode,
-		Inputs:         []pipeline.Input{{Path: input, RowGroupLo: t.RowGroupLo, RowGroupHi: t.RowGroupHi}},
-		Output:         out,
-		Column:         t.Column,
-		OutputColumn:   t.Output.Column,
-		Prompt:         eo.Prompt,
-		PromptName:     eo.PromptName,
-		Precision:      eo.Precision,
-		TruncateDim:    eo.TruncateDim,
-		Normalize:      eo.Normalize,
-		MaxLength:      eo.MaxLength,
-		BatchSize:      eo.BatchSize,
-		MaxBatchTokens: r.MaxBatchTokens,
-		Workers:        r.Workers,
-		Resume:         true,
-		OnError:        pipeline.OnErrorFail,
-		Metadata:       partMetadata(r.Model),
+		SparseMaxEntries: sparseMax,
+		ChunkTokens:      t.Options.ChunkTokens,
+		ChunkOverlap:     t.Options.ChunkOverlap,
+		ChunkMode:        mode,
+		Inputs:           []pipeline.Input{{Path: input, RowGroupLo: t.RowGroupLo, RowGroupHi: t.RowGroupHi}},
+		Output:           out,
+		Column:           t.Column,
+		OutputColumn:     t.Output.Column,
+		Prompt:           eo.Prompt,
+		PromptName:       eo.PromptName,
+		Precision:        eo.Precision,
+		TruncateDim:      eo.TruncateDim,
+		Normalize:        eo.Normalize,
+		MaxLength:        eo.MaxLength,
+		BatchSize:        eo.BatchSize,
+		MaxBatchTokens:   r.MaxBatchTokens,
+		Workers:          r.Workers,
+		Resume:           true,
+		OnError:          pipeline.OnErrorFail,
+		Metadata:         partMetadata(r.Model),
 		Progress: func(s pipeline.Summary) {
 			ReportTaskProgress(ctx, s.RowsIn, s.Tokens)
 		},

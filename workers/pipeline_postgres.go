@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/embedpipe/embedpipe/encoder"
 	"io"
 	"os"
 	"path/filepath"
@@ -131,7 +132,15 @@ func (r *PipelineRunner) runPostgres(ctx context.Context, t schemas.Task, input 
 		return PartInfo{}, fmt.Errorf("workers: task %s/%d: work directory: %w", t.JobID, t.Index, err)
 	}
 	out := filepath.Join(dir, t.Part)
-	sum, err := r.embedPart(ctx, t, input, out)
+	sparseMax := 0
+	if r.Model.Info().Kind == encoder.KindSparse {
+		// A sparse encoder's vectors go to sparsevec(vocabulary), and a
+		// vector over pgvector's entry limit is a row error of the run,
+		// as embed --output postgres:// does it.
+		po.Precision, po.Dim = pgsink.PrecisionSparse, r.Model.Dim()
+		sparseMax = pgsink.SparseEntryLimit(po)
+	}
+	sum, err := r.embedPart(ctx, t, input, out, sparseMax)
 	if err != nil {
 		return PartInfo{}, err
 	}

@@ -124,6 +124,10 @@ func (k vecKind) maxIndexDim() int {
 		return 4000
 	case kBit:
 		return 64000
+	case kSparsevec:
+		// HNSW bounds a sparse vector's non-zero entries (checked per row,
+		// SparseEntryLimit), not its dimensions.
+		return maxSparseDim
 	}
 	return 2000
 }
