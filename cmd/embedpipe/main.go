@@ -1,5 +1,3 @@
-// Command embedpipe embeds datasets with transformer encoder models in pure
-// Go. Run "embedpipe help" for the list of commands.
 package main
 
 import (

@@ -1,5 +1,3 @@
-// Package buildinfo tells which build of embedpipe is running: the module
-// version and the commit it was built from, as the go command stamps them.
 package buildinfo
 
 import "runtime/debug"
