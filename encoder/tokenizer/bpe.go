@@ -13,8 +13,7 @@ import (
 // adjacent pair of lowest merge rank is merged until no pair has a merge,
 // as in Hugging Face tokenizers (ties go to the leftmost pair).
 type bpe struct {
-	vocab        map[string]int32
-	idToTok      []string
+	vocabTable
 	merges       map[uint64]merge // key: left id << 32 | right id
 	unk          int32            // -1: characters outside the vocabulary are dropped
 	fuseUnk      bool
@@ -60,22 +59,12 @@ type bpeWork struct {
 }
 
 func newBPE(vocab map[string]int32, pairs [][2]string, unk *string, prefix, suffix string) (*bpe, error) {
-	m := &bpe{vocab: vocab, merges: make(map[uint64]merge, len(pairs)), unk: -1, prefix: prefix, suffix: suffix,
+	vt, err := newVocabTable(vocab)
+	if err != nil {
+		return nil, err
+	}
+	m := &bpe{vocabTable: vt, merges: make(map[uint64]merge, len(pairs)), unk: -1, prefix: prefix, suffix: suffix,
 		cache: map[string][]int32{}}
-	maxID := int32(-1)
-	for tok, id := range vocab {
-		if id < 0 {
-			return nil, fmt.Errorf("%w: vocabulary entry %q has negative id %d", ErrFormat, tok, id)
-		}
-		maxID = max(maxID, id)
-	}
-	if int(maxID) >= 8*len(vocab)+1024 {
-		return nil, fmt.Errorf("%w: vocabulary id %d is far beyond its %d entries", ErrFormat, maxID, len(vocab))
-	}
-	m.idToTok = make([]string, maxID+1)
-	for tok, id := range vocab {
-		m.idToTok[id] = tok
-	}
 	for rank, p := range pairs {
 		a, oka := vocab[p[0]]
 		b, okb := vocab[p[1]]
@@ -295,20 +284,6 @@ func heapPop(h []bpeCandidate) (bpeCandidate, []bpeCandidate) {
 	}
 	return top, h
 }
-
-func (m *bpe) TokenToID(tok string) (int32, bool) {
-	id, ok := m.vocab[tok]
-	return id, ok
-}
-
-func (m *bpe) IDToToken(id int32) string {
-	if id < 0 || int(id) >= len(m.idToTok) {
-		return ""
-	}
-	return m.idToTok[id]
-}
-
-func (m *bpe) VocabSize() int { return len(m.idToTok) }
 
 // parseMerges reads merges in either serialisation: "a b" strings (older
 // files) or ["a", "b"] pairs (newer ones, which allow spaces in tokens).

@@ -71,7 +71,7 @@ func TestPairTemplates(t *testing.T) {
 
 func mustWordLevel(t *testing.T) Model {
 	t.Helper()
-	return &wordLevel{vocab: map[string]int32{"a": 0, "b": 1}, idToTok: []string{"a", "b"}, unk: -1}
+	return &wordLevel{vocabTable: vocabTable{vocab: map[string]int32{"a": 0, "b": 1}, idToTok: []string{"a", "b"}}, unk: -1}
 }
 
 // FuzzEncodePair checks EncodePairTo on every fuzzed tokenizer: no panic,

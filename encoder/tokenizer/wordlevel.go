@@ -3,15 +3,13 @@ package tokenizer
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 )
 
 // wordLevel is the WordLevel model: each word is one vocabulary entry, or
 // the unknown token (dropped when that is not in the vocabulary).
 type wordLevel struct {
-	vocab   map[string]int32
-	idToTok []string
-	unk     int32
+	vocabTable
+	unk int32
 }
 
 func (m *wordLevel) Tokenize(dst []int32, word string) []int32 {
@@ -23,20 +21,6 @@ func (m *wordLevel) Tokenize(dst []int32, word string) []int32 {
 	}
 	return dst
 }
-
-func (m *wordLevel) TokenToID(tok string) (int32, bool) {
-	id, ok := m.vocab[tok]
-	return id, ok
-}
-
-func (m *wordLevel) IDToToken(id int32) string {
-	if id < 0 || int(id) >= len(m.idToTok) {
-		return ""
-	}
-	return m.idToTok[id]
-}
-
-func (m *wordLevel) VocabSize() int { return len(m.idToTok) }
 
 func init() {
 	modelCtors["WordLevel"] = func(raw []byte) (Model, error) {
@@ -50,21 +34,11 @@ func init() {
 		if cfg.Vocab == nil {
 			return nil, formatErr(errors.New("WordLevel model has no vocab"))
 		}
-		m := &wordLevel{vocab: cfg.Vocab, unk: -1}
-		maxID := int32(-1)
-		for tok, id := range cfg.Vocab {
-			if id < 0 {
-				return nil, fmt.Errorf("%w: vocabulary entry %q has negative id %d", ErrFormat, tok, id)
-			}
-			maxID = max(maxID, id)
+		vt, err := newVocabTable(cfg.Vocab)
+		if err != nil {
+			return nil, err
 		}
-		if int(maxID) >= 8*len(cfg.Vocab)+1024 {
-			return nil, fmt.Errorf("%w: vocabulary id %d is far beyond its %d entries", ErrFormat, maxID, len(cfg.Vocab))
-		}
-		m.idToTok = make([]string, maxID+1)
-		for tok, id := range cfg.Vocab {
-			m.idToTok[id] = tok
-		}
+		m := &wordLevel{vocabTable: vt, unk: -1}
 		if id, ok := cfg.Vocab[cfg.Unk]; ok {
 			m.unk = id
 		}

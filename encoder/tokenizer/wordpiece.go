@@ -12,10 +12,9 @@ import (
 // ("##"); a word with a piece missing from the vocabulary, or longer than
 // maxChars characters, becomes the unknown token.
 type wordPiece struct {
-	vocab    map[string]int32
+	vocabTable
 	cont     map[string]int32 // entries that start with prefix, keyed without it
-	idToTok  []string
-	unk      int32 // -1 when the unknown token is not in the vocabulary
+	unk      int32            // -1 when the unknown token is not in the vocabulary
 	prefix   string
 	maxChars int
 	// longest and longestCont are the byte lengths of the longest entries
@@ -33,24 +32,15 @@ func newWordPiece(vocab map[string]int32, unkToken, prefix string, maxChars int)
 	if _, ok := vocab[unkToken]; !ok {
 		return nil, fmt.Errorf("%w: WordPiece unk_token %q is not in the %d-entry vocabulary (unknown words would vanish)", ErrFormat, unkToken, len(vocab))
 	}
-	m := &wordPiece{vocab: vocab, cont: map[string]int32{}, unk: -1, prefix: prefix, maxChars: maxChars}
-	maxID := int32(-1)
+	vt, err := newVocabTable(vocab)
+	if err != nil {
+		return nil, err
+	}
+	m := &wordPiece{vocabTable: vt, cont: map[string]int32{}, unk: -1, prefix: prefix, maxChars: maxChars}
 	for tok, id := range vocab {
-		if id < 0 {
-			return nil, fmt.Errorf("%w: vocabulary entry %q has negative id %d", ErrFormat, tok, id)
-		}
-		maxID = max(maxID, id)
 		if prefix != "" && strings.HasPrefix(tok, prefix) {
 			m.cont[tok[len(prefix):]] = id
 		}
-	}
-	if int(maxID) >= 8*len(vocab)+1024 {
-		// Ids index a dense table: a sparse lying id must not cost gigabytes.
-		return nil, fmt.Errorf("%w: vocabulary id %d is far beyond its %d entries", ErrFormat, maxID, len(vocab))
-	}
-	m.idToTok = make([]string, maxID+1)
-	for tok, id := range vocab {
-		m.idToTok[id] = tok
 	}
 	if prefix == "" {
 		m.cont = vocab
@@ -115,20 +105,6 @@ func (m *wordPiece) appendUnk(dst []int32) []int32 {
 	}
 	return append(dst, m.unk)
 }
-
-func (m *wordPiece) TokenToID(tok string) (int32, bool) {
-	id, ok := m.vocab[tok]
-	return id, ok
-}
-
-func (m *wordPiece) IDToToken(id int32) string {
-	if id < 0 || int(id) >= len(m.idToTok) {
-		return ""
-	}
-	return m.idToTok[id]
-}
-
-func (m *wordPiece) VocabSize() int { return len(m.idToTok) }
 
 func init() {
 	modelCtors["WordPiece"] = func(raw []byte) (Model, error) {
