@@ -106,13 +106,9 @@ func parseTokenizerJSON(data []byte) (*Tokenizer, error) {
 	if isNull(j.Model) {
 		return nil, formatErr(errors.New("no model"))
 	}
-	ctor, kind, err := lookupCtor("model", modelCtors, j.Model)
+	model, kind, err := newComponent("model", modelCtors, j.Model, func(c modelCtor) (Model, error) { return c(j.Model) })
 	if err != nil {
 		return nil, err
-	}
-	model, err := ctor(j.Model)
-	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", kind, err)
 	}
 	t := &Tokenizer{model: model, kind: kind}
 	if !isNull(j.Normalizer) {

@@ -105,40 +105,36 @@ func lookupCtor[C any](kind string, reg map[string]C, raw []byte) (C, string, er
 	return ctor, typ, nil
 }
 
+// newComponent builds the component raw of the given kind with the
+// constructor its type names, and returns it with that type; build calls
+// the constructor. An error of the constructor is prefixed with the kind and
+// type, so that it says which component of tokenizer.json is wrong.
+func newComponent[T, C any](kind string, reg map[string]C, raw []byte, build func(C) (T, error)) (T, string, error) {
+	var zero T
+	ctor, typ, err := lookupCtor(kind, reg, raw)
+	if err != nil {
+		return zero, "", err
+	}
+	v, err := build(ctor)
+	if err != nil {
+		return zero, "", fmt.Errorf("%s %s: %w", kind, typ, err)
+	}
+	return v, typ, nil
+}
+
 func newNormalizer(raw []byte) (Normalizer, error) {
-	ctor, typ, err := lookupCtor("normalizer", normalizerCtors, raw)
-	if err != nil {
-		return nil, err
-	}
-	n, err := ctor(raw)
-	if err != nil {
-		return nil, fmt.Errorf("normalizer %s: %w", typ, err)
-	}
-	return n, nil
+	v, _, err := newComponent("normalizer", normalizerCtors, raw, func(c normalizerCtor) (Normalizer, error) { return c(raw) })
+	return v, err
 }
 
 func newPreTokenizer(raw []byte) (PreTokenizer, error) {
-	ctor, typ, err := lookupCtor("pre_tokenizer", preTokenizerCtors, raw)
-	if err != nil {
-		return nil, err
-	}
-	p, err := ctor(raw)
-	if err != nil {
-		return nil, fmt.Errorf("pre_tokenizer %s: %w", typ, err)
-	}
-	return p, nil
+	v, _, err := newComponent("pre_tokenizer", preTokenizerCtors, raw, func(c preTokenizerCtor) (PreTokenizer, error) { return c(raw) })
+	return v, err
 }
 
 func newPostProcessor(raw []byte, m Model) (PostProcessor, error) {
-	ctor, typ, err := lookupCtor("post_processor", postProcessorCtors, raw)
-	if err != nil {
-		return nil, err
-	}
-	p, err := ctor(raw, m)
-	if err != nil {
-		return nil, fmt.Errorf("post_processor %s: %w", typ, err)
-	}
-	return p, nil
+	v, _, err := newComponent("post_processor", postProcessorCtors, raw, func(c postProcessorCtor) (PostProcessor, error) { return c(raw, m) })
+	return v, err
 }
 
 // formatErr wraps a component's decoding error as ErrFormat.
