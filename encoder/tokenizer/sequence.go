@@ -45,6 +45,23 @@ func (q sequencePreTokenizer) PreTokenizeSegment(dst []string, s string, atStart
 	return dst
 }
 
+// buildEach builds each component of a Sequence's list field with build,
+// naming the entry (field[i]) in an error. Components built as nil do
+// nothing and are left out.
+func buildEach[T any](field string, items []json.RawMessage, build func([]byte) (T, error)) ([]T, error) {
+	q := make([]T, 0, len(items))
+	for i, r := range items {
+		v, err := build(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", field, i, err)
+		}
+		if any(v) != nil {
+			q = append(q, v)
+		}
+	}
+	return q, nil
+}
+
 func init() {
 	normalizerCtors["Sequence"] = func(raw []byte) (Normalizer, error) {
 		var cfg struct {
@@ -53,17 +70,11 @@ func init() {
 		if err := json.Unmarshal(raw, &cfg); err != nil {
 			return nil, formatErr(err)
 		}
-		q := make(sequenceNormalizer, 0, len(cfg.Normalizers))
-		for i, r := range cfg.Normalizers {
-			n, err := newNormalizer(r)
-			if err != nil {
-				return nil, fmt.Errorf("normalizers[%d]: %w", i, err)
-			}
-			if n != nil {
-				q = append(q, n)
-			}
+		q, err := buildEach("normalizers", cfg.Normalizers, newNormalizer)
+		if err != nil {
+			return nil, err
 		}
-		return q, nil
+		return sequenceNormalizer(q), nil
 	}
 	preTokenizerCtors["Sequence"] = func(raw []byte) (PreTokenizer, error) {
 		var cfg struct {
@@ -72,16 +83,10 @@ func init() {
 		if err := json.Unmarshal(raw, &cfg); err != nil {
 			return nil, formatErr(err)
 		}
-		q := make(sequencePreTokenizer, 0, len(cfg.PreTokenizers))
-		for i, r := range cfg.PreTokenizers {
-			p, err := newPreTokenizer(r)
-			if err != nil {
-				return nil, fmt.Errorf("pretokenizers[%d]: %w", i, err)
-			}
-			if p != nil {
-				q = append(q, p)
-			}
+		q, err := buildEach("pretokenizers", cfg.PreTokenizers, newPreTokenizer)
+		if err != nil {
+			return nil, err
 		}
-		return q, nil
+		return sequencePreTokenizer(q), nil
 	}
 }

@@ -345,14 +345,10 @@ func init() {
 		if err := json.Unmarshal(raw, &cfg); err != nil {
 			return nil, formatErr(err)
 		}
-		q := make(sequenceProcessor, 0, len(cfg.Processors))
-		for i, r := range cfg.Processors {
-			p, err := newPostProcessor(r, m)
-			if err != nil {
-				return nil, fmt.Errorf("processors[%d]: %w", i, err)
-			}
-			q = append(q, p)
+		q, err := buildEach("processors", cfg.Processors, func(r []byte) (PostProcessor, error) { return newPostProcessor(r, m) })
+		if err != nil {
+			return nil, err
 		}
-		return q, nil
+		return sequenceProcessor(q), nil
 	}
 }
