@@ -225,9 +225,6 @@ func (m *regexMatcher) segments(dst []segment, s string) []segment {
 // ByteLevel pre-tokenizer.
 const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 
-// onigWhiteSpace spells Oniguruma's Unicode \s for Go, whose \s is ASCII.
-const onigWhiteSpace = `\t\n\v\f\r \x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}`
-
 // newRegexMatcher compiles an Oniguruma pattern of a tokenizer.json.
 func newRegexMatcher(pattern string) (matcher, error) {
 	if pattern == gpt2Pattern {
@@ -250,7 +247,7 @@ func compileOnig(pattern string) (*regexMatcher, error) {
 	if strings.Contains(pattern, "(?=") || strings.Contains(pattern, "(?!") || strings.Contains(pattern, "(?<") {
 		return nil, fmt.Errorf("%w: look-around in pattern %q", ErrUnsupported, pattern)
 	}
-	goPattern, err := onigClasses(pattern)
+	goPattern, err := onigToGoRegexp(pattern)
 	if err != nil {
 		return nil, fmt.Errorf("%w: pattern %q: %v", ErrUnsupported, pattern, err)
 	}
@@ -262,71 +259,6 @@ func compileOnig(pattern string) (*regexMatcher, error) {
 		wsGroup = re.SubexpIndex("lookahead")
 	}
 	return &regexMatcher{re: re, wsGroup: wsGroup}, nil
-}
-
-// onigClasses rewrites \s, \S, \d, \D, \w and \W with their Unicode meaning
-// in Oniguruma, since Go gives them ASCII meanings.
-func onigClasses(p string) (string, error) {
-	const (
-		digit = `\p{Nd}`
-		word  = `\p{L}\p{M}\p{Nd}\p{Pc}`
-	)
-	var b strings.Builder
-	inClass := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if c == '\\' && i+1 < len(p) {
-			e := p[i+1]
-			i++
-			var set string
-			switch e {
-			case 's', 'S':
-				set = onigWhiteSpace
-			case 'd', 'D':
-				set = digit
-			case 'w', 'W':
-				set = word
-			default:
-				b.WriteByte(c)
-				b.WriteByte(e)
-				continue
-			}
-			neg := e == 'S' || e == 'D' || e == 'W'
-			switch {
-			case inClass && neg:
-				return "", fmt.Errorf(`\%c inside brackets`, e)
-			case inClass:
-				b.WriteString(set)
-			case neg:
-				b.WriteString("[^" + set + "]")
-			default:
-				b.WriteString("[" + set + "]")
-			}
-			continue
-		}
-		switch {
-		case c == '[' && !inClass:
-			inClass = true
-			b.WriteByte(c)
-			if i+1 < len(p) && p[i+1] == '^' {
-				b.WriteByte('^')
-				i++
-			}
-			if i+1 < len(p) && p[i+1] == ']' {
-				b.WriteString(`\]`)
-				i++
-			}
-			continue
-		case c == '[' && inClass:
-			if !strings.HasPrefix(p[i:], "[:") {
-				return "", errors.New("nested brackets")
-			}
-		case c == ']' && inClass:
-			inClass = false
-		}
-		b.WriteByte(c)
-	}
-	return b.String(), nil
 }
 
 // isOnigWord is Oniguruma's Unicode \w.

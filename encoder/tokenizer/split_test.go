@@ -29,6 +29,9 @@ func TestSplitPreTokenizers(t *testing.T) {
 		{`{"type": "Split", "pattern": {"String": "-"}, "behavior": "MergedWithNext", "invert": false}`, "-a-b--c", []string{"-a", "-b", "-", "-c"}},
 		{`{"type": "Split", "pattern": {"String": "-"}, "behavior": "Contiguous", "invert": false}`, "a-b--c", []string{"a", "-", "b", "--", "c"}},
 		{`{"type": "Split", "pattern": {"Regex": "\\d+"}, "behavior": "Removed", "invert": true}`, "ab12c٣4", []string{"12", "٣4"}},
+		// A POSIX class does not close the bracket expression around it, and
+		// \s after it keeps its Unicode meaning (U+00A0 is white space).
+		{`{"type": "Split", "pattern": {"Regex": "[[:punct:]\\s]+"}, "behavior": "Isolated", "invert": false}`, "a,\u00a0b", []string{"a", ",\u00a0", "b"}},
 		{`{"type": "Whitespace"}`, "Hello, wörld!! a_b", []string{"Hello", ",", "wörld", "!!", "a_b"}},
 		{`{"type": "WhitespaceSplit"}`, " Hello,\u00a0wörld  ", []string{"Hello,", "wörld"}},
 		{`{"type": "Punctuation", "behavior": "Isolated"}`, "a,,b$", []string{"a", ",", ",", "b", "$"}},
