@@ -105,34 +105,23 @@ func (d *Dense) forward(p *Pool, dst, x []float32, rows int, add bool, act func(
 // lda, ldb and ldc. With beta == 0, C is overwritten and its old contents
 // (even NaN) are ignored.
 func SgemmNT(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if !hasAVX2FMA {
-		sgemmPortable(true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	checkGemm(m, n, k, a, lda, b, ldb, n, k, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	s := getScratch()
-	bp := s.packBuf(packedLen(n, k))
-	packBT(bp, b, ldb, n, k)
-	g := gemmOp{n: n, k: k, alpha: alpha, a: a, lda: lda, bp: bp, beta: beta, c: c, ldc: ldc}
-	g.rows(0, m, s)
-	putScratch(s)
+	sgemm(true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmNN computes C[m×n] = alpha·A[m×k]·B[k×n] + beta·C, with row strides
 // lda, ldb and ldc. With beta == 0, C is overwritten.
 func SgemmNN(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if !hasAVX2FMA {
-		sgemmPortable(false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
+	sgemm(false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemm is SgemmNT (bT) or SgemmNN on the calling goroutine: on gonum
+// without AVX2 and FMA, else on B packed for the SIMD micro-kernel.
+func sgemm(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	brows, bcols := k, n
+	if bT {
+		brows, bcols = n, k
 	}
-	checkGemm(m, n, k, a, lda, b, ldb, k, n, c, ldc)
+	checkGemm(m, n, k, a, lda, b, ldb, brows, bcols, c, ldc)
 	if m == 0 || n == 0 {
 		return
 	}
@@ -140,9 +129,18 @@ func SgemmNN(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb 
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
+	if !hasAVX2FMA {
+		g := gemmOp{portable: true, bT: bT, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
+		g.portableRows(0, m)
+		return
+	}
 	s := getScratch()
 	bp := s.packBuf(packedLen(n, k))
-	packBN(bp, b, ldb, n, k)
+	if bT {
+		packBT(bp, b, ldb, n, k)
+	} else {
+		packBN(bp, b, ldb, n, k)
+	}
 	g := gemmOp{n: n, k: k, alpha: alpha, a: a, lda: lda, bp: bp, beta: beta, c: c, ldc: ldc}
 	g.rows(0, m, s)
 	putScratch(s)

@@ -43,22 +43,3 @@ func (g *gemmOp) portableRows(i0, i1 int) {
 		g.epilogue(ic, mc)
 	}
 }
-
-// sgemmPortable is SgemmNT (bT) or SgemmNN on gonum, on the calling
-// goroutine.
-func sgemmPortable(bT bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	brows, bcols := k, n
-	if bT {
-		brows, bcols = n, k
-	}
-	checkGemm(m, n, k, a, lda, b, ldb, brows, bcols, c, ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		scaleC(m, n, beta, c, ldc)
-		return
-	}
-	g := gemmOp{portable: true, bT: bT, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc}
-	g.portableRows(0, m)
-}
