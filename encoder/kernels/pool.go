@@ -144,52 +144,52 @@ func (p *Pool) dispatch(n, parts, align int, j poolJob) {
 // gemm runs g over rows 0…m-1, split across the participants of p when
 // the product is large enough to repay the hand-off.
 func (p *Pool) gemm(g *gemmOp, m int) {
-	const minFlopsPerThread = 1 << 20
-	parts := 1
-	if p != nil {
-		parts = max(1, min(p.threads, 2*m*g.n*g.k/minFlopsPerThread, (m+gemmMR-1)/gemmMR))
-	}
-	if parts <= 1 {
-		s := getScratch()
-		g.rows(0, m, s)
-		putScratch(s)
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		s := getScratch()
-		g.rows(0, m, s)
-		putScratch(s)
-		return
-	}
-	p.op = *g
-	p.dispatch(m, parts, gemmMR, poolJob{op: &p.op})
-	p.op = gemmOp{}
+	p.rows(m, p.rowParts(m, 2*m*g.n*g.k, gemmMR), gemmMR, g, nil)
 }
 
 // qgemm runs the int8 product g over rows 0…m-1 like gemm.
 func (p *Pool) qgemm(g *qgemmOp, m int) {
+	p.rows(m, p.rowParts(m, 2*m*g.d.Out*g.d.In, qMR), qMR, nil, g)
+}
+
+// rowParts is the number of participants of p worth using for m rows, in
+// blocks of mr, of a product of ops multiply-adds: each gets 1<<20 of them
+// at least.
+func (p *Pool) rowParts(m, ops, mr int) int {
 	const minOpsPerThread = 1 << 20
-	parts := 1
-	if p != nil {
-		parts = max(1, min(p.threads, 2*m*g.d.Out*g.d.In/minOpsPerThread, (m+qMR-1)/qMR))
+	if p == nil {
+		return 1
 	}
-	if parts <= 1 {
-		s := getScratch()
+	return max(1, min(p.threads, ops/minOpsPerThread, (m+mr-1)/mr))
+}
+
+// rows runs the product g or q (the one that is not nil) over rows 0…m-1:
+// on the calling goroutine when parts <= 1 or p is closed, else in parts
+// ranges aligned to mr. The workers get a copy of the product held by p, so
+// that the caller's stays on its stack.
+func (p *Pool) rows(m, parts, mr int, g *gemmOp, q *qgemmOp) {
+	if parts > 1 {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if !p.closed {
+			var j poolJob
+			if g != nil {
+				p.op = *g
+				j.op = &p.op
+			} else {
+				p.qop = *q
+				j.qop = &p.qop
+			}
+			p.dispatch(m, parts, mr, j)
+			p.op, p.qop = gemmOp{}, qgemmOp{}
+			return
+		}
+	}
+	s := getScratch()
+	if g != nil {
 		g.rows(0, m, s)
-		putScratch(s)
-		return
+	} else {
+		q.rows(0, m, s)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		s := getScratch()
-		g.rows(0, m, s)
-		putScratch(s)
-		return
-	}
-	p.qop = *g
-	p.dispatch(m, parts, qMR, poolJob{qop: &p.qop})
-	p.qop = qgemmOp{}
+	putScratch(s)
 }
