@@ -169,30 +169,14 @@ func parseTensor(name string, raw json.RawMessage, bodyLen int64) (*tensor, erro
 	err := eachMember(raw, func(key string, val json.RawMessage) error {
 		switch key {
 		case "dtype":
-			hasD = true
-			s, err := decodeString(val)
-			if err != nil {
-				return fmt.Errorf("dtype: %v", err)
-			}
-			dtype = s
+			return decodeField(key, val, decodeString, &dtype, &hasD)
 		case "shape":
-			hasS = true
-			u, err := decodeUints(val)
-			if err != nil {
-				return fmt.Errorf("shape: %v", err)
-			}
-			shape = u
+			return decodeField(key, val, decodeUints, &shape, &hasS)
 		case "data_offsets":
-			hasO = true
-			u, err := decodeUints(val)
-			if err != nil {
-				return fmt.Errorf("data_offsets: %v", err)
-			}
-			offs = u
+			return decodeField(key, val, decodeUints, &offs, &hasO)
 		default:
 			return fmt.Errorf("unknown field %q", key)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -243,6 +227,18 @@ func parseTensor(name string, raw json.RawMessage, bodyLen int64) (*tensor, erro
 		begin: int64(begin),
 		end:   int64(end),
 	}, nil
+}
+
+// decodeField decodes the value val of a tensor entry's field key with dec
+// into dst and records in seen that the field is present; an error names the
+// field.
+func decodeField[T any](key string, val json.RawMessage, dec func(json.RawMessage) (T, error), dst *T, seen *bool) error {
+	v, err := dec(val)
+	if err != nil {
+		return fmt.Errorf("%s: %v", key, err)
+	}
+	*dst, *seen = v, true
+	return nil
 }
 
 // parseMetadata decodes the "__metadata__" value, which must be an object of
