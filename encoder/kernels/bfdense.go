@@ -67,9 +67,7 @@ func RoundBF16To(dst, x []float32) {
 // each input row to bf16 before the float32 GEMM. The bias and the sums
 // stay float32. On this CPU it is no faster than NewDense.
 func NewDenseBF16(w, bias []float32, out, in int) *Dense {
-	if len(w) != out*in {
-		panic("kernels: NewDenseBF16 weight size mismatch")
-	}
+	checkDenseArgs("NewDenseBF16", w, bias, out, in)
 	wb := make([]float32, len(w))
 	RoundBF16To(wb, w)
 	d := NewDense(wb, bias, out, in)

@@ -26,18 +26,24 @@ type Dense struct {
 // When the SIMD kernels are in use it also keeps a pre-packed copy of w
 // (out×in floats, rounded up to 16 outputs).
 func NewDense(w, bias []float32, out, in int) *Dense {
-	if len(w) != out*in {
-		panic("kernels: NewDense weight size mismatch")
-	}
-	if bias != nil && len(bias) != out {
-		panic("kernels: NewDense bias size mismatch")
-	}
+	checkDenseArgs("NewDense", w, bias, out, in)
 	d := &Dense{Out: out, In: in, W: w, Bias: bias}
 	if hasAVX2FMA && out > 0 && in > 0 {
 		d.packed = make([]float32, packedLen(out, in))
 		packBT(d.packed, w, in, out, in)
 	}
 	return d
+}
+
+// checkDenseArgs panics, naming the constructor ctor, when w is not out×in
+// or bias is neither nil nor of length out: a programmer error.
+func checkDenseArgs(ctor string, w, bias []float32, out, in int) {
+	if len(w) != out*in {
+		panic("kernels: " + ctor + " weight size mismatch")
+	}
+	if bias != nil && len(bias) != out {
+		panic("kernels: " + ctor + " bias size mismatch")
+	}
 }
 
 // Forward writes rows×Out results of x (rows×In) · Wᵀ + b into dst, on the

@@ -88,12 +88,7 @@ func quantizeWeights(w []float32, out, in int, pack bool) *qweights {
 // row, multiply in int32 and dequantize in float32. W keeps w, which the
 // int8 path does not read.
 func NewDenseInt8(w, bias []float32, out, in int) *Dense {
-	if len(w) != out*in {
-		panic("kernels: NewDenseInt8 weight size mismatch")
-	}
-	if bias != nil && len(bias) != out {
-		panic("kernels: NewDenseInt8 bias size mismatch")
-	}
+	checkDenseArgs("NewDenseInt8", w, bias, out, in)
 	return &Dense{Out: out, In: in, W: w, Bias: bias, q: quantizeWeights(w, out, in, hasAVX2FMA && out > 0 && in > 0)}
 }
 
