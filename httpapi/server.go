@@ -444,22 +444,13 @@ type openAIResponse struct {
 // openAIEmbeddings serves POST /v1/embeddings. Inputs are truncated to
 // MaxInputTokens, as embedpipe embed truncates at the model's length.
 func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) *apiError {
-	start := time.Now()
-	var req openAIRequest
-	n := 0
-	e := func() *apiError {
-		if e := s.decode(r, &req); e != nil {
-			return e
-		}
-		if e := s.kindError("/v1/embeddings", encoder.KindEmbedding); e != nil {
-			return e
-		}
-		in, e := parseInput(req.Input, "input")
+	return s.metered("openai", func(m *meter) *apiError {
+		var req openAIRequest
+		in, e := s.readInputs(m, r, &req, &req.Input, "/v1/embeddings", encoder.KindEmbedding, "input")
 		if e != nil {
 			return e
 		}
-		n = in.len()
-		s.cfg.Metrics.Request(n)
+		n := m.n
 		switch req.EncodingFormat {
 		case "", "float", "base64":
 		default:
@@ -475,15 +466,10 @@ func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) *apiEr
 			yes := true
 			o.Normalize = &yes
 		}
-		em, e := s.embedder(o)
+		em, seqs, e := s.prepare(m, o, in, true, "input")
 		if e != nil {
 			return e
 		}
-		seqs, lengths, e := s.tokenize(in, em, true, "input")
-		if e != nil {
-			return e
-		}
-		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
 		vecs, out, e := s.embed(r.Context(), em, seqs)
 		if e != nil {
 			return e
@@ -500,17 +486,76 @@ func (s *Server) openAIEmbeddings(w http.ResponseWriter, r *http.Request) *apiEr
 		}
 		writeJSON(w, http.StatusOK, resp)
 		return nil
-	}()
-	s.done("openai", n, start, e)
-	return e
+	})
 }
 
-func (s *Server) done(api string, n int, start time.Time, e *apiError) {
+// meter is what the metrics record of one request: when it started and
+// how many inputs it carries (0 until they are read).
+type meter struct {
+	start time.Time
+	n     int
+}
+
+// metered runs the handler body h and records its request in the metrics
+// under api: the inputs h counted in its meter, the time since it started
+// and the kind of the error h returns, if any.
+func (s *Server) metered(api string, h func(m *meter) *apiError) *apiError {
+	m := &meter{start: time.Now()}
+	e := h(m)
 	kind := ""
 	if e != nil {
 		kind = e.kind
 	}
-	s.cfg.Metrics.Done(api, n, start, kind)
+	s.cfg.Metrics.Done(api, m.n, m.start, kind)
+	return e
+}
+
+// readInputs decodes r's body into req, checks that the served model is of
+// the kind the endpoint needs, parses the inputs the body gave in *raw
+// (a field of req) under param, and counts them in m and the metrics.
+func (s *Server) readInputs(m *meter, r *http.Request, req any, raw *json.RawMessage, endpoint, kind, param string) (inputs, *apiError) {
+	if e := s.decode(r, req); e != nil {
+		return inputs{}, e
+	}
+	if e := s.kindError(endpoint, kind); e != nil {
+		return inputs{}, e
+	}
+	in, e := parseInput(*raw, param)
+	if e != nil {
+		return inputs{}, e
+	}
+	m.n = in.len()
+	s.cfg.Metrics.Request(m.n)
+	return in, nil
+}
+
+// prepare resolves o on the embedding seam and tokenizes in with it (see
+// tokenize), recording the time since m started as tokenization time.
+func (s *Server) prepare(m *meter, o embed.Options, in inputs, truncate bool, param string) (*embed.Embedder, *encoder.Batch, *apiError) {
+	em, e := s.embedder(o)
+	if e != nil {
+		return nil, nil, e
+	}
+	seqs, lengths, e := s.tokenize(in, em, truncate, param)
+	if e != nil {
+		return nil, nil, e
+	}
+	s.cfg.Metrics.Tokenized(time.Since(m.start), lengths...)
+	return em, seqs, nil
+}
+
+// teiOptions reads TEI's truncation_direction and prompt_name into options
+// of the embedding seam.
+func (s *Server) teiOptions(direction string, promptName *string) (embed.Options, *apiError) {
+	left, e := truncateLeft(direction)
+	if e != nil {
+		return embed.Options{}, e
+	}
+	prompt, e := s.prompt(promptName)
+	if e != nil {
+		return embed.Options{}, e
+	}
+	return embed.Options{TruncateLeft: left, Prompt: prompt}, nil
 }
 
 // base64Floats encodes v as OpenAI does: little-endian float32 bytes in
@@ -541,37 +586,21 @@ type teiEmbedRequest struct {
 // teiEmbed serves TEI's POST /embed: an array of vectors. As in TEI,
 // normalize defaults to true and truncate to false.
 func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
-	start := time.Now()
-	n := 0
-	e := func() *apiError {
+	return s.metered("tei", func(m *meter) *apiError {
 		var req teiEmbedRequest
-		if e := s.decode(r, &req); e != nil {
-			return e
-		}
-		if e := s.kindError("/embed", encoder.KindEmbedding); e != nil {
-			return e
-		}
-		in, e := parseInput(req.Inputs, "inputs")
+		in, e := s.readInputs(m, r, &req, &req.Inputs, "/embed", encoder.KindEmbedding, "inputs")
 		if e != nil {
 			return e
 		}
-		n = in.len()
-		s.cfg.Metrics.Request(n)
-		var o embed.Options
-		left, e := truncateLeft(req.TruncationDirection)
+		o, e := s.teiOptions(req.TruncationDirection, req.PromptName)
 		if e != nil {
 			return e
 		}
-		prompt, e := s.prompt(req.PromptName)
-		if e != nil {
-			return e
-		}
-		o.TruncateLeft = left
 		dims, e := s.checkDims(req.Dimensions, "dimensions")
 		if e != nil {
 			return e
 		}
-		o.Prompt, o.TruncateDim = prompt, dims
+		o.TruncateDim = dims
 		// As in TEI, normalize defaults to true, applies to the vector
 		// the request gets (after dimensions) and false leaves out the
 		// model's own Normalize module; true normalizes a model that has
@@ -582,28 +611,21 @@ func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
 			normalize = &yes
 		}
 		workers.SetNormalize(&o, normalize, s.cfg.Model.Info().Normalize)
-		em, e := s.embedder(o)
+		em, seqs, e := s.prepare(m, o, in, req.Truncate != nil && *req.Truncate, "inputs")
 		if e != nil {
 			return e
 		}
-		seqs, lengths, e := s.tokenize(in, em, req.Truncate != nil && *req.Truncate, "inputs")
-		if e != nil {
-			return e
-		}
-		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
 		vecs, out, e := s.embed(r.Context(), em, seqs)
 		if e != nil {
 			return e
 		}
-		rows := make([][]float32, n)
-		for i := range n {
+		rows := make([][]float32, m.n)
+		for i := range m.n {
 			rows[i] = vecs[i*out : (i+1)*out]
 		}
 		writeJSON(w, http.StatusOK, rows)
 		return nil
-	}()
-	s.done("tei", n, start, e)
-	return e
+	})
 }
 
 type teiTokenizeRequest struct {
@@ -765,45 +787,27 @@ type teiSparseValue struct {
 // index (the SparseTopK largest when set). The inputs join the shared
 // batcher's sparse batches.
 func (s *Server) teiEmbedSparse(w http.ResponseWriter, r *http.Request) *apiError {
-	start := time.Now()
-	n := 0
-	e := func() *apiError {
+	return s.metered("tei", func(m *meter) *apiError {
 		var req teiEmbedSparseRequest
-		if e := s.decode(r, &req); e != nil {
-			return e
-		}
-		if e := s.kindError("/embed_sparse", encoder.KindSparse); e != nil {
-			return e
-		}
-		in, e := parseInput(req.Inputs, "inputs")
+		in, e := s.readInputs(m, r, &req, &req.Inputs, "/embed_sparse", encoder.KindSparse, "inputs")
 		if e != nil {
 			return e
 		}
-		n = in.len()
-		s.cfg.Metrics.Request(n)
-		left, e := truncateLeft(req.TruncationDirection)
+		o, e := s.teiOptions(req.TruncationDirection, req.PromptName)
 		if e != nil {
 			return e
 		}
-		prompt, e := s.prompt(req.PromptName)
+		o.Output = embed.SparseEmbedding
+		_, seqs, e := s.prepare(m, o, in, req.Truncate != nil && *req.Truncate, "inputs")
 		if e != nil {
 			return e
 		}
-		em, e := s.embedder(embed.Options{Output: embed.SparseEmbedding, Prompt: prompt, TruncateLeft: left})
-		if e != nil {
-			return e
-		}
-		seqs, lengths, e := s.tokenize(in, em, req.Truncate != nil && *req.Truncate, "inputs")
-		if e != nil {
-			return e
-		}
-		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
 		var sv encoder.SparseVectors
 		if e := batchError(r.Context(), s.cfg.Batcher.EmbedSparse(r.Context(), seqs, encoder.SparseOptions{TopK: s.cfg.SparseTopK}, &sv)); e != nil {
 			return e
 		}
-		out := make([][]teiSparseValue, n)
-		for i := range n {
+		out := make([][]teiSparseValue, m.n)
+		for i := range m.n {
 			idx, val := sv.Vector(i)
 			out[i] = make([]teiSparseValue, len(idx))
 			for j := range idx {
@@ -812,9 +816,7 @@ func (s *Server) teiEmbedSparse(w http.ResponseWriter, r *http.Request) *apiErro
 		}
 		writeJSON(w, http.StatusOK, out)
 		return nil
-	}()
-	s.done("tei", n, start, e)
-	return e
+	})
 }
 
 type teiRerankRequest struct {
@@ -843,9 +845,7 @@ type teiRank struct {
 // MaxInputTokens is refused. The pairs join the shared batcher's pair
 // batches.
 func (s *Server) teiRerank(w http.ResponseWriter, r *http.Request) *apiError {
-	start := time.Now()
-	n := 0
-	e := func() *apiError {
+	return s.metered("tei", func(m *meter) *apiError {
 		var req teiRerankRequest
 		if e := s.decode(r, &req); e != nil {
 			return e
@@ -862,7 +862,8 @@ func (s *Server) teiRerank(w http.ResponseWriter, r *http.Request) *apiError {
 		if len(req.Texts) == 0 {
 			return badRequest("texts", "texts cannot be empty")
 		}
-		n = len(req.Texts)
+		n := len(req.Texts)
+		m.n = n
 		s.cfg.Metrics.Request(n)
 		if n > s.cfg.MaxClientBatchSize {
 			return tooLarge("texts", "%d texts exceed the limit of %d per request", n, s.cfg.MaxClientBatchSize)
@@ -889,7 +890,7 @@ func (s *Server) teiRerank(w http.ResponseWriter, r *http.Request) *apiError {
 			}
 			lengths[i] = len(seqs.IDs) - n0
 		}
-		s.cfg.Metrics.Tokenized(time.Since(start), lengths...)
+		s.cfg.Metrics.Tokenized(time.Since(m.start), lengths...)
 		vals := make([]float32, n)
 		var logits, scores []float32
 		if req.RawScores {
@@ -913,7 +914,5 @@ func (s *Server) teiRerank(w http.ResponseWriter, r *http.Request) *apiError {
 		slices.SortStableFunc(ranks, func(a, b teiRank) int { return cmp.Compare(b.Score, a.Score) })
 		writeJSON(w, http.StatusOK, ranks)
 		return nil
-	}()
-	s.done("tei", n, start, e)
-	return e
+	})
 }
