@@ -295,16 +295,27 @@ func (a *Attender) scores(qt []float32, ldq, rows, j0, bw int, scale float32) {
 	}
 }
 
+// tileRow returns row r of the score tile (query position qi, keys
+// j0..j0+bw-1) and the range [lo, hi) of it that mask lets the query see.
+// A row that sees none of these keys is cleared, and ok is false.
+func (a *Attender) tileRow(r, qi, j0, bw int, mask Mask) (row []float32, lo, hi int, ok bool) {
+	row = a.s[r*attnBK : r*attnBK+bw]
+	lo, hi = mask.Range(qi, a.nk)
+	lo, hi = max(lo, j0)-j0, min(hi, j0+bw)-j0
+	if lo >= hi {
+		clear(row)
+		return row, 0, 0, false
+	}
+	return row, lo, hi, true
+}
+
 // softmaxSingle turns row r of the score tile (query position qi, keys
 // j0..j0+bw-1, all the keys it may see) into its probabilities, exactly as
 // materialised attention does: Softmax over the unmasked keys, zero
 // elsewhere, and a row sum of 1 for the final division.
 func (a *Attender) softmaxSingle(r, qi, j0, bw int, mask Mask) {
-	row := a.s[r*attnBK : r*attnBK+bw]
-	lo, hi := mask.Range(qi, a.nk)
-	lo, hi = max(lo, j0)-j0, min(hi, j0+bw)-j0
-	if lo >= hi {
-		clear(row)
+	row, lo, hi, ok := a.tileRow(r, qi, j0, bw, mask)
+	if !ok {
 		return
 	}
 	clear(row[:lo])
@@ -318,11 +329,8 @@ func (a *Attender) softmaxSingle(r, qi, j0, bw int, mask Mask) {
 // maximum, zero outside the mask, rescaling the row's context and sum when
 // the maximum grows.
 func (a *Attender) softmaxRow(r, qi, j0, bw int, mask Mask, hdp int) {
-	row := a.s[r*attnBK : r*attnBK+bw]
-	lo, hi := mask.Range(qi, a.nk)
-	lo, hi = max(lo, j0)-j0, min(hi, j0+bw)-j0
-	if lo >= hi {
-		clear(row)
+	row, lo, hi, ok := a.tileRow(r, qi, j0, bw, mask)
+	if !ok {
 		return
 	}
 	seg := row[lo:hi]
