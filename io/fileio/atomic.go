@@ -65,21 +65,12 @@ func (a *AtomicFile) Commit() error {
 	a.done = true
 	defer unlock(a.lock)
 	tmp := a.File.Name()
-	if a.NoSync {
-		if err := a.File.Close(); err != nil {
+	if !a.NoSync {
+		if err := a.File.Sync(); err != nil {
+			a.File.Close()
 			os.Remove(tmp)
-			return fmt.Errorf("closing %s: %w", a.final, err)
+			return fmt.Errorf("syncing %s: %w", a.final, err)
 		}
-		if err := os.Rename(tmp, a.final); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("renaming into %s: %w", a.final, err)
-		}
-		return nil
-	}
-	if err := a.File.Sync(); err != nil {
-		a.File.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("syncing %s: %w", a.final, err)
 	}
 	if err := a.File.Close(); err != nil {
 		os.Remove(tmp)
