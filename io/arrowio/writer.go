@@ -55,11 +55,8 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 
 // Write appends rec.
 func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
-	if err := ctx.Err(); err != nil {
+	if err := fileio.CheckWrite(ctx, w.af.Final(), rec, w.schema); err != nil {
 		return err
-	}
-	if !rec.Schema().Equal(w.schema) {
-		return fmt.Errorf("%s: %w: got %s, want %s", w.af.Final(), fileio.ErrSchemaMismatch, rec.Schema(), w.schema)
 	}
 	var err error
 	if w.fw != nil {
@@ -86,11 +83,7 @@ func (w *Writer) Commit() error {
 		return nil
 	}
 	w.closed = true
-	if err := w.close(); err != nil {
-		w.af.Abort()
-		return fmt.Errorf("%s: %w", w.af.Final(), err)
-	}
-	return w.af.Commit()
+	return w.af.CommitAfter(w.close)
 }
 
 // Abort discards the file.

@@ -80,7 +80,21 @@ func (a *AtomicFile) Commit() error {
 		os.Remove(tmp)
 		return fmt.Errorf("renaming into %s: %w", a.final, err)
 	}
+	if a.NoSync {
+		return nil
+	}
 	return SyncDir(filepath.Dir(a.final))
+}
+
+// CommitAfter runs finish (a writer's last flush or close into the file)
+// and then Commit; when finish fails it aborts the file instead and returns
+// finish's error, prefixed with the final path.
+func (a *AtomicFile) CommitAfter(finish func() error) error {
+	if err := finish(); err != nil {
+		a.Abort()
+		return fmt.Errorf("%s: %w", a.final, err)
+	}
+	return a.Commit()
 }
 
 // Abort removes the temporary file; it is a no-op after Commit.

@@ -89,3 +89,16 @@ type Writer interface {
 	Commit() error
 	Abort() error
 }
+
+// CheckWrite is the check a Writer's Write makes before it writes rec:
+// ctx's error, or ErrSchemaMismatch naming path when rec's schema is not
+// schema.
+func CheckWrite(ctx context.Context, path string, rec arrow.Record, schema *arrow.Schema) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !rec.Schema().Equal(schema) {
+		return fmt.Errorf("%s: %w: got %s, want %s", path, ErrSchemaMismatch, rec.Schema(), schema)
+	}
+	return nil
+}

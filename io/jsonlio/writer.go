@@ -40,11 +40,8 @@ func Create(path string, schema *arrow.Schema) (*Writer, error) {
 
 // Write appends one line per row of rec.
 func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
-	if err := ctx.Err(); err != nil {
+	if err := fileio.CheckWrite(ctx, w.af.Final(), rec, w.schema); err != nil {
 		return err
-	}
-	if !rec.Schema().Equal(w.schema) {
-		return fmt.Errorf("%s: %w: got %s, want %s", w.af.Final(), fileio.ErrSchemaMismatch, rec.Schema(), w.schema)
 	}
 	cols := rec.Columns()
 	for i := 0; i < int(rec.NumRows()); i++ {
@@ -184,11 +181,7 @@ func (w *Writer) Commit() error {
 		return nil
 	}
 	w.closed = true
-	if err := w.bw.Flush(); err != nil {
-		w.af.Abort()
-		return fmt.Errorf("%s: %w", w.af.Final(), err)
-	}
-	return w.af.Commit()
+	return w.af.CommitAfter(w.bw.Flush)
 }
 
 // Abort discards the file.

@@ -115,11 +115,8 @@ func Create(path string, schema *arrow.Schema, opts WriteOptions) (*Writer, erro
 
 // Write appends rec.
 func (w *Writer) Write(ctx context.Context, rec arrow.Record) error {
-	if err := ctx.Err(); err != nil {
+	if err := fileio.CheckWrite(ctx, w.af.Final(), rec, w.schema); err != nil {
 		return err
-	}
-	if !rec.Schema().Equal(w.schema) {
-		return fmt.Errorf("%s: %w: got %s, want %s", w.af.Final(), fileio.ErrSchemaMismatch, rec.Schema(), w.schema)
 	}
 	for off := int64(0); off < rec.NumRows(); {
 		k := min(rec.NumRows()-off, int64(w.rgRows-w.nrows))
@@ -191,11 +188,7 @@ func (w *Writer) Commit() error {
 		w.af.Abort()
 		return err
 	}
-	if err := w.fw.Close(); err != nil {
-		w.af.Abort()
-		return fmt.Errorf("%s: %w", w.af.Final(), err)
-	}
-	return w.af.Commit()
+	return w.af.CommitAfter(w.fw.Close)
 }
 
 // Abort discards the file.
