@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -101,4 +102,19 @@ func onigToGoRegexp(pattern string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// compileOnigRegexp compiles the Oniguruma pattern of the component part
+// what (such as "Replace regex") through onigToGoRegexp. A pattern Go cannot
+// express is an ErrUnsupported error quoting it.
+func compileOnigRegexp(what, pattern string) (*regexp.Regexp, error) {
+	goPat, err := onigToGoRegexp(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %q: %v", ErrUnsupported, what, pattern, err)
+	}
+	re, err := regexp.Compile(goPat)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %q does not compile as a Go regexp: %v", ErrUnsupported, what, pattern, err)
+	}
+	return re, nil
 }

@@ -76,13 +76,9 @@ func newReplace(pattern string, isRegex bool, content string) (*replaceNormalize
 		}
 		return &replaceNormalizer{literal: pattern, content: content}, nil
 	}
-	goPat, err := onigToGoRegexp(pattern)
+	re, err := compileOnigRegexp("Replace regex", pattern)
 	if err != nil {
-		return nil, fmt.Errorf("%w: Replace regex %q: %v", ErrUnsupported, pattern, err)
-	}
-	re, err := regexp.Compile(goPat)
-	if err != nil {
-		return nil, fmt.Errorf("%w: Replace regex %q does not compile as a Go regexp: %v", ErrUnsupported, pattern, err)
+		return nil, err
 	}
 	return &replaceNormalizer{re: re, content: content}, nil
 }

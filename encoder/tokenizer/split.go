@@ -236,7 +236,6 @@ func newRegexMatcher(pattern string) (matcher, error) {
 // compileOnig translates an Oniguruma pattern into a regexMatcher.
 func compileOnig(pattern string) (*regexMatcher, error) {
 	const la = `\s+(?!\S)`
-	wsGroup := -1
 	if i := strings.Index(pattern, la); i >= 0 {
 		rest := pattern[i+len(la):]
 		if !strings.HasPrefix(rest, `|\s+`) || (i > 0 && pattern[i-1] != '|') || strings.Contains(rest, "(?") {
@@ -247,18 +246,12 @@ func compileOnig(pattern string) (*regexMatcher, error) {
 	if strings.Contains(pattern, "(?=") || strings.Contains(pattern, "(?!") || strings.Contains(pattern, "(?<") {
 		return nil, fmt.Errorf("%w: look-around in pattern %q", ErrUnsupported, pattern)
 	}
-	goPattern, err := onigToGoRegexp(pattern)
+	re, err := compileOnigRegexp("pattern", pattern)
 	if err != nil {
-		return nil, fmt.Errorf("%w: pattern %q: %v", ErrUnsupported, pattern, err)
+		return nil, err
 	}
-	re, err := regexp.Compile(goPattern)
-	if err != nil {
-		return nil, fmt.Errorf("%w: pattern %q: %v", ErrUnsupported, pattern, err)
-	}
-	if strings.Contains(goPattern, "(?P<lookahead>") {
-		wsGroup = re.SubexpIndex("lookahead")
-	}
-	return &regexMatcher{re: re, wsGroup: wsGroup}, nil
+	// wsGroup is -1 when there is no look-ahead group.
+	return &regexMatcher{re: re, wsGroup: re.SubexpIndex("lookahead")}, nil
 }
 
 // isOnigWord is Oniguruma's Unicode \w.
