@@ -66,6 +66,27 @@ type Result struct {
 // column) if it is missing, refuses one of another shape, and prepares the
 // staging table. ctx bounds the connection and the set-up statements.
 func Open(ctx context.Context, o Options, schema *arrow.Schema) (*Sink, error) {
+	s, err := newSink(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.plan(schema); err != nil {
+		return nil, fmt.Errorf("table %s: %w", o.Table, err)
+	}
+	if err := s.connect(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.setup(ctx); err != nil {
+		s.conn.Close(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSink checks o's table and index memory and returns a Sink, not yet
+// connected, for o with its defaults filled in (embedding column
+// "embedding", index IndexNone) and the table's and progress table's names.
+func newSink(o Options) (*Sink, error) {
 	if o.Table == "" {
 		return nil, fmt.Errorf("%w: no table (--table NAME)", ErrOptions)
 	}
@@ -78,18 +99,7 @@ func Open(ctx context.Context, o Options, schema *arrow.Schema) (*Sink, error) {
 	if o.Index == "" {
 		o.Index = IndexNone
 	}
-	s := &Sink{o: o, table: ident(o.Table), tableID: pgx.Identifier(strings.Split(o.Table, "."))}
-	if err := s.plan(schema); err != nil {
-		return nil, fmt.Errorf("table %s: %w", o.Table, err)
-	}
-	if err := s.connect(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.setup(ctx); err != nil {
-		s.conn.Close(context.Background())
-		return nil, err
-	}
-	return s, nil
+	return &Sink{o: o, table: ident(o.Table), tableID: pgx.Identifier(strings.Split(o.Table, ".")), progress: progressTable(o.Table)}, nil
 }
 
 // plan derives the table's columns from the record schema.
@@ -199,7 +209,6 @@ func (s *Sink) setup(ctx context.Context) error {
 	if err := pgxvec.RegisterTypes(ctx, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrExtension, err)
 	}
-	s.progress = progressTable(s.o.Table)
 	// Several workers may open the same new table at once: creation and the
 	// shape check run under one advisory lock per table.
 	err := pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
@@ -669,13 +678,10 @@ func Check(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	if o.Table == "" {
-		return fmt.Errorf("%w: no table (--table NAME)", ErrOptions)
-	}
-	if err := CheckIndexMemory(o.IndexMemory); err != nil {
+	s, err := newSink(o)
+	if err != nil {
 		return err
 	}
-	s := &Sink{o: o}
 	if err := s.connect(ctx); err != nil {
 		return err
 	}

@@ -83,19 +83,10 @@ func (s *Sink) WriteTx(ctx context.Context, runKey string, seq int, batches Batc
 // dial connects to o.URL for the table-level calls that need no record
 // schema.
 func dial(ctx context.Context, o Options) (*Sink, error) {
-	if o.Table == "" {
-		return nil, fmt.Errorf("%w: no table (--table NAME)", ErrOptions)
-	}
-	if err := CheckIndexMemory(o.IndexMemory); err != nil {
+	s, err := newSink(o)
+	if err != nil {
 		return nil, err
 	}
-	if o.EmbeddingColumn == "" {
-		o.EmbeddingColumn = "embedding"
-	}
-	if o.Index == "" {
-		o.Index = IndexNone
-	}
-	s := &Sink{o: o, table: ident(o.Table), tableID: pgx.Identifier(strings.Split(o.Table, ".")), progress: progressTable(o.Table)}
 	if err := s.connect(ctx); err != nil {
 		return nil, err
 	}
