@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -330,7 +329,7 @@ func init() {
 			return nil, fmt.Errorf("%w: BPE dropout %g (only null or 0)", ErrUnsupported, *cfg.Dropout)
 		}
 		if cfg.Vocab == nil {
-			return nil, formatErr(errors.New("BPE model has no vocab"))
+			return nil, errNoField("BPE model", "vocab")
 		}
 		pairs, err := parseMerges(cfg.Merges)
 		if err != nil {

@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -45,12 +44,13 @@ type metaspaceJSON struct {
 }
 
 func newMetaspaceFromJSON(raw []byte) (PreTokenizer, error) {
-	var j metaspaceJSON
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("%w: decoding Metaspace pre-tokenizer: %v", ErrFormat, err)
+	const what = "Metaspace pre-tokenizer"
+	j, err := decodeConfig[metaspaceJSON](raw, what)
+	if err != nil {
+		return nil, err
 	}
 	if j.Replacement == nil {
-		return nil, fmt.Errorf("%w: Metaspace pre-tokenizer has no replacement", ErrFormat)
+		return nil, errNoField(what, "replacement")
 	}
 	scheme := prependAlways // the default of Hugging Face tokenizers
 	if j.PrependScheme != nil {

@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -51,9 +50,9 @@ type precompiledJSON struct {
 }
 
 func newPrecompiledFromJSON(raw []byte) (Normalizer, error) {
-	var j precompiledJSON
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("%w: decoding Precompiled normalizer: %v", errCharsmap, err)
+	j, err := decodeConfig[precompiledJSON](raw, "Precompiled normalizer")
+	if err != nil {
+		return nil, err
 	}
 	if j.Charsmap == nil {
 		return nil, fmt.Errorf("%w: field is missing or null", errCharsmap)

@@ -1,7 +1,6 @@
 package tokenizer
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -32,20 +31,18 @@ type replaceJSON struct {
 }
 
 func newReplaceFromJSON(raw []byte) (Normalizer, error) {
-	var j replaceJSON
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("%w: decoding Replace normalizer: %v", ErrFormat, err)
+	const what = "Replace normalizer"
+	j, err := decodeConfig[replaceJSON](raw, what)
+	if err != nil {
+		return nil, err
 	}
 	if j.Pattern == nil {
-		return nil, fmt.Errorf("%w: Replace normalizer has no pattern", ErrFormat)
+		return nil, errNoField(what, "pattern")
 	}
 	if j.Content == nil {
-		return nil, fmt.Errorf("%w: Replace normalizer has no content", ErrFormat)
+		return nil, errNoField(what, "content")
 	}
-	var (
-		r   *replaceNormalizer
-		err error
-	)
+	var r *replaceNormalizer
 	switch {
 	case j.Pattern.String != nil && j.Pattern.Regex != nil:
 		return nil, fmt.Errorf("%w: Replace pattern has both String and Regex", ErrFormat)

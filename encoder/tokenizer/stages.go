@@ -137,6 +137,23 @@ func newPostProcessor(raw []byte, m Model) (PostProcessor, error) {
 	return v, err
 }
 
+// decodeConfig decodes raw, the tokenizer.json object of the component named
+// what (such as "Replace normalizer"), into a T. An error wraps ErrFormat
+// and names the component.
+func decodeConfig[T any](raw []byte, what string) (T, error) {
+	var cfg T
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return cfg, fmt.Errorf("%w: decoding %s: %v", ErrFormat, what, err)
+	}
+	return cfg, nil
+}
+
+// errNoField is the ErrFormat error of the component named what whose
+// tokenizer.json object lacks the required field.
+func errNoField(what, field string) error {
+	return fmt.Errorf("%w: %s has no %s", ErrFormat, what, field)
+}
+
 // formatErr wraps a component's decoding error as ErrFormat.
 func formatErr(err error) error {
 	return fmt.Errorf("%w: %v", ErrFormat, err)

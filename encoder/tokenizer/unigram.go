@@ -122,12 +122,13 @@ type unigramJSON struct {
 }
 
 func newUnigramFromJSON(raw []byte) (Model, error) {
-	var j unigramJSON
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return nil, fmt.Errorf("%w: decoding Unigram model: %v", ErrFormat, err)
+	const what = "Unigram model"
+	j, err := decodeConfig[unigramJSON](raw, what)
+	if err != nil {
+		return nil, err
 	}
 	if j.Vocab == nil {
-		return nil, fmt.Errorf("%w: Unigram model has no vocab", ErrFormat)
+		return nil, errNoField(what, "vocab")
 	}
 	pieces := make([]unigramPiece, len(*j.Vocab))
 	for i, e := range *j.Vocab {

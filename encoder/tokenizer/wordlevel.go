@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"errors"
 )
 
 // wordLevel is the WordLevel model: each word is one vocabulary entry, or
@@ -32,7 +31,7 @@ func init() {
 			return nil, formatErr(err)
 		}
 		if cfg.Vocab == nil {
-			return nil, formatErr(errors.New("WordLevel model has no vocab"))
+			return nil, errNoField("WordLevel model", "vocab")
 		}
 		vt, err := newVocabTable(cfg.Vocab)
 		if err != nil {
