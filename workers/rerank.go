@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -80,11 +79,7 @@ func (s *Service) handleRerank(req micro.Request) {
 	start := time.Now()
 	r, err := schemas.DecodeRerankRequest(req.Data(), s.cfg.MaxTexts)
 	if err != nil {
-		code := CodeBadRequest
-		if errors.Is(err, schemas.ErrTooLarge) {
-			code = CodeTooLarge
-		}
-		s.fail(req, 0, start, metrics.ErrValidation, code, err.Error())
+		s.failDecode(req, start, err)
 		return
 	}
 	n := len(r.Documents)
@@ -104,25 +99,14 @@ func (s *Service) handleRerank(req micro.Request) {
 	rep := schemas.RerankReply{Schema: schemas.RerankReplyV1, Model: s.cfg.Model, Tokens: seqs.Tokens(),
 		Scores: make([]float32, n), Logits: make([]float32, n), Order: make([]int, n)}
 	err = s.pairs.Submit(&BatchRequest{Op: OpScore, Seqs: seqs, Logits: rep.Logits, Scores: rep.Scores, Done: func(err error) {
-		if err != nil {
-			s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
-			return
-		}
-		for i := range rep.Order {
-			rep.Order[i] = i
-		}
-		sort.SliceStable(rep.Order, func(a, b int) bool { return rep.Scores[rep.Order[a]] > rep.Scores[rep.Order[b]] })
-		body, err := json.Marshal(rep)
-		if s.respond(req, body, err, false) {
-			s.cfg.Metrics.Done("nats", n, start, "")
-		}
+		s.answer(req, n, start, err, func() bool {
+			for i := range rep.Order {
+				rep.Order[i] = i
+			}
+			sort.SliceStable(rep.Order, func(a, b int) bool { return rep.Scores[rep.Order[a]] > rep.Scores[rep.Order[b]] })
+			body, err := json.Marshal(rep)
+			return s.respond(req, body, err, false)
+		})
 	}})
-	switch {
-	case errors.Is(err, ErrOverloaded):
-		s.fail(req, n, start, metrics.ErrOverloaded, CodeOverloaded, err.Error()+": request queue full")
-	case errors.Is(err, ErrClosed):
-		s.fail(req, n, start, metrics.ErrOverloaded, CodeUnavailable, "service stopping")
-	case err != nil:
-		s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
-	}
+	s.failSubmit(req, n, start, err)
 }

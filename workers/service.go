@@ -215,15 +215,47 @@ func (s *Service) fail(req micro.Request, n int, start time.Time, kind, code, ms
 	_ = req.Error(code, msg, nil)
 }
 
+// failDecode answers a request whose body did not decode: CodeTooLarge
+// when it is over the limits, CodeBadRequest otherwise.
+func (s *Service) failDecode(req micro.Request, start time.Time, err error) {
+	code := CodeBadRequest
+	if errors.Is(err, schemas.ErrTooLarge) {
+		code = CodeTooLarge
+	}
+	s.fail(req, 0, start, metrics.ErrValidation, code, err.Error())
+}
+
+// failSubmit answers a request of n inputs whose batch the batcher
+// refused with err (nil: it took it, and its Done answers).
+func (s *Service) failSubmit(req micro.Request, n int, start time.Time, err error) {
+	switch {
+	case errors.Is(err, ErrOverloaded):
+		s.fail(req, n, start, metrics.ErrOverloaded, CodeOverloaded, err.Error()+": request queue full")
+	case errors.Is(err, ErrClosed):
+		s.fail(req, n, start, metrics.ErrOverloaded, CodeUnavailable, "service stopping")
+	case err != nil:
+		s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
+	}
+}
+
+// answer is the end of a request of n inputs once its batch is done with
+// err: the error as CodeInternal, or the reply sends, and the request is
+// recorded in the metrics as done when the reply went out.
+func (s *Service) answer(req micro.Request, n int, start time.Time, err error, reply func() bool) {
+	if err != nil {
+		s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
+		return
+	}
+	if reply() {
+		s.cfg.Metrics.Done("nats", n, start, "")
+	}
+}
+
 func (s *Service) handle(req micro.Request) {
 	start := time.Now()
 	r, err := schemas.DecodeEmbedRequest(req.Data(), s.cfg.MaxTexts)
 	if err != nil {
-		code := CodeBadRequest
-		if errors.Is(err, schemas.ErrTooLarge) {
-			code = CodeTooLarge
-		}
-		s.fail(req, 0, start, metrics.ErrValidation, code, err.Error())
+		s.failDecode(req, start, err)
 		return
 	}
 	n := len(r.Texts)
@@ -268,35 +300,16 @@ func (s *Service) handle(req micro.Request) {
 	if sparse {
 		sv := new(encoder.SparseVectors)
 		br = &BatchRequest{Op: OpSparse, Seqs: seqs, Sparse: sv, SparseOptions: encoder.SparseOptions{TopK: s.cfg.SparseTopK}, Done: func(err error) {
-			if err != nil {
-				s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
-				return
-			}
-			if s.replySparse(r.Format == "arrow", req, sv, seqs.Tokens()) {
-				s.cfg.Metrics.Done("nats", n, start, "")
-			}
+			s.answer(req, n, start, err, func() bool { return s.replySparse(r.Format == "arrow", req, sv, seqs.Tokens()) })
 		}}
 	} else {
 		full := make([]float32, n*e.Config().ModelDim)
 		br = &BatchRequest{Seqs: seqs, Dst: full, Done: func(err error) {
-			if err != nil {
-				s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
-				return
-			}
-			if s.reply(e, r.Format == "arrow", req, full, n, seqs.Tokens()) {
-				s.cfg.Metrics.Done("nats", n, start, "")
-			}
+			s.answer(req, n, start, err, func() bool { return s.reply(e, r.Format == "arrow", req, full, n, seqs.Tokens()) })
 		}}
 	}
 	err = s.batcher.Submit(br)
-	switch {
-	case errors.Is(err, ErrOverloaded):
-		s.fail(req, n, start, metrics.ErrOverloaded, CodeOverloaded, err.Error()+": request queue full")
-	case errors.Is(err, ErrClosed):
-		s.fail(req, n, start, metrics.ErrOverloaded, CodeUnavailable, "service stopping")
-	case err != nil:
-		s.fail(req, n, start, metrics.ErrBackend, CodeInternal, err.Error())
-	}
+	s.failSubmit(req, n, start, err)
 }
 
 // reply answers req with n of the model's pooled vectors full, finished
