@@ -247,31 +247,21 @@ func (m *Model) Score(ctx context.Context, queries, documents []string, logits, 
 		return fmt.Errorf("%w: %d queries but %d documents", ErrInput, len(queries), len(documents))
 	}
 	nl := m.NumLabels()
-	s := m.getScratch()
-	defer m.scratch.Put(s)
-	b := &s.batch
-	for first := 0; first < len(queries); {
-		b.Reset()
-		i := first
-		for i < len(queries) && (i == first || b.Tokens() < embedChunkTokens) {
-			if _, err := m.AppendPairTo(b, queries[i], documents[i], 0); err != nil {
-				return fmt.Errorf("pair %d: %w", i, err)
-			}
-			i++
+	return m.inChunks(len(queries), "pairs", func(b *Batch, i int) error {
+		if _, err := m.AppendPairTo(b, queries[i], documents[i], 0); err != nil {
+			return fmt.Errorf("pair %d: %w", i, err)
 		}
+		return nil
+	}, func(b *Batch, first, end int) error {
 		var l, sc []float32
 		if logits != nil {
-			l = logits[first*nl : i*nl]
+			l = logits[first*nl : end*nl]
 		}
 		if scores != nil {
-			sc = scores[first*nl : i*nl]
+			sc = scores[first*nl : end*nl]
 		}
-		if err := m.ScoreBatch(ctx, b, l, sc); err != nil {
-			return fmt.Errorf("pairs %d..%d: %w", first, i-1, err)
-		}
-		first = i
-	}
-	return nil
+		return m.ScoreBatch(ctx, b, l, sc)
+	})
 }
 
 // Rerank scores each of documents against query (see Score) into scores

@@ -307,21 +307,33 @@ func (m *Model) Embed(ctx context.Context, texts []string, prompt string, dst []
 	if len(dst) < len(texts)*dim {
 		return fmt.Errorf("%w: destination holds %d floats, need %d texts × %d", ErrInput, len(dst), len(texts), dim)
 	}
+	return m.inChunks(len(texts), "texts", func(b *Batch, i int) error {
+		_, err := m.AppendTo(b, texts[i], prompt, 0)
+		return err
+	}, func(b *Batch, first, end int) error {
+		return m.EmbedBatch(ctx, b, dst[first*dim:end*dim])
+	})
+}
+
+// inChunks feeds n inputs through a batch in chunks of about
+// embedChunkTokens tokens, at least one input each: add appends input i to
+// the batch, run processes the chunk of inputs first…end-1 it then holds.
+// An error of run names the chunk's inputs (what: "texts", "pairs").
+func (m *Model) inChunks(n int, what string, add func(b *Batch, i int) error, run func(b *Batch, first, end int) error) error {
 	s := m.getScratch()
 	defer m.scratch.Put(s)
 	b := &s.batch
-	first := 0
-	for first < len(texts) {
+	for first := 0; first < n; {
 		b.Reset()
 		i := first
-		for i < len(texts) && (i == first || b.Tokens() < embedChunkTokens) {
-			if _, err := m.AppendTo(b, texts[i], prompt, 0); err != nil {
+		for i < n && (i == first || b.Tokens() < embedChunkTokens) {
+			if err := add(b, i); err != nil {
 				return err
 			}
 			i++
 		}
-		if err := m.EmbedBatch(ctx, b, dst[first*dim:i*dim]); err != nil {
-			return fmt.Errorf("texts %d..%d: %w", first, i-1, err)
+		if err := run(b, first, i); err != nil {
+			return fmt.Errorf("%s %d..%d: %w", what, first, i-1, err)
 		}
 		first = i
 	}

@@ -462,22 +462,10 @@ func (s *callScratch) appendSparse(dst *SparseVectors, ns, topK, limit int) {
 // EmbedSparseBatch). It batches the texts itself, at most about 16k tokens
 // per forward pass.
 func (m *Model) EmbedSparse(ctx context.Context, texts []string, prompt string, opt SparseOptions, dst *SparseVectors) error {
-	s := m.getScratch()
-	defer m.scratch.Put(s)
-	b := &s.batch
-	for first := 0; first < len(texts); {
-		b.Reset()
-		i := first
-		for i < len(texts) && (i == first || b.Tokens() < embedChunkTokens) {
-			if _, err := m.AppendTo(b, texts[i], prompt, 0); err != nil {
-				return err
-			}
-			i++
-		}
-		if err := m.EmbedSparseBatch(ctx, b, opt, dst); err != nil {
-			return fmt.Errorf("texts %d..%d: %w", first, i-1, err)
-		}
-		first = i
-	}
-	return nil
+	return m.inChunks(len(texts), "texts", func(b *Batch, i int) error {
+		_, err := m.AppendTo(b, texts[i], prompt, 0)
+		return err
+	}, func(b *Batch, _, _ int) error {
+		return m.EmbedSparseBatch(ctx, b, opt, dst)
+	})
 }
