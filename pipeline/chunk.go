@@ -450,33 +450,7 @@ func takeRows(rec arrow.Record, src []int) (arrow.Record, error) {
 		runs = append(runs, [2]int64{int64(src[k]), int64(src[j-1]) + 1})
 		k = j
 	}
-	cols := make([]arrow.Array, rec.NumCols())
-	for c := range cols {
-		if len(runs) == 0 {
-			cols[c] = array.MakeArrayOfNull(memory.DefaultAllocator, rec.Column(c).DataType(), 0)
-			continue
-		}
-		parts := make([]arrow.Array, len(runs))
-		for k, r := range runs {
-			parts[k] = array.NewSlice(rec.Column(c), r[0], r[1])
-		}
-		out, err := array.Concatenate(parts, memory.DefaultAllocator)
-		for _, p := range parts {
-			p.Release()
-		}
-		if err != nil {
-			for _, done := range cols[:c] {
-				done.Release()
-			}
-			return nil, err
-		}
-		cols[c] = out
-	}
-	out := array.NewRecord(rec.Schema(), cols, int64(len(src)))
-	for _, c := range cols {
-		c.Release()
-	}
-	return out, nil
+	return concatRuns(rec, runs)
 }
 
 // encodeSpans encodes the documents seqs of a late-chunking job once and

@@ -63,6 +63,12 @@ func keepRows(rec arrow.Record, keep []bool) (arrow.Record, error) {
 		runs = append(runs, [2]int64{int64(i), int64(j)})
 		i = j
 	}
+	return concatRuns(rec, runs)
+}
+
+// concatRuns returns the rows of rec in runs ([lo, hi) row ranges, in
+// order) as one record; the caller releases it.
+func concatRuns(rec arrow.Record, runs [][2]int64) (arrow.Record, error) {
 	var n int64
 	for _, r := range runs {
 		n += r[1] - r[0]
