@@ -190,10 +190,7 @@ func (fr *fileRun) prepareChunks(job *chunkJob) ([]batchJob, error) {
 	if late {
 		job.vecLo = []int32{0}
 	}
-	replaced := map[int]bool{}
-	for _, i := range job.c.ReplacedUTF8 {
-		replaced[i] = true
-	}
+	replaced := rowSet(job.c.ReplacedUTF8)
 	uniq := map[string]int32{}
 	var lens []int
 	var truncs []bool
@@ -249,12 +246,7 @@ func (fr *fileRun) prepareChunks(job *chunkJob) ([]batchJob, error) {
 			job.rowChunks = append(job.rowChunks, int32(len(job.chunks)))
 			continue
 		}
-		if !utf8.ValidString(s) {
-			s = strings.ToValidUTF8(s, "\uFFFD")
-			st.InvalidUTF8++
-		} else if replaced[i] && strings.ContainsRune(s, utf8.RuneError) {
-			st.InvalidUTF8++
-		}
+		s = validText(s, replaced[i], &st.InvalidUTF8)
 		tids, offs, word, err := cm.TextTokens(s)
 		if err != nil {
 			if job.rowErr == nil {

@@ -94,10 +94,7 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 	job.seqOf = make([]int32, n)
 	job.state = make([]uint8, n)
 	job.starts = append(job.starts[:0], 0)
-	replaced := map[int]bool{}
-	for _, i := range job.c.ReplacedUTF8 {
-		replaced[i] = true
-	}
+	replaced := rowSet(job.c.ReplacedUTF8)
 	bad := map[int]error{}
 	for _, b := range job.c.BadRows {
 		bad[b.Row] = b.Err
@@ -136,18 +133,10 @@ func (fr *fileRun) prepare(job *chunkJob) ([]batchJob, error) {
 			st.Nulls++
 			continue
 		}
-		if !utf8.ValidString(s) {
-			s = strings.ToValidUTF8(s, "\uFFFD")
-			st.InvalidUTF8++
-		} else if replaced[i] && strings.ContainsRune(s, utf8.RuneError) {
-			st.InvalidUTF8++
-		}
+		s = validText(s, replaced[i], &st.InvalidUTF8)
 		key := s
 		if dc != nil {
-			if !utf8.ValidString(doc) {
-				doc = strings.ToValidUTF8(doc, "\uFFFD")
-				st.InvalidUTF8++
-			}
+			doc = validText(doc, false, &st.InvalidUTF8)
 			// The length prefix keeps (a, bc) and (ab, c) apart.
 			key = strconv.Itoa(len(s)) + ":" + s + doc
 		}
@@ -260,4 +249,27 @@ func (fr *fileRun) plan(job *chunkJob, lens []int, seqErrs map[int32]error) []ba
 		lo = hi
 	}
 	return batches
+}
+
+// validText returns s with invalid UTF-8 replaced by U+FFFD, and counts it
+// in *invalid when it had some: replaced here, or already by the reader
+// (replaced), which left U+FFFD in it.
+func validText(s string, replaced bool, invalid *int64) string {
+	if !utf8.ValidString(s) {
+		*invalid++
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if replaced && strings.ContainsRune(s, utf8.RuneError) {
+		*invalid++
+	}
+	return s
+}
+
+// rowSet returns the set of the row indexes rows.
+func rowSet(rows []int) map[int]bool {
+	set := make(map[int]bool, len(rows))
+	for _, i := range rows {
+		set[i] = true
+	}
+	return set
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
@@ -98,10 +96,7 @@ func Tokenize(ctx context.Context, m Model, cfg TokenizeConfig) (Summary, error)
 				sum.Nulls++
 				continue
 			}
-			if !utf8.ValidString(s) {
-				s = strings.ToValidUTF8(s, "\uFFFD")
-				sum.InvalidUTF8++
-			}
+			s = validText(s, false, &sum.InvalidUTF8)
 			var trunc bool
 			ids, trunc = encode(ids[:0], s, cfg.Prompt, maxLen)
 			if trunc {
