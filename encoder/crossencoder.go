@@ -207,8 +207,7 @@ func (m *Model) ScoreBatch(ctx context.Context, b *Batch, logits, scores []float
 	}
 	s := m.getScratch()
 	defer m.scratch.Put(s)
-	s.hidden = growF32(s.hidden, len(b.IDs)*H)
-	if err := m.forward(ctx, s, b, s.hidden); err != nil {
+	if _, err := m.hiddenStates(ctx, s, b, nil); err != nil {
 		return err
 	}
 	st := b.starts()

@@ -102,7 +102,7 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 	if err := checkBatch(b, b.PoolSkip); err != nil {
 		return err
 	}
-	n, dim, h := b.Len(), m.info.Dim, m.info.Hidden
+	n, dim := b.Len(), m.info.Dim
 	if len(dst) < n*dim {
 		return fmt.Errorf("%w: destination holds %d floats, need %d sequences × %d", ErrInput, len(dst), n, dim)
 	}
@@ -111,8 +111,7 @@ func (m *Model) embedBatch(ctx context.Context, b *Batch, dst []float32, obs Obs
 	}
 	s := m.getScratch()
 	defer m.scratch.Put(s)
-	s.hidden = growF32(s.hidden, len(b.IDs)*h)
-	if err := m.forwardObserved(ctx, s, b, s.hidden, obs); err != nil {
+	if _, err := m.hiddenStates(ctx, s, b, obs); err != nil {
 		return err
 	}
 	st := b.starts()

@@ -28,6 +28,16 @@ func (m *Model) EmbedBatchObserved(ctx context.Context, b *Batch, obs Observer, 
 	return m.embedBatch(ctx, b, dst, obs)
 }
 
+// hiddenStates runs the encoder over b, observed by obs (nil: none), into
+// s.hidden, grown to len(b.IDs)×Hidden floats, and returns them.
+func (m *Model) hiddenStates(ctx context.Context, s *callScratch, b *Batch, obs Observer) ([]float32, error) {
+	s.hidden = growF32(s.hidden, len(b.IDs)*m.info.Hidden)
+	if err := m.forwardObserved(ctx, s, b, s.hidden, obs); err != nil {
+		return nil, err
+	}
+	return s.hidden, nil
+}
+
 // forwardObserved is forward, or with obs set a single-goroutine forward
 // pass that reports to obs: an Observer numbers sequences within one
 // Forward call, so the batch must not be cut across workers.

@@ -28,7 +28,7 @@ func (m *Model) EmbedSpansBatch(ctx context.Context, b *Batch, spans []Span, dst
 	if err := checkBatch(b, 0); err != nil {
 		return err
 	}
-	n, dim, h := len(spans), m.info.Dim, m.info.Hidden
+	n, dim := len(spans), m.info.Dim
 	if len(dst) < n*dim {
 		return fmt.Errorf("%w: destination holds %d floats, need %d spans × %d", ErrInput, len(dst), n, dim)
 	}
@@ -43,8 +43,7 @@ func (m *Model) EmbedSpansBatch(ctx context.Context, b *Batch, spans []Span, dst
 	}
 	s := m.getScratch()
 	defer m.scratch.Put(s)
-	s.hidden = growF32(s.hidden, len(b.IDs)*h)
-	if err := m.forward(ctx, s, b, s.hidden); err != nil {
+	if _, err := m.hiddenStates(ctx, s, b, nil); err != nil {
 		return err
 	}
 	return m.poolTo(s, dst, n, func(i int) (lo, hi int) {

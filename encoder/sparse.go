@@ -279,11 +279,10 @@ func (m *Model) embedSparse(ctx context.Context, s *callScratch, b *Batch, opt S
 	h := m.mlm
 	n, H := b.Len(), m.info.Hidden
 	T := len(b.IDs)
-	s.hidden = growF32(s.hidden, T*H)
-	if err := m.forward(ctx, s, b, s.hidden); err != nil {
+	x, err := m.hiddenStates(ctx, s, b, nil)
+	if err != nil {
 		return err
 	}
-	x := s.hidden
 	// The head's dense layers may use the workers when no other call
 	// holds them.
 	var pool *kernels.Pool
