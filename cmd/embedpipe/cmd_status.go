@@ -20,25 +20,19 @@ func runStatus(ctx context.Context, args []string) error {
 	var nf natsFlags
 	nf.register(fs.FlagSet)
 	asJSON := fs.Bool("json", false, "print the status as JSON (embedpipe.status/v1)")
-	if err := fs.parse(args); err != nil {
-		return err
-	}
-	id, err := jobArg(fs)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	kv, closeNATS, err := openJobs(ctx, &nf, "embedpipe-status")
-	if err != nil {
-		return err
-	}
-	defer closeNATS()
-	st, rs, err := workers.Progress(ctx, kv, id)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
+	return jobCommand(ctx, fs, &nf, args, func(ctx context.Context, kv jetstream.KeyValue, id string) error {
+		st, rs, err := workers.Progress(ctx, kv, id)
+		if err != nil {
+			return err
+		}
+		return printStatus(st, rs, *asJSON)
+	})
+}
+
+// printStatus prints a job's status and its task results, as JSON when
+// asJSON is set; it fails when the job failed.
+func printStatus(st schemas.Status, rs []schemas.Result, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
@@ -132,6 +126,28 @@ func perWorker(rs []schemas.Result) []workerRate {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
+}
+
+// jobCommand runs a command on one submitted job (status, cancel): it
+// parses args with fs (the NATS flags nf and the command's own registered
+// on it), takes the job id, opens the jobs bucket as client
+// "embedpipe-<command>" and calls run, all within 30 seconds.
+func jobCommand(ctx context.Context, fs *cmdFlags, nf *natsFlags, args []string, run func(ctx context.Context, kv jetstream.KeyValue, id string) error) error {
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	id, err := jobArg(fs)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	kv, closeNATS, err := openJobs(ctx, nf, "embedpipe-"+fs.Name())
+	if err != nil {
+		return err
+	}
+	defer closeNATS()
+	return run(ctx, kv, id)
 }
 
 // jobArg returns the one job id a job command (status, cancel) takes.
