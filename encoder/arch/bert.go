@@ -11,37 +11,59 @@ func init() { Register("bert", buildBERT) }
 
 // bertConfig is the part of a BERT config.json the forward pass uses.
 type bertConfig struct {
-	hidden, layers, heads, inter, maxPos, typeVocab, vocab int
-	act                                                    string
-	eps                                                    float64
+	dims
+	typeVocab int
+	act       string
+	eps       float64
+}
+
+// dims is the part of config.json that every architecture reads alike.
+type dims struct {
+	hidden, layers, heads, inter, maxPos, vocab int
+}
+
+// parseDims reads hidden_size, num_hidden_layers, num_attention_heads (at
+// most maxHeads; 0 means at most hidden_size), intermediate_size,
+// max_position_embeddings and vocab_size, in that order.
+func parseDims(cfg *Config, maxHeads int) (dims, error) {
+	var d dims
+	var err error
+	const big = 1 << 20
+	if d.hidden, err = cfg.Int("hidden_size", 1, big); err != nil {
+		return d, err
+	}
+	if d.layers, err = cfg.Int("num_hidden_layers", 1, 1024); err != nil {
+		return d, err
+	}
+	if maxHeads == 0 {
+		maxHeads = d.hidden
+	}
+	if d.heads, err = cfg.Int("num_attention_heads", 1, maxHeads); err != nil {
+		return d, err
+	}
+	if d.inter, err = cfg.Int("intermediate_size", 1, big); err != nil {
+		return d, err
+	}
+	if d.maxPos, err = cfg.Int("max_position_embeddings", 1, big); err != nil {
+		return d, err
+	}
+	if d.vocab, err = cfg.Int("vocab_size", 1, 1<<28); err != nil {
+		return d, err
+	}
+	return d, nil
 }
 
 func parseBERTConfig(cfg *Config) (bertConfig, error) {
 	var c bertConfig
 	var err error
 	const big = 1 << 20
-	if c.hidden, err = cfg.Int("hidden_size", 1, big); err != nil {
-		return c, err
-	}
-	if c.layers, err = cfg.Int("num_hidden_layers", 1, 1024); err != nil {
-		return c, err
-	}
-	if c.heads, err = cfg.Int("num_attention_heads", 1, c.hidden); err != nil {
+	if c.dims, err = parseDims(cfg, 0); err != nil {
 		return c, err
 	}
 	if c.hidden%c.heads != 0 {
 		return c, fmt.Errorf("%w: %s: hidden_size %d is not a multiple of num_attention_heads %d", ErrConfig, cfg.Path, c.hidden, c.heads)
 	}
-	if c.inter, err = cfg.Int("intermediate_size", 1, big); err != nil {
-		return c, err
-	}
-	if c.maxPos, err = cfg.Int("max_position_embeddings", 1, big); err != nil {
-		return c, err
-	}
 	if c.typeVocab, err = cfg.IntOr("type_vocab_size", 2, 1, big); err != nil {
-		return c, err
-	}
-	if c.vocab, err = cfg.Int("vocab_size", 1, 1<<28); err != nil {
 		return c, err
 	}
 	if c.act, err = cfg.StringOr("hidden_act", "gelu"); err != nil {

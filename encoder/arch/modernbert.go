@@ -16,38 +16,23 @@ func init() { Register("modernbert", buildModernBERT) }
 // MLP and after the last layer.
 
 type modernBERTConfig struct {
-	hidden, layers, heads, inter, maxPos, vocab int
-	window                                      int // local_attention
-	act                                         string
-	eps                                         float64
-	normBias, attnBias, mlpBias                 bool
-	global                                      []bool // per layer: full attention
+	dims
+	window                      int // local_attention
+	act                         string
+	eps                         float64
+	normBias, attnBias, mlpBias bool
+	global                      []bool // per layer: full attention
 }
 
 func parseModernBERTConfig(cfg *Config) (modernBERTConfig, error) {
 	var c modernBERTConfig
 	var err error
 	const big = 1 << 20
-	if c.hidden, err = cfg.Int("hidden_size", 1, big); err != nil {
-		return c, err
-	}
-	if c.layers, err = cfg.Int("num_hidden_layers", 1, 1024); err != nil {
-		return c, err
-	}
-	if c.heads, err = cfg.Int("num_attention_heads", 1, c.hidden); err != nil {
+	if c.dims, err = parseDims(cfg, 0); err != nil {
 		return c, err
 	}
 	if c.hidden%c.heads != 0 || (c.hidden/c.heads)%2 != 0 {
 		return c, fmt.Errorf("%w: %s: hidden_size %d over num_attention_heads %d must give an even head width", ErrConfig, cfg.Path, c.hidden, c.heads)
-	}
-	if c.inter, err = cfg.Int("intermediate_size", 1, big); err != nil {
-		return c, err
-	}
-	if c.maxPos, err = cfg.Int("max_position_embeddings", 1, big); err != nil {
-		return c, err
-	}
-	if c.vocab, err = cfg.Int("vocab_size", 1, 1<<28); err != nil {
-		return c, err
 	}
 	if c.window, err = cfg.IntOr("local_attention", 128, 2, big); err != nil {
 		return c, err

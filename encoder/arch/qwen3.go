@@ -20,23 +20,18 @@ func init() {
 // (qwen3moe.go).
 
 type qwen3Config struct {
-	hidden, layers, heads, kvHeads, headDim, inter, maxPos, vocab int
-	act                                                           string
-	eps, theta                                                    float64
-	attnBias                                                      bool
+	dims
+	kvHeads, headDim int
+	act              string
+	eps, theta       float64
+	attnBias         bool
 }
 
 func parseQwen3Config(cfg *Config) (qwen3Config, error) {
 	var c qwen3Config
 	var err error
 	const big = 1 << 20
-	if c.hidden, err = cfg.Int("hidden_size", 1, big); err != nil {
-		return c, err
-	}
-	if c.layers, err = cfg.Int("num_hidden_layers", 1, 1024); err != nil {
-		return c, err
-	}
-	if c.heads, err = cfg.Int("num_attention_heads", 1, big); err != nil {
+	if c.dims, err = parseDims(cfg, big); err != nil {
 		return c, err
 	}
 	if c.kvHeads, err = cfg.IntOr("num_key_value_heads", c.heads, 1, c.heads); err != nil {
@@ -50,15 +45,6 @@ func parseQwen3Config(cfg *Config) (qwen3Config, error) {
 	}
 	if c.headDim%2 != 0 {
 		return c, fmt.Errorf("%w: %s: head_dim %d must be even for rotary embeddings", ErrConfig, cfg.Path, c.headDim)
-	}
-	if c.inter, err = cfg.Int("intermediate_size", 1, big); err != nil {
-		return c, err
-	}
-	if c.maxPos, err = cfg.Int("max_position_embeddings", 1, big); err != nil {
-		return c, err
-	}
-	if c.vocab, err = cfg.Int("vocab_size", 1, 1<<28); err != nil {
-		return c, err
 	}
 	if c.act, err = cfg.StringOr("hidden_act", "silu"); err != nil {
 		return c, err
