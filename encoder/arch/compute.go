@@ -45,6 +45,10 @@ var int8Types = []string{"bert", "roberta", "xlm-roberta", "mpnet"}
 // rounding of the router's inputs flips expert choices, so it is refused.
 var bf16Types = []string{"bert", "roberta", "xlm-roberta", "mpnet", "modernbert", "qwen3"}
 
+// reducedTypes are the model types each reduced-precision compute mode is
+// supported for.
+var reducedTypes = map[kernels.Compute][]string{kernels.ComputeInt8: int8Types, kernels.ComputeBF16: bf16Types}
+
 // BuildCompute is Build with the linear layers that LoadDense and
 // LoadFusedDense load (projections and feed-forward blocks) computing in c;
 // attention products, softmax, norms, activations and embeddings stay
@@ -54,22 +58,13 @@ func BuildCompute(cfg *Config, w Weights, c kernels.Compute) (Encoder, error) {
 	if c == kernels.ComputeFloat32 {
 		return Build(cfg, w)
 	}
-	if c == kernels.ComputeInt8 {
+	if types, ok := reducedTypes[c]; ok {
 		mt, err := cfg.ModelType()
 		if err != nil {
 			return nil, err
 		}
-		if !slices.Contains(int8Types, mt) {
-			return nil, fmt.Errorf("%w: %s: model_type %q with int8 compute: its accuracy misses cosine 0.999 to the references (int8 is supported for %v; use float32)", ErrUnsupported, cfg.Path, mt, int8Types)
-		}
-	}
-	if c == kernels.ComputeBF16 {
-		mt, err := cfg.ModelType()
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(bf16Types, mt) {
-			return nil, fmt.Errorf("%w: %s: model_type %q with bf16 compute: its accuracy misses cosine 0.999 to the references (bf16 is supported for %v; use float32)", ErrUnsupported, cfg.Path, mt, bf16Types)
+		if !slices.Contains(types, mt) {
+			return nil, fmt.Errorf("%w: %s: model_type %q with %s compute: its accuracy misses cosine 0.999 to the references (%s is supported for %v; use float32)", ErrUnsupported, cfg.Path, mt, c, c, types)
 		}
 	}
 	return Build(cfg, computeWeights{Weights: w, c: c})
