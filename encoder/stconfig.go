@@ -42,6 +42,20 @@ type stLayout struct {
 	notes  []string
 }
 
+// readFile reads the optional JSON file at path into v and records it
+// among the files read (for ContentHash); a missing file gives false and
+// no error.
+func (l *stLayout) readFile(path string, v any) (found bool, err error) {
+	switch err := readJSON(path, v); {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	l.files = append(l.files, path)
+	return true, nil
+}
+
 // readJSON reads the JSON file at path into v. A missing file returns an
 // error wrapping fs.ErrNotExist.
 func readJSON(path string, v any) error {
@@ -93,15 +107,14 @@ func readLayout(dir string) (*stLayout, error) {
 	l := &stLayout{transformerDir: dir}
 	var mods []stModule
 	mpath := filepath.Join(dir, "modules.json")
-	switch err := readJSON(mpath, &mods); {
-	case errors.Is(err, fs.ErrNotExist):
-		l.pooling = poolSpec{modes: []poolMode{poolMean}, includePrompt: true}
-		l.notes = append(l.notes, "no modules.json: plain transformers model, mean pooling without normalisation (the sentence-transformers default)")
+	switch found, err := l.readFile(mpath, &mods); {
 	case err != nil:
 		return nil, err
+	case !found:
+		l.pooling = poolSpec{modes: []poolMode{poolMean}, includePrompt: true}
+		l.notes = append(l.notes, "no modules.json: plain transformers model, mean pooling without normalisation (the sentence-transformers default)")
 	default:
 		l.hasModules = true
-		l.files = append(l.files, mpath)
 		sort.SliceStable(mods, func(i, j int) bool { return mods[i].Idx < mods[j].Idx })
 		seenTransformer := false
 		for _, m := range mods {
@@ -197,13 +210,9 @@ func (l *stLayout) readSBERT() error {
 		MaxSeqLength *float64 `json:"max_seq_length"`
 		DoLowerCase  bool     `json:"do_lower_case"`
 	}
-	switch err := readJSON(path, &c); {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
+	if found, err := l.readFile(path, &c); !found {
 		return err
 	}
-	l.files = append(l.files, path)
 	if c.MaxSeqLength != nil {
 		v := *c.MaxSeqLength
 		if v != float64(int(v)) || v < 1 || v > 1<<24 {
@@ -223,13 +232,9 @@ func (l *stLayout) readPrompts(dir string) error {
 		Prompts           map[string]string `json:"prompts"`
 		DefaultPromptName *string           `json:"default_prompt_name"`
 	}
-	switch err := readJSON(path, &c); {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
+	if found, err := l.readFile(path, &c); !found {
 		return err
 	}
-	l.files = append(l.files, path)
 	l.stType = c.ModelType
 	l.prompts = c.Prompts
 	if c.DefaultPromptName != nil && *c.DefaultPromptName != "" {

@@ -1,9 +1,7 @@
 package encoder
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"path/filepath"
 )
 
@@ -18,13 +16,9 @@ func (l *stLayout) readModelMaxLength() error {
 	var c struct {
 		ModelMaxLength *float64 `json:"model_max_length"`
 	}
-	switch err := readJSON(path, &c); {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
+	if found, err := l.readFile(path, &c); !found {
 		return err
 	}
-	l.files = append(l.files, path)
 	if c.ModelMaxLength == nil {
 		return nil
 	}
