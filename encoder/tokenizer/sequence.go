@@ -45,10 +45,21 @@ func (q sequencePreTokenizer) PreTokenizeSegment(dst []string, s string, atStart
 	return dst
 }
 
-// buildEach builds each component of a Sequence's list field with build,
-// naming the entry (field[i]) in an error. Components built as nil do
-// nothing and are left out.
-func buildEach[T any](field string, items []json.RawMessage, build func([]byte) (T, error)) ([]T, error) {
+// buildSequence builds each component of the list field of raw, the
+// tokenizer.json object of a Sequence, with build, naming the entry
+// (field[i]) in an error. Components built as nil do nothing and are left
+// out.
+func buildSequence[T any](raw []byte, field string, build func([]byte) (T, error)) ([]T, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, formatErr(err)
+	}
+	var items []json.RawMessage
+	if v, ok := obj[field]; ok {
+		if err := json.Unmarshal(v, &items); err != nil {
+			return nil, formatErr(err)
+		}
+	}
 	q := make([]T, 0, len(items))
 	for i, r := range items {
 		v, err := build(r)
@@ -64,26 +75,14 @@ func buildEach[T any](field string, items []json.RawMessage, build func([]byte) 
 
 func init() {
 	normalizerCtors["Sequence"] = func(raw []byte) (Normalizer, error) {
-		var cfg struct {
-			Normalizers []json.RawMessage `json:"normalizers"`
-		}
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return nil, formatErr(err)
-		}
-		q, err := buildEach("normalizers", cfg.Normalizers, newNormalizer)
+		q, err := buildSequence(raw, "normalizers", newNormalizer)
 		if err != nil {
 			return nil, err
 		}
 		return sequenceNormalizer(q), nil
 	}
 	preTokenizerCtors["Sequence"] = func(raw []byte) (PreTokenizer, error) {
-		var cfg struct {
-			PreTokenizers []json.RawMessage `json:"pretokenizers"`
-		}
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return nil, formatErr(err)
-		}
-		q, err := buildEach("pretokenizers", cfg.PreTokenizers, newPreTokenizer)
+		q, err := buildSequence(raw, "pretokenizers", newPreTokenizer)
 		if err != nil {
 			return nil, err
 		}

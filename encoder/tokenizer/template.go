@@ -339,13 +339,7 @@ func init() {
 	postProcessorCtors["RobertaProcessing"] = func(raw []byte, _ Model) (PostProcessor, error) { return parseClsSep(raw, true) }
 	postProcessorCtors["ByteLevel"] = func([]byte, Model) (PostProcessor, error) { return noopProcessor{}, nil }
 	postProcessorCtors["Sequence"] = func(raw []byte, m Model) (PostProcessor, error) {
-		var cfg struct {
-			Processors []json.RawMessage `json:"processors"`
-		}
-		if err := json.Unmarshal(raw, &cfg); err != nil {
-			return nil, formatErr(err)
-		}
-		q, err := buildEach("processors", cfg.Processors, func(r []byte) (PostProcessor, error) { return newPostProcessor(r, m) })
+		q, err := buildSequence(raw, "processors", func(r []byte) (PostProcessor, error) { return newPostProcessor(r, m) })
 		if err != nil {
 			return nil, err
 		}
