@@ -544,18 +544,36 @@ func (s *Server) prepare(m *meter, o embed.Options, in inputs, truncate bool, pa
 	return em, seqs, nil
 }
 
-// teiOptions reads TEI's truncation_direction and prompt_name into options
-// of the embedding seam.
-func (s *Server) teiOptions(direction string, promptName *string) (embed.Options, *apiError) {
-	left, e := truncateLeft(direction)
+// teiInputs are the fields TEI's /embed and /embed_sparse requests share.
+type teiInputs struct {
+	Inputs              json.RawMessage `json:"inputs"`
+	Truncate            *bool           `json:"truncate"`
+	TruncationDirection string          `json:"truncation_direction"`
+	PromptName          *string         `json:"prompt_name"`
+}
+
+// truncate reports whether the request asks for truncation (TEI's
+// default: no).
+func (t *teiInputs) truncate() bool { return t.Truncate != nil && *t.Truncate }
+
+// readTEI reads a TEI /embed or /embed_sparse request into req, whose
+// shared fields are t (see readInputs), and returns its inputs and the
+// options of the embedding seam that its truncation_direction and
+// prompt_name give.
+func (s *Server) readTEI(m *meter, r *http.Request, req any, t *teiInputs, endpoint, kind string) (inputs, embed.Options, *apiError) {
+	in, e := s.readInputs(m, r, req, &t.Inputs, endpoint, kind, "inputs")
 	if e != nil {
-		return embed.Options{}, e
+		return inputs{}, embed.Options{}, e
 	}
-	prompt, e := s.prompt(promptName)
+	left, e := truncateLeft(t.TruncationDirection)
 	if e != nil {
-		return embed.Options{}, e
+		return inputs{}, embed.Options{}, e
 	}
-	return embed.Options{TruncateLeft: left, Prompt: prompt}, nil
+	prompt, e := s.prompt(t.PromptName)
+	if e != nil {
+		return inputs{}, embed.Options{}, e
+	}
+	return in, embed.Options{TruncateLeft: left, Prompt: prompt}, nil
 }
 
 // base64Floats encodes v as OpenAI does: little-endian float32 bytes in
@@ -575,12 +593,9 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) *apiError {
 }
 
 type teiEmbedRequest struct {
-	Inputs              json.RawMessage `json:"inputs"`
-	Normalize           *bool           `json:"normalize"`
-	Truncate            *bool           `json:"truncate"`
-	TruncationDirection string          `json:"truncation_direction"`
-	PromptName          *string         `json:"prompt_name"`
-	Dimensions          *int            `json:"dimensions"`
+	teiInputs
+	Normalize  *bool `json:"normalize"`
+	Dimensions *int  `json:"dimensions"`
 }
 
 // teiEmbed serves TEI's POST /embed: an array of vectors. As in TEI,
@@ -588,11 +603,7 @@ type teiEmbedRequest struct {
 func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
 	return s.metered("tei", func(m *meter) *apiError {
 		var req teiEmbedRequest
-		in, e := s.readInputs(m, r, &req, &req.Inputs, "/embed", encoder.KindEmbedding, "inputs")
-		if e != nil {
-			return e
-		}
-		o, e := s.teiOptions(req.TruncationDirection, req.PromptName)
+		in, o, e := s.readTEI(m, r, &req, &req.teiInputs, "/embed", encoder.KindEmbedding)
 		if e != nil {
 			return e
 		}
@@ -611,7 +622,7 @@ func (s *Server) teiEmbed(w http.ResponseWriter, r *http.Request) *apiError {
 			normalize = &yes
 		}
 		workers.SetNormalize(&o, normalize, s.cfg.Model.Info().Normalize)
-		em, seqs, e := s.prepare(m, o, in, req.Truncate != nil && *req.Truncate, "inputs")
+		em, seqs, e := s.prepare(m, o, in, req.truncate(), "inputs")
 		if e != nil {
 			return e
 		}
@@ -770,10 +781,7 @@ func (s *Server) prompt(name *string) (string, *apiError) {
 }
 
 type teiEmbedSparseRequest struct {
-	Inputs              json.RawMessage `json:"inputs"`
-	Truncate            *bool           `json:"truncate"`
-	TruncationDirection string          `json:"truncation_direction"`
-	PromptName          *string         `json:"prompt_name"`
+	teiInputs
 }
 
 // teiSparseValue is one entry of a TEI sparse vector.
@@ -789,16 +797,12 @@ type teiSparseValue struct {
 func (s *Server) teiEmbedSparse(w http.ResponseWriter, r *http.Request) *apiError {
 	return s.metered("tei", func(m *meter) *apiError {
 		var req teiEmbedSparseRequest
-		in, e := s.readInputs(m, r, &req, &req.Inputs, "/embed_sparse", encoder.KindSparse, "inputs")
-		if e != nil {
-			return e
-		}
-		o, e := s.teiOptions(req.TruncationDirection, req.PromptName)
+		in, o, e := s.readTEI(m, r, &req, &req.teiInputs, "/embed_sparse", encoder.KindSparse)
 		if e != nil {
 			return e
 		}
 		o.Output = embed.SparseEmbedding
-		_, seqs, e := s.prepare(m, o, in, req.Truncate != nil && *req.Truncate, "inputs")
+		_, seqs, e := s.prepare(m, o, in, req.truncate(), "inputs")
 		if e != nil {
 			return e
 		}
