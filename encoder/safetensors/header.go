@@ -2,6 +2,7 @@ package safetensors
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -126,10 +127,7 @@ func parse(name string, data []byte) (*parsed, error) {
 func checkTiling(name string, ts []*tensor, bodyLen int64) error {
 	order := slices.Clone(ts)
 	slices.SortFunc(order, func(a, b *tensor) int {
-		if a.begin != b.begin {
-			return cmpInt64(a.begin, b.begin)
-		}
-		return cmpInt64(a.end, b.end)
+		return cmp.Or(cmp.Compare(a.begin, b.begin), cmp.Compare(a.end, b.end))
 	})
 	var prev *tensor
 	var at int64
@@ -146,16 +144,6 @@ func checkTiling(name string, ts []*tensor, bodyLen int64) error {
 		return fmt.Errorf("%s: tensors cover %d bytes of a %d-byte data section: %w", name, at, bodyLen, ErrHeader)
 	}
 	return nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // parseTensor validates one tensor entry against a data section of bodyLen
