@@ -25,6 +25,8 @@ type qwen3Config struct {
 	act              string
 	eps, theta       float64
 	attnBias         bool
+	// actFn is the function hidden_act (act) names.
+	actFn Activation
 }
 
 func parseQwen3Config(cfg *Config) (qwen3Config, error) {
@@ -74,6 +76,9 @@ func parseQwen3Config(cfg *Config) (qwen3Config, error) {
 	} else if sw {
 		return c, fmt.Errorf("%w: %s: \"use_sliding_window\" is true (only full attention is implemented)", ErrUnsupported, cfg.Path)
 	}
+	if c.actFn, err = LookupActivation(cfg, "hidden_act", c.act); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -90,10 +95,7 @@ func buildQwen3(cfg *Config, w Weights) (Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	act, err := LookupActivation(cfg, "hidden_act", c.act)
-	if err != nil {
-		return nil, err
-	}
+	act := c.actFn
 	return buildDecoder(cfg, w, c, c.inter, func(lp string, _ int) (feedForward, error) {
 		mlp, err := loadSwiGLU(w, lp+"mlp.", c.hidden, c.inter, act)
 		if err != nil {

@@ -26,10 +26,7 @@ func buildQwen3MoE(cfg *Config, w Weights) (Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	act, err := LookupActivation(cfg, "hidden_act", c.act)
-	if err != nil {
-		return nil, err
-	}
+	act := c.actFn
 	// transformers calls it num_experts; some configs carry the
 	// num_local_experts alias instead.
 	expertsKey := "num_experts"
