@@ -15,6 +15,8 @@ type bertConfig struct {
 	typeVocab int
 	act       string
 	eps       float64
+	// actFn is the function hidden_act (act) names.
+	actFn Activation
 }
 
 // dims is the part of config.json that every architecture reads alike.
@@ -79,6 +81,9 @@ func parseBERTConfig(cfg *Config) (bertConfig, error) {
 	if pet != "absolute" {
 		return c, fmt.Errorf("%w: %s: position_embedding_type %q (only \"absolute\" is implemented)", ErrUnsupported, cfg.Path, pet)
 	}
+	if c.actFn, err = LookupActivation(cfg, "hidden_act", c.act); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -111,10 +116,6 @@ const (
 
 func buildBERT(cfg *Config, w Weights) (Encoder, error) {
 	c, err := parseBERTConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	act, err := LookupActivation(cfg, "hidden_act", c.act)
 	if err != nil {
 		return nil, err
 	}
@@ -153,12 +154,8 @@ func buildBERT(cfg *Config, w Weights) (Encoder, error) {
 	if m.embLN, err = LoadNorm(w, p+"embeddings.LayerNorm", LayerNorm, H, c.eps, true); err != nil {
 		return nil, err
 	}
-	for l := 0; l < c.layers; l++ {
-		layer, err := loadPostNormLayer(w, fmt.Sprintf("%sencoder.layer.%d.", p, l), bertNames, c, act)
-		if err != nil {
-			return nil, err
-		}
-		m.layers = append(m.layers, layer)
+	if m.layers, err = loadPostNormLayers(w, p, bertNames, c); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -2,6 +2,7 @@ package arch
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/embedpipe/embedpipe/encoder/kernels"
 )
@@ -59,10 +60,23 @@ type postNormNames struct {
 	q, k, v, attnOut, attnNorm, up, down, outNorm string
 }
 
+// loadPostNormLayers loads the c.layers post-norm layers of an encoder
+// whose tensors start with p: layer l's with p+"encoder.layer.l.".
+func loadPostNormLayers(w Weights, p string, n postNormNames, c bertConfig) ([]postNormLayer, error) {
+	layers := make([]postNormLayer, c.layers)
+	for l := range layers {
+		var err error
+		if layers[l], err = loadPostNormLayer(w, fmt.Sprintf("%sencoder.layer.%d.", p, l), n, c); err != nil {
+			return nil, err
+		}
+	}
+	return layers, nil
+}
+
 // loadPostNormLayer loads the post-norm layer whose tensors start with lp
 // and are named by n: the fused QKV and output projections of attention and
 // its LayerNorm, the plain MLP and its LayerNorm, all with biases.
-func loadPostNormLayer(w Weights, lp string, n postNormNames, c bertConfig, act Activation) (postNormLayer, error) {
+func loadPostNormLayer(w Weights, lp string, n postNormNames, c bertConfig) (postNormLayer, error) {
 	H := c.hidden
 	qkv, err := LoadFusedDense(w, []string{lp + n.q, lp + n.k, lp + n.v}, []int{H, H, H}, H, true)
 	if err != nil {
@@ -91,7 +105,7 @@ func loadPostNormLayer(w Weights, lp string, n postNormNames, c bertConfig, act 
 	return postNormLayer{
 		attn:     NewAttention(qkv, out, c.heads, c.heads, H/c.heads),
 		attnNorm: an,
-		mlp:      &MLP{Up: up, Down: down, Act: act, Inter: c.inter},
+		mlp:      &MLP{Up: up, Down: down, Act: c.actFn, Inter: c.inter},
 		outNorm:  on,
 	}, nil
 }

@@ -22,6 +22,8 @@ type modernBERTConfig struct {
 	eps                         float64
 	normBias, attnBias, mlpBias bool
 	global                      []bool // per layer: full attention
+	// actFn is the function hidden_activation (act) names.
+	actFn Activation
 }
 
 func parseModernBERTConfig(cfg *Config) (modernBERTConfig, error) {
@@ -67,6 +69,9 @@ func parseModernBERTConfig(cfg *Config) (modernBERTConfig, error) {
 			c.global[i] = i%every == 0
 		}
 	}
+	if c.actFn, err = LookupActivation(cfg, "hidden_activation", c.act); err != nil {
+		return c, err
+	}
 	return c, nil
 }
 
@@ -109,10 +114,6 @@ type modernBERT struct {
 
 func buildModernBERT(cfg *Config, w Weights) (Encoder, error) {
 	c, err := parseModernBERTConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	act, err := LookupActivation(cfg, "hidden_activation", c.act)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func buildModernBERT(cfg *Config, w Weights) (Encoder, error) {
 		if err != nil {
 			return nil, err
 		}
-		layer.ff = denseFF{&MLP{Up: up, Down: down, Act: act, Gated: true, Inter: c.inter}}
+		layer.ff = denseFF{&MLP{Up: up, Down: down, Act: c.actFn, Gated: true, Inter: c.inter}}
 		m.layers = append(m.layers, layer)
 	}
 	if m.finalNorm, err = LoadNorm(w, p+"final_norm", LayerNorm, H, c.eps, c.normBias); err != nil {

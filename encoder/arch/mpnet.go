@@ -67,10 +67,6 @@ func buildMPNet(cfg *Config, w Weights) (Encoder, error) {
 	if c.maxPos <= c.posOff {
 		return nil, fmt.Errorf("%w: %s: max_position_embeddings %d leaves no position after pad_token_id %d", ErrConfig, cfg.Path, c.maxPos, c.posOff-1)
 	}
-	act, err := LookupActivation(cfg, "hidden_act", c.act)
-	if err != nil {
-		return nil, err
-	}
 	p, err := ResolvePrefix(w, "embeddings.word_embeddings.weight", "mpnet.")
 	if err != nil {
 		return nil, err
@@ -93,13 +89,11 @@ func buildMPNet(cfg *Config, w Weights) (Encoder, error) {
 		return nil, fmt.Errorf("%w: %w", ErrWeights, err)
 	}
 	m.rel = newRelativeBias(table, c.buckets, c.heads, m.MaxPositions())
-	for l := 0; l < c.layers; l++ {
-		layer, err := loadPostNormLayer(w, fmt.Sprintf("%sencoder.layer.%d.", p, l), mpnetNames, c.bertConfig, act)
-		if err != nil {
-			return nil, err
-		}
-		layer.attn.Bias = m.rel
-		m.layers = append(m.layers, layer)
+	if m.layers, err = loadPostNormLayers(w, p, mpnetNames, c.bertConfig); err != nil {
+		return nil, err
+	}
+	for i := range m.layers {
+		m.layers[i].attn.Bias = m.rel
 	}
 	return m, nil
 }
