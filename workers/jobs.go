@@ -198,31 +198,40 @@ func updateStatus(ctx context.Context, kv jetstream.KeyValue, id string, change 
 
 // Results returns the recorded results of the tasks of job id, by index.
 func Results(ctx context.Context, kv jetstream.KeyValue, id string) ([]schemas.Result, error) {
+	return listValues(ctx, kv, id+".task.*", "results of job "+id, "result", schemas.DecodeResult,
+		func(r schemas.Result) int { return r.Index })
+}
+
+// listValues returns the values of the keys of kv that match pattern,
+// decoded by decode and sorted by the task index that index gives. what
+// names the listing in its errors, item one value.
+func listValues[T any](ctx context.Context, kv jetstream.KeyValue, pattern, what, item string,
+	decode func([]byte) (T, error), index func(T) int) ([]T, error) {
 	// A bounded context: a reply lost in a fail-over costs one call, which
 	// the caller repeats, rather than the caller's whole deadline.
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	w, err := kv.Watch(ctx, id+".task.*", jetstream.IgnoreDeletes())
+	w, err := kv.Watch(ctx, pattern, jetstream.IgnoreDeletes())
 	if err != nil {
-		return nil, fmt.Errorf("workers: listing results of job %s: %w", id, err)
+		return nil, fmt.Errorf("workers: listing %s: %w", what, err)
 	}
 	defer w.Stop()
-	var out []schemas.Result
+	var out []T
 	for {
 		select {
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, fmt.Errorf("workers: listing results of job %s: watcher closed", id)
+				return nil, fmt.Errorf("workers: listing %s: watcher closed", what)
 			}
 			if e == nil {
-				sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+				sort.Slice(out, func(i, j int) bool { return index(out[i]) < index(out[j]) })
 				return out, nil
 			}
-			r, err := schemas.DecodeResult(e.Value())
+			v, err := decode(e.Value())
 			if err != nil {
-				return nil, fmt.Errorf("workers: result %s: %w", e.Key(), err)
+				return nil, fmt.Errorf("workers: %s %s: %w", item, e.Key(), err)
 			}
-			out = append(out, r)
+			out = append(out, v)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

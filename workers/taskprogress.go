@@ -3,9 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
-	"sort"
 	"sync/atomic"
-	"time"
 
 	"github.com/embedpipe/embedpipe/schemas"
 	"github.com/nats-io/nats.go/jetstream"
@@ -40,37 +38,20 @@ func ReportTaskProgress(ctx context.Context, rows, tokens int64) {
 // runningTasks returns the progress the workers last stored for the tasks
 // of job id that are running, by index: those without a result among rs.
 func runningTasks(ctx context.Context, kv jetstream.KeyValue, id string, rs []schemas.Result) ([]schemas.TaskProgress, error) {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	w, err := kv.Watch(ctx, id+".running.*", jetstream.IgnoreDeletes())
+	ps, err := listValues(ctx, kv, id+".running.*", "running tasks of job "+id, "progress", schemas.DecodeTaskProgress,
+		func(p schemas.TaskProgress) int { return p.Index })
 	if err != nil {
-		return nil, fmt.Errorf("workers: listing running tasks of job %s: %w", id, err)
+		return nil, err
 	}
-	defer w.Stop()
 	done := make(map[int]bool, len(rs))
 	for _, r := range rs {
 		done[r.Index] = true
 	}
 	var out []schemas.TaskProgress
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("workers: listing running tasks of job %s: watcher closed", id)
-			}
-			if e == nil {
-				sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
-				return out, nil
-			}
-			p, err := schemas.DecodeTaskProgress(e.Value())
-			if err != nil {
-				return nil, fmt.Errorf("workers: progress %s: %w", e.Key(), err)
-			}
-			if !done[p.Index] {
-				out = append(out, p)
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	for _, p := range ps {
+		if !done[p.Index] {
+			out = append(out, p)
 		}
 	}
+	return out, nil
 }
