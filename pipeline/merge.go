@@ -26,19 +26,12 @@ func (fr *fileRun) tokenColumns(job *chunkJob, keep, valid []bool) []arrow.Array
 	sb := array.NewListBuilder(memory.DefaultAllocator, arrow.BinaryTypes.String)
 	defer sb.Release()
 	ssb := sb.ValueBuilder().(*array.StringBuilder)
-	k := 0
-	for i := range keep {
-		if !keep[i] {
-			continue
-		}
-		if !valid[k] {
+	for _, u := range job.outRows(keep, valid) {
+		if u < 0 {
 			eb.AppendNull()
 			sb.AppendNull()
-			k++
 			continue
 		}
-		k++
-		u := job.seqOf[i]
 		eb.Append(true)
 		sb.Append(true)
 		for t := job.starts[u]; t < job.starts[u+1]; t++ {

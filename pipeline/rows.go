@@ -3,12 +3,14 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"iter"
+	"slices"
+
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/embedpipe/embedpipe/encoder/embed"
 	"github.com/embedpipe/embedpipe/io/sink"
-	"slices"
 )
 
 // The row-error policy (writeChunk): a row the encoder rejected fails the
@@ -22,23 +24,39 @@ func (fr *fileRun) scoreColumns(job *chunkJob, keep, valid []bool) []arrow.Array
 	od := fr.outDim
 	nl := od / 2
 	sc, lg := make([]float32, len(valid)*nl), make([]float32, len(valid)*nl)
-	k := 0
-	for i := range keep {
-		if !keep[i] {
-			continue
-		}
-		if valid[k] {
-			u := int(job.seqOf[i])
+	for k, u := range job.outRows(keep, valid) {
+		if u >= 0 {
 			copy(sc[k*nl:(k+1)*nl], job.emb[u*od:u*od+nl])
 			copy(lg[k*nl:(k+1)*nl], job.emb[u*od+nl:(u+1)*od])
 		}
-		k++
 	}
 	if nl > 1 {
 		return []arrow.Array{sink.VectorColumn(embed.Float32, nl, len(valid), f32Bytes(sc), valid),
 			sink.VectorColumn(embed.Float32, nl, len(valid), f32Bytes(lg), valid)}
 	}
 	return []arrow.Array{float32Array(sc, valid), float32Array(lg, valid)}
+}
+
+// outRows yields, for each output row k of the kept rows (keep) of a
+// chunk, the sequence whose vector it gets, or -1 when its output is null
+// (valid[k] false).
+func (job *chunkJob) outRows(keep, valid []bool) iter.Seq2[int, int] {
+	return func(yield func(k, u int) bool) {
+		k := 0
+		for i := range keep {
+			if !keep[i] {
+				continue
+			}
+			u := -1
+			if valid[k] {
+				u = int(job.seqOf[i])
+			}
+			if !yield(k, u) {
+				return
+			}
+			k++
+		}
+	}
 }
 
 // sparseType is the Arrow type of a sparse vector column.
@@ -54,23 +72,16 @@ func (fr *fileRun) sparseColumn(job *chunkJob, keep, valid []bool) arrow.Array {
 	defer b.Release()
 	ib, vb := b.FieldBuilder(0).(*array.ListBuilder), b.FieldBuilder(1).(*array.ListBuilder)
 	ivals, vvals := ib.ValueBuilder().(*array.Int32Builder), vb.ValueBuilder().(*array.Float32Builder)
-	k := 0
-	for i := range keep {
-		if !keep[i] {
-			continue
-		}
-		if !valid[k] {
+	for _, u := range job.outRows(keep, valid) {
+		if u < 0 {
 			b.AppendNull()
-			k++
 			continue
 		}
-		u := job.seqOf[i]
 		b.Append(true)
 		ib.Append(true)
 		ivals.AppendValues(job.spIdx[u], nil)
 		vb.Append(true)
 		vvals.AppendValues(job.spVal[u], nil)
-		k++
 	}
 	return b.NewArray()
 }
@@ -130,16 +141,10 @@ func (fr *fileRun) writeChunk(ctx context.Context, job *chunkJob) (arrow.Record,
 	default:
 		od := fr.outDim
 		vals := make([]float32, len(valid)*od)
-		k := 0
-		for i := 0; i < n; i++ {
-			if !keep[i] {
-				continue
-			}
-			if valid[k] {
-				u := int(job.seqOf[i])
+		for k, u := range job.outRows(keep, valid) {
+			if u >= 0 {
 				copy(vals[k*od:(k+1)*od], job.emb[u*od:(u+1)*od])
 			}
-			k++
 		}
 		extra = []arrow.Array{sink.VectorColumn(embed.Float32, od, len(valid), f32Bytes(vals), valid)}
 	}
