@@ -27,8 +27,8 @@ func versionOf(data []byte) (string, error) {
 // decodeStrict decodes one JSON object into v, rejecting unknown fields and
 // trailing data.
 func decodeStrict(data []byte, want string, v any) error {
-	if len(data) > MaxMessageBytes {
-		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
+	if err := checkSize(data); err != nil {
+		return err
 	}
 	got, err := versionOf(data)
 	if err != nil {
@@ -37,63 +37,74 @@ func decodeStrict(data []byte, want string, v any) error {
 	if got != want {
 		return fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, got, want)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrInvalid, want, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: %s: trailing data after the object", ErrInvalid, want)
+	return decodeObject(data, want, v)
+}
+
+// checkSize refuses a message over MaxMessageBytes.
+func checkSize(data []byte) error {
+	if len(data) > MaxMessageBytes {
+		return fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
 	}
 	return nil
 }
 
+// decodeObject decodes one JSON object into v, rejecting unknown fields
+// and trailing data; what names the message in its errors.
+func decodeObject(data []byte, what string, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrInvalid, what, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: %s: trailing data after the object", ErrInvalid, what)
+	}
+	return nil
+}
+
+// checkOptionalVersion checks the "schema" field of a message in which it
+// is optional (got ""): when present it must be want.
+func checkOptionalVersion(got, want string) error {
+	if got != "" && got != want {
+		return fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, got, want)
+	}
+	return nil
+}
+
+// decodeValid decodes a message of version want with decodeStrict and
+// validates it.
+func decodeValid[T any, P interface {
+	*T
+	Validate() error
+}](data []byte, want string) (T, error) {
+	var v T
+	if err := decodeStrict(data, want, &v); err != nil {
+		return *new(T), err
+	}
+	if err := P(&v).Validate(); err != nil {
+		return *new(T), err
+	}
+	return v, nil
+}
+
 // DecodeJob decodes and validates a job message.
 func DecodeJob(data []byte) (Job, error) {
-	var j Job
-	if err := decodeStrict(data, JobV1, &j); err != nil {
-		return Job{}, err
-	}
-	if err := j.Validate(); err != nil {
-		return Job{}, err
-	}
-	return j, nil
+	return decodeValid[Job](data, JobV1)
 }
 
 // DecodeTask decodes and validates a task message.
 func DecodeTask(data []byte) (Task, error) {
-	var t Task
-	if err := decodeStrict(data, TaskV1, &t); err != nil {
-		return Task{}, err
-	}
-	if err := t.Validate(); err != nil {
-		return Task{}, err
-	}
-	return t, nil
+	return decodeValid[Task](data, TaskV1)
 }
 
 // DecodeResult decodes and validates a result message.
 func DecodeResult(data []byte) (Result, error) {
-	var r Result
-	if err := decodeStrict(data, ResultV1, &r); err != nil {
-		return Result{}, err
-	}
-	if err := r.Validate(); err != nil {
-		return Result{}, err
-	}
-	return r, nil
+	return decodeValid[Result](data, ResultV1)
 }
 
 // DecodeStatus decodes and validates a status message.
 func DecodeStatus(data []byte) (Status, error) {
-	var s Status
-	if err := decodeStrict(data, StatusV1, &s); err != nil {
-		return Status{}, err
-	}
-	if err := s.Validate(); err != nil {
-		return Status{}, err
-	}
-	return s, nil
+	return decodeValid[Status](data, StatusV1)
 }
 
 // DecodeTaskProgress decodes a running task's progress.
@@ -114,19 +125,14 @@ func DecodeTaskProgress(data []byte) (TaskProgress, error) {
 // be EmbedRequestV1.
 func DecodeEmbedRequest(data []byte, maxTexts int) (EmbedRequest, error) {
 	var r EmbedRequest
-	if len(data) > MaxMessageBytes {
-		return r, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
+	if err := checkSize(data); err != nil {
+		return EmbedRequest{}, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return EmbedRequest{}, fmt.Errorf("%w: embed request: %v", ErrInvalid, err)
+	if err := decodeObject(data, "embed request", &r); err != nil {
+		return EmbedRequest{}, err
 	}
-	if dec.More() {
-		return EmbedRequest{}, fmt.Errorf("%w: embed request: trailing data after the object", ErrInvalid)
-	}
-	if r.Schema != "" && r.Schema != EmbedRequestV1 {
-		return EmbedRequest{}, fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, r.Schema, EmbedRequestV1)
+	if err := checkOptionalVersion(r.Schema, EmbedRequestV1); err != nil {
+		return EmbedRequest{}, err
 	}
 	if len(r.Texts) == 0 {
 		return EmbedRequest{}, fmt.Errorf("%w: embed request: texts is empty", ErrInvalid)
@@ -159,19 +165,14 @@ func DecodeEmbedRequest(data []byte, maxTexts int) (EmbedRequest, error) {
 // documents.
 func DecodeRerankRequest(data []byte, maxDocuments int) (RerankRequest, error) {
 	var r RerankRequest
-	if len(data) > MaxMessageBytes {
-		return r, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
+	if err := checkSize(data); err != nil {
+		return RerankRequest{}, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return RerankRequest{}, fmt.Errorf("%w: rerank request: %v", ErrInvalid, err)
+	if err := decodeObject(data, "rerank request", &r); err != nil {
+		return RerankRequest{}, err
 	}
-	if dec.More() {
-		return RerankRequest{}, fmt.Errorf("%w: rerank request: trailing data after the object", ErrInvalid)
-	}
-	if r.Schema != "" && r.Schema != RerankRequestV1 {
-		return RerankRequest{}, fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, r.Schema, RerankRequestV1)
+	if err := checkOptionalVersion(r.Schema, RerankRequestV1); err != nil {
+		return RerankRequest{}, err
 	}
 	if len(r.Documents) == 0 {
 		return RerankRequest{}, fmt.Errorf("%w: rerank request: documents is empty", ErrInvalid)
@@ -185,8 +186,8 @@ func DecodeRerankRequest(data []byte, maxDocuments int) (RerankRequest, error) {
 // DecodeRecord decodes a streaming text record. A body that is not a JSON
 // object is taken as the raw text itself, which must be valid UTF-8.
 func DecodeRecord(data []byte) (Record, error) {
-	if len(data) > MaxMessageBytes {
-		return Record{}, fmt.Errorf("%w: %d bytes (limit %d)", ErrTooLarge, len(data), MaxMessageBytes)
+	if err := checkSize(data); err != nil {
+		return Record{}, err
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
@@ -196,16 +197,11 @@ func DecodeRecord(data []byte) (Record, error) {
 		return Record{Text: string(data)}, nil
 	}
 	var r Record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return Record{}, fmt.Errorf("%w: record: %v", ErrInvalid, err)
+	if err := decodeObject(data, "record", &r); err != nil {
+		return Record{}, err
 	}
-	if dec.More() {
-		return Record{}, fmt.Errorf("%w: record: trailing data after the object", ErrInvalid)
-	}
-	if r.Schema != "" && r.Schema != RecordV1 {
-		return Record{}, fmt.Errorf("%w: %q (want %q)", ErrUnknownVersion, r.Schema, RecordV1)
+	if err := checkOptionalVersion(r.Schema, RecordV1); err != nil {
+		return Record{}, err
 	}
 	return r, nil
 }
