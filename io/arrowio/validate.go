@@ -106,19 +106,15 @@ func checkData(d arrow.ArrayData, path string, depth int) error {
 		return checkOffsets(d, path, 4, bufLen(2))
 	case *arrow.LargeStringType, *arrow.LargeBinaryType:
 		return checkOffsets(d, path, 8, bufLen(2))
-	case *arrow.ListType:
+	case *arrow.ListType, *arrow.LargeListType:
 		if len(children) != 1 {
 			return fmt.Errorf("column %q: a list with %d children", path, len(children))
 		}
-		if err := checkOffsets(d, path, 4, children[0].Len()); err != nil {
-			return err
+		width := 4 // offsets of a list; a large list's are 8 bytes
+		if _, large := t.(*arrow.LargeListType); large {
+			width = 8
 		}
-		return checkData(children[0], path+"[]", depth+1)
-	case *arrow.LargeListType:
-		if len(children) != 1 {
-			return fmt.Errorf("column %q: a list with %d children", path, len(children))
-		}
-		if err := checkOffsets(d, path, 8, children[0].Len()); err != nil {
+		if err := checkOffsets(d, path, width, children[0].Len()); err != nil {
 			return err
 		}
 		return checkData(children[0], path+"[]", depth+1)
