@@ -127,17 +127,11 @@ func embedCmd(ctx context.Context, stderr io.Writer, args []string) error {
 			return err
 		}
 	}
-	if *normalize != "" {
-		b, err := strconv.ParseBool(*normalize)
-		if err != nil {
-			return fmt.Errorf("--normalize %q: want true or false", *normalize)
-		}
-		cfg.Normalize = &b
+	if cfg.Normalize, err = optionalBool("normalize", *normalize); err != nil {
+		return err
 	}
-	if *rangesPath != "" {
-		if cfg.Ranges, err = pipeline.ReadRanges(*rangesPath); err != nil {
-			return err
-		}
+	if cfg.Ranges, err = readRanges(*rangesPath); err != nil {
+		return err
 	}
 	var threads int
 	cfg.Workers, threads = pipeline.SplitThreads(runtime.GOMAXPROCS(0), cfg.Workers)
@@ -444,4 +438,26 @@ func peakHeapProfile(path string) (stop func()) {
 			fmt.Fprintf(os.Stderr, "memprofile: %v\n", err)
 		}
 	}
+}
+
+// optionalBool reads the value v of a flag --name such as --normalize that
+// overrides a default only when given: "" gives nil, else true or false.
+func optionalBool(name, v string) (*bool, error) {
+	if v == "" {
+		return nil, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return nil, fmt.Errorf("--%s %q: want true or false", name, v)
+	}
+	return &b, nil
+}
+
+// readRanges reads the int8/uint8 calibration ranges of a --ranges file,
+// or gives none when path is "".
+func readRanges(path string) ([2][]float32, error) {
+	if path == "" {
+		return [2][]float32{}, nil
+	}
+	return pipeline.ReadRanges(path)
 }

@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"runtime"
 
 	"github.com/embedpipe/embedpipe/encoder"
 	"github.com/embedpipe/embedpipe/encoder/embed"
-	"github.com/embedpipe/embedpipe/pipeline"
-	"regexp"
-	"runtime"
-	"strconv"
-
 	"github.com/embedpipe/embedpipe/io/pgsink"
 	"github.com/embedpipe/embedpipe/workers"
 )
@@ -57,17 +54,11 @@ func runStream(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *normalize != "" {
-		b, err := strconv.ParseBool(*normalize)
-		if err != nil {
-			return fs.usageErrorf("--normalize %q: want true or false", *normalize)
-		}
-		o.Normalize = &b
+	if o.Normalize, err = optionalBool("normalize", *normalize); err != nil {
+		return fs.usageErrorf("%v", err)
 	}
-	if *rangesPath != "" {
-		if o.Ranges, err = pipeline.ReadRanges(*rangesPath); err != nil {
-			return err
-		}
+	if o.Ranges, err = readRanges(*rangesPath); err != nil {
+		return err
 	}
 	emb, _, err := loadModel(*model, *threads, runtime.GOMAXPROCS(0))
 	if err != nil {
