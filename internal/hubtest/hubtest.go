@@ -178,17 +178,11 @@ func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	id := parts[0] + "/" + parts[1]
-	rr, ok := s.authorize(w, r, id)
+	rr, _, ok := s.resolve(w, r, parts, func(string) string { return "revision not found" })
 	if !ok {
 		return
 	}
-	rev, _ := url.PathUnescape(parts[3])
 	file, _ := url.PathUnescape(parts[4])
-	if rev != "main" && rev != rr.commit {
-		http.Error(w, "revision not found", http.StatusNotFound)
-		return
-	}
 	b, ok := rr.files[file]
 	if !ok {
 		w.Header().Set("X-Error-Code", "EntryNotFound")
@@ -211,6 +205,25 @@ func (s *Server) serveHub(w http.ResponseWriter, r *http.Request) {
 	s.serveBytes(w, r, file, b)
 }
 
+// resolve authorizes the repository parts[0]/parts[1] of a request path
+// and checks its revision parts[3] (escaped): main or the repository's
+// commit. It returns the repository and its id, or answers the request
+// itself and returns false: 401 (see authorize), or 404 with the body
+// notFound gives for an unknown revision.
+func (s *Server) resolve(w http.ResponseWriter, r *http.Request, parts []string, notFound func(rev string) string) (*repo, string, bool) {
+	id := parts[0] + "/" + parts[1]
+	rr, ok := s.authorize(w, r, id)
+	if !ok {
+		return nil, "", false
+	}
+	rev, _ := url.PathUnescape(parts[3])
+	if rev != "main" && rev != rr.commit {
+		http.Error(w, notFound(rev), http.StatusNotFound)
+		return nil, "", false
+	}
+	return rr, id, true
+}
+
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request, id string) (*repo, bool) {
 	rr, ok := s.repos[id]
 	if !ok || (rr.Token != "" && r.Header.Get("Authorization") != "Bearer "+rr.Token) {
@@ -230,14 +243,8 @@ func (s *Server) serveRevision(w http.ResponseWriter, r *http.Request, rest stri
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	id := parts[0] + "/" + parts[1]
-	rr, ok := s.authorize(w, r, id)
+	rr, id, ok := s.resolve(w, r, parts, func(rev string) string { return `{"error":"Invalid rev id: ` + rev + `"}` })
 	if !ok {
-		return
-	}
-	rev, _ := url.PathUnescape(parts[3])
-	if rev != "main" && rev != rr.commit {
-		http.Error(w, `{"error":"Invalid rev id: `+rev+`"}`, http.StatusNotFound)
 		return
 	}
 	type sib struct {
