@@ -72,4 +72,3 @@ func TestSparseJobToPostgres(t *testing.T) {
 		t.Fatalf("index %q, want %s", idx, want)
 	}
 }
-
