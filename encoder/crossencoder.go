@@ -202,14 +202,12 @@ func (m *Model) ScoreBatch(ctx context.Context, b *Batch, logits, scores []float
 			return fmt.Errorf("%w: destination holds %d floats, need %d pairs × %d labels", ErrInput, len(d), n, nl)
 		}
 	}
-	if n == 0 {
-		return nil
-	}
-	s := m.getScratch()
-	defer m.scratch.Put(s)
-	if _, err := m.hiddenStates(ctx, s, b, nil); err != nil {
-		return err
-	}
+	return m.withHidden(ctx, b, func(s *callScratch) error { return h.score(s, b, logits, scores, n, nl, H) })
+}
+
+// score runs the classification head over the first-token hidden states
+// in s of the n pairs of b.
+func (h *crossHead) score(s *callScratch, b *Batch, logits, scores []float32, n, nl, H int) error {
 	st := b.starts()
 	s.headA = growF32(s.headA, n*H)
 	for i := range n {

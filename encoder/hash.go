@@ -51,18 +51,26 @@ func (m *Model) ContentHash() string {
 
 // hashFile writes the length and bytes of file path to w.
 func hashFile(w io.Writer, path string) error {
-	f, err := os.Open(path)
+	return withFile(path, func(f *os.File, size int64) error {
+		var n [8]byte
+		binary.LittleEndian.PutUint64(n[:], uint64(size))
+		w.Write(n[:])
+		_, err := io.Copy(w, f)
+		return err
+	})
+}
+
+// withFile opens the file at path and calls f with it and its size, which
+// the file's own Stat gives (so that they describe the same file).
+func withFile(path string, f func(*os.File, int64) error) error {
+	file, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	st, err := f.Stat()
+	defer file.Close()
+	st, err := file.Stat()
 	if err != nil {
 		return err
 	}
-	var n [8]byte
-	binary.LittleEndian.PutUint64(n[:], uint64(st.Size()))
-	w.Write(n[:])
-	_, err = io.Copy(w, f)
-	return err
+	return f(file, st.Size())
 }

@@ -38,6 +38,21 @@ func (m *Model) hiddenStates(ctx context.Context, s *callScratch, b *Batch, obs 
 	return s.hidden, nil
 }
 
+// withHidden runs the encoder over b (nothing for an empty batch) into
+// pooled scratch and calls f with it, the scratch's hidden holding the
+// final hidden states: the prologue of the calls that pool or score them.
+func (m *Model) withHidden(ctx context.Context, b *Batch, f func(s *callScratch) error) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	s := m.getScratch()
+	defer m.scratch.Put(s)
+	if _, err := m.hiddenStates(ctx, s, b, nil); err != nil {
+		return err
+	}
+	return f(s)
+}
+
 // forwardObserved is forward, or with obs set a single-goroutine forward
 // pass that reports to obs: an Observer numbers sequences within one
 // Forward call, so the batch must not be cut across workers.

@@ -38,18 +38,12 @@ func (m *Model) EmbedSpansBatch(ctx context.Context, b *Batch, spans []Span, dst
 			return fmt.Errorf("%w: span %d (sequence %d, tokens %d to %d) is empty or outside the batch", ErrInput, i, sp.Seq, sp.Lo, sp.Hi)
 		}
 	}
-	if n == 0 {
-		return nil
-	}
-	s := m.getScratch()
-	defer m.scratch.Put(s)
-	if _, err := m.hiddenStates(ctx, s, b, nil); err != nil {
-		return err
-	}
-	return m.poolTo(s, dst, n, func(i int) (lo, hi int) {
-		o := st[spans[i].Seq]
-		return o + spans[i].Lo, o + spans[i].Hi
-	}, 0, b.Unnormalized, "span")
+	return m.withHidden(ctx, b, func(s *callScratch) error {
+		return m.poolTo(s, dst, n, func(i int) (lo, hi int) {
+			o := st[spans[i].Seq]
+			return o + spans[i].Lo, o + spans[i].Hi
+		}, 0, b.Unnormalized, "span")
+	})
 }
 
 // TextTokens returns the tokens of text alone, as the model's tokenizer

@@ -59,26 +59,19 @@ func (l *stLayout) readFile(path string, v any) (found bool, err error) {
 // readJSON reads the JSON file at path into v. A missing file returns an
 // error wrapping fs.ErrNotExist.
 func readJSON(path string, v any) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if st.Size() > maxJSONSize {
-		return fmt.Errorf("%w: %s: %d bytes is too large for a config file", ErrConfig, path, st.Size())
-	}
-	b := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, b); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
-	}
-	return nil
+	return withFile(path, func(f *os.File, size int64) error {
+		if size > maxJSONSize {
+			return fmt.Errorf("%w: %s: %d bytes is too large for a config file", ErrConfig, path, size)
+		}
+		b := make([]byte, size)
+		if _, err := io.ReadFull(f, b); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+		}
+		return nil
+	})
 }
 
 // stModule is one entry of modules.json.
