@@ -69,17 +69,7 @@ func (w *Worker) finishPostgres(ctx context.Context, kv jetstream.KeyValue, job 
 		want += r.Rows
 		tokens += r.Tokens
 	}
-	failJob := func(reason string) error {
-		w.log.Error("job failed", "job", job.ID, "reason", reason)
-		_, err := updateStatus(ctx, kv, job.ID, func(s *schemas.Status) bool {
-			if s.State == schemas.StateCompleted || s.State == schemas.StateFailed {
-				return false
-			}
-			s.State, s.Reason, s.FinishedAt = schemas.StateFailed, reason, time.Now().UTC()
-			return true
-		})
-		return err
-	}
+	failJob := func(reason string) error { return w.failJob(ctx, kv, job.ID, reason) }
 	if n != len(rs) || rows != want {
 		return failJob(fmt.Sprintf("table %s records %d tasks of the job with %d rows; the job's %d task results say %d rows", po.Table, n, rows, len(rs), want))
 	}
