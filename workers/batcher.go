@@ -134,6 +134,9 @@ type Batcher struct {
 
 // NewBatcher starts a batcher over m. Close stops it.
 func NewBatcher(m IDEmbedder, cfg BatcherConfig) *Batcher {
+	if m == nil {
+		panic("workers: NewBatcher needs a model") // a programmer error, at once rather than at the first request
+	}
 	if cfg.BatchTokens <= 0 {
 		cfg.BatchTokens = 8192
 	}

@@ -114,6 +114,12 @@ func NewWorker(js jetstream.JetStream, cfg WorkerConfig) *Worker {
 // has stopped; tasks interrupted by ctx are handed back (nak) so that
 // another worker takes them at once. Run returns nil when ctx ends it.
 func (w *Worker) Run(ctx context.Context) error {
+	if w.cfg.Runner == nil {
+		return fmt.Errorf("%w: workers: WorkerConfig.Runner is required", pipeline.ErrConfig)
+	}
+	if w.js == nil {
+		return fmt.Errorf("%w: workers: NewWorker needs a JetStream context", pipeline.ErrConfig)
+	}
 	if _, ok := w.cfg.Runner.(ModelRunner); w.cfg.Models != nil && !ok {
 		return fmt.Errorf("%w: workers: WorkerConfig.Models needs a Runner that is a ModelRunner, not %T", pipeline.ErrConfig, w.cfg.Runner)
 	}

@@ -147,6 +147,9 @@ type Config struct {
 
 // Resolve applies the defaults to o and checks it against m.
 func Resolve(m Model, o Options) (Config, error) {
+	if m == nil {
+		return Config{}, fmt.Errorf("%w: no model", ErrOptions)
+	}
 	c := Config{BatchSize: o.BatchSize, MaxBatchTokens: o.MaxBatchTokens}
 	var err error
 	if c.Output, err = ParseOutput(string(o.Output)); err != nil {
