@@ -1,6 +1,8 @@
 package embed
 
 import (
+	"path/filepath"
+
 	"github.com/embedpipe/embedpipe/internal/buildinfo"
 	"github.com/embedpipe/embedpipe/schemas"
 )
@@ -9,6 +11,9 @@ import (
 // int8/uint8 output when computed over the run (nil: the Config's).
 func (e *Embedder) Provenance(rg *Ranges) schemas.Provenance {
 	info := e.m.Info()
+	if abs, err := filepath.Abs(info.Dir); err == nil && info.Dir != "" {
+		info.Dir = abs // the same directory from wherever the output is read
+	}
 	c := e.c
 	p := schemas.Provenance{Schema: schemas.ProvenanceSchema,
 		Model: schemas.ProvenanceModel{Dir: info.Dir, Hub: info.Hub, Revision: info.Revision, ContentHash: e.m.ContentHash(),
