@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -72,4 +73,26 @@ func TestInterruptStopsEncoding(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameOutput(t, out, ref)
+}
+
+// TestInterruptAfterLastRead cancels a run whose few chunks the reader has
+// all read by then: the chunks left unfinished make it an interrupted run
+// (resumable), not a run missing checkpoints.
+func TestInterruptAfterLastRead(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.parquet")
+	genInput(t, in, 30, 30)
+	for i := 0; i < 5; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		m := &cancellingModel{Model: loadTinyBert(t), after: 1, cancel: cancel}
+		out := filepath.Join(dir, "out.jsonl")
+		cfg := Config{Inputs: []Input{{Path: in}}, Output: out, ChunkRows: 10, BatchSize: 10, Workers: 1, Resume: true}
+		if _, err := Run(ctx, m, cfg); !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("try %d: err = %v, want ErrInterrupted", i, err)
+		}
+		if _, err := Run(context.Background(), m.Model, cfg); err != nil {
+			t.Fatalf("try %d: resume: %v", i, err)
+		}
+		os.Remove(out)
+	}
 }

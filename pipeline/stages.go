@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // stages runs reader → tokenizer workers → encoder workers → part writer
@@ -34,6 +35,10 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 	writeCh := make(chan *chunkJob, inflight)
 
 	fail := func(err error) { cancel(err) }
+	// dropped is set when an interruption left a chunk that was read
+	// unfinished: the run is interrupted even if the reader had already
+	// reached the end of the input.
+	var dropped atomic.Bool
 	var readerWG, tokWG, encWG, writeWG sync.WaitGroup
 
 	readerWG.Add(1)
@@ -85,6 +90,9 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 			defer tokWG.Done()
 			for job := range tokCh {
 				if encCtx.Err() != nil {
+					if runCtx.Err() == nil {
+						dropped.Store(true)
+					}
 					job.c.Record.Release()
 					<-sem
 					continue
@@ -155,6 +163,9 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 		defer writeWG.Done()
 		for job := range writeCh {
 			var out arrow.Record
+			if job.abandoned.Load() {
+				dropped.Store(true)
+			}
 			if runCtx.Err() == nil && !job.abandoned.Load() {
 				var err error
 				if err = fr.safely(job, func() (err error) { out, err = fr.writeChunk(runCtx, job); return err }); err != nil {
@@ -194,9 +205,9 @@ func (fr *fileRun) stages(ctx context.Context, r fileio.Reader, done map[int]chu
 	close(writeCh)
 	writeWG.Wait()
 	if err := context.Cause(runCtx); err != nil {
-		return nChunks, interrupted, err
+		return nChunks, interrupted || dropped.Load(), err
 	}
-	return nChunks, interrupted, nil
+	return nChunks, interrupted || dropped.Load(), nil
 }
 
 // safely runs a stage's step on job, turning a panic into an error that
