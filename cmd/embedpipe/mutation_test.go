@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -19,6 +18,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
 	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/embedpipe/embedpipe/internal/mutate"
 	"github.com/embedpipe/embedpipe/io/dataset"
 )
 
@@ -88,29 +88,6 @@ func mutationSeed(t *testing.T, path string) []byte {
 	return data
 }
 
-// mutate applies 1–4 random byte flips, deletions, insertions and boundary
-// integers to a copy of seed.
-func mutate(r *rand.Rand, seed []byte) []byte {
-	bounds := []uint32{0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffff0, 1 << 20, 1 << 31 >> 1}
-	d := bytes.Clone(seed)
-	for k := 0; k < 1+r.Intn(4); k++ {
-		switch r.Intn(4) {
-		case 0:
-			d[r.Intn(len(d))] ^= byte(1 << r.Intn(8))
-		case 1:
-			p := r.Intn(len(d) - 8)
-			d = append(d[:p], d[p+1+r.Intn(8):]...)
-		case 2:
-			p := r.Intn(len(d))
-			d = append(d[:p], append([]byte{byte(r.Intn(256))}, d[p:]...)...)
-		case 3:
-			p := r.Intn(len(d) - 4)
-			binary.LittleEndian.PutUint32(d[p:], bounds[r.Intn(len(bounds))])
-		}
-	}
-	return d
-}
-
 // TestMutatedFilesThroughEmbed runs `embedpipe embed` (the real command, a
 // process of its own) on mutated rich Parquet, Arrow file and Arrow stream
 // files, writing JSONL (the writer that panicked on unknown zones) and
@@ -143,7 +120,7 @@ func TestMutatedFilesThroughEmbed(t *testing.T) {
 	for i := 0; i < n; i++ {
 		ext := exts[i%len(exts)]
 		in := filepath.Join(dir, fmt.Sprintf("m%04d%s", i, ext))
-		if err := os.WriteFile(in, mutate(r, seeds[ext]), 0o644); err != nil {
+		if err := os.WriteFile(in, mutate.Bytes(r, seeds[ext]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		out := filepath.Join(dir, fmt.Sprintf("o%04d%s", i, []string{".jsonl", ".parquet"}[i/3%2]))

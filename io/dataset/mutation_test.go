@@ -1,12 +1,12 @@
 package dataset
 
 import (
-	"bytes"
-	"encoding/binary"
 	"math/rand"
 	"os"
 	"syscall"
 	"testing"
+
+	"github.com/embedpipe/embedpipe/internal/mutate"
 )
 
 // TestMutatedFiles reads 2,100 Parquet, Arrow file and Arrow stream files
@@ -19,27 +19,11 @@ func TestMutatedFiles(t *testing.T) {
 		t.Skip("mutation run of 2,100 files (~10 s)")
 	}
 	r := rand.New(rand.NewSource(7))
-	bounds := []uint32{0, 1, 0x7fffffff, 0x80000000, 0xffffffff, 0xfffffff0, 1 << 20}
 	errs, ok := 0, 0
 	for _, ext := range []string{".parquet", ".arrow", ".arrows"} {
 		seed := seedFile(t, ext)
 		for i := 0; i < 700; i++ {
-			d := bytes.Clone(seed)
-			for k := 0; k < 1+r.Intn(4); k++ {
-				switch r.Intn(4) {
-				case 0:
-					d[r.Intn(len(d))] ^= byte(1 << r.Intn(8))
-				case 1:
-					p := r.Intn(len(d) - 8)
-					d = append(d[:p], d[p+1+r.Intn(8):]...)
-				case 2:
-					p := r.Intn(len(d))
-					d = append(d[:p], append([]byte{byte(r.Intn(256))}, d[p:]...)...)
-				case 3:
-					p := r.Intn(len(d) - 4)
-					binary.LittleEndian.PutUint32(d[p:], bounds[r.Intn(len(bounds))])
-				}
-			}
+			d := mutate.Bytes(r, seed)
 			if _, err := drainBytes(t, ext, d); err != nil {
 				errs++
 			} else {
