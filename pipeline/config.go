@@ -396,26 +396,40 @@ func (c Config) resolve(m Model) (Config, *embed.Embedder, error) {
 	return c, e, nil
 }
 
+// CheckChunkOptions checks chunking options as far as they can be without
+// a model — tokens ≥ 0, 0 ≤ overlap < tokens, a known mode, no overlap or
+// mode without tokens — and returns the mode (ChunkSplit by default; ""
+// when not chunking). Run checks the rest against the model; a NATS job
+// is checked with it at submit.
+func CheckChunkOptions(tokens, overlap int, mode string) (ChunkMode, error) {
+	if tokens == 0 {
+		// The split mode is the flags' default, and means nothing alone.
+		if overlap != 0 || mode != "" && mode != string(ChunkSplit) {
+			return "", fmt.Errorf("%w: a chunk overlap or mode needs chunk tokens (--chunk-tokens N)", ErrConfig)
+		}
+		return "", nil
+	}
+	m, err := ParseChunkMode(mode)
+	if err != nil {
+		return "", err
+	}
+	if tokens < 0 {
+		return "", fmt.Errorf("%w: chunk tokens %d (want a positive number of tokens)", ErrConfig, tokens)
+	}
+	if overlap < 0 || overlap >= tokens {
+		return "", fmt.Errorf("%w: chunk overlap %d must be at least 0 and less than the chunk tokens %d", ErrConfig, overlap, tokens)
+	}
+	return m, nil
+}
+
 // checkChunks validates and defaults the chunking options against the
 // model and the resolved embedding options of e.
 func (c *Config) checkChunks(m Model, e *embed.Embedder) error {
-	if c.ChunkTokens == 0 {
-		// The split mode is the flags' default, and means nothing alone.
-		if c.ChunkOverlap != 0 || c.ChunkMode != "" && c.ChunkMode != ChunkSplit {
-			return fmt.Errorf("%w: a chunk overlap or mode needs chunk tokens (--chunk-tokens N)", ErrConfig)
-		}
-		return nil
-	}
-	var err error
-	if c.ChunkMode, err = ParseChunkMode(string(c.ChunkMode)); err != nil {
+	mode, err := CheckChunkOptions(c.ChunkTokens, c.ChunkOverlap, string(c.ChunkMode))
+	if err != nil || c.ChunkTokens == 0 {
 		return err
 	}
-	if c.ChunkTokens < 0 {
-		return fmt.Errorf("%w: chunk tokens %d (want a positive number of tokens)", ErrConfig, c.ChunkTokens)
-	}
-	if c.ChunkOverlap < 0 || c.ChunkOverlap >= c.ChunkTokens {
-		return fmt.Errorf("%w: chunk overlap %d must be at least 0 and less than the chunk tokens %d", ErrConfig, c.ChunkOverlap, c.ChunkTokens)
-	}
+	c.ChunkMode = mode
 	if c.OutputValue != SentenceEmbedding {
 		return fmt.Errorf("%w: chunking writes sentence embeddings, not %s", ErrConfig, c.OutputValue)
 	}

@@ -53,22 +53,12 @@ func permanentPipeline(err error) bool {
 	return false
 }
 
-// chunkMode checks a job's chunking options as far as they can be without
-// the model (Submit refuses what fails here; the model-dependent limits are
-// checked when the task runs) and returns the chunk mode.
+// chunkMode checks a job's chunking options with the pipeline's one rule,
+// as far as it goes without the model, and returns the chunk mode.
 func chunkMode(o schemas.Options) (pipeline.ChunkMode, error) {
-	if o.ChunkTokens == 0 {
-		if o.ChunkOverlap != 0 || o.ChunkMode != "" {
-			return "", fmt.Errorf("%w: options.chunk_overlap and chunk_mode need options.chunk_tokens", ErrBadOptions)
-		}
-		return "", nil
-	}
-	mode, err := pipeline.ParseChunkMode(o.ChunkMode)
+	mode, err := pipeline.CheckChunkOptions(o.ChunkTokens, o.ChunkOverlap, o.ChunkMode)
 	if err != nil {
-		return "", fmt.Errorf("%w: options.chunk_mode: %w", ErrBadOptions, err)
-	}
-	if o.ChunkTokens < 0 || o.ChunkOverlap < 0 || o.ChunkOverlap >= o.ChunkTokens {
-		return "", fmt.Errorf("%w: options.chunk_tokens %d and chunk_overlap %d: want tokens > 0 and 0 <= overlap < tokens", ErrBadOptions, o.ChunkTokens, o.ChunkOverlap)
+		return "", fmt.Errorf("%w: options: %w", ErrBadOptions, err)
 	}
 	return mode, nil
 }
