@@ -35,9 +35,7 @@ type badRec struct {
 }
 
 func newBadRowFilter(r io.Reader, comma rune) *badRowFilter {
-	cr := csv.NewReader(r)
-	cr.Comma = comma
-	cr.FieldsPerRecord = -1
+	cr := recordReader(r, comma)
 	cr.ReuseRecord = true
 	f := &badRowFilter{cr: cr, comma: comma, fields: -1}
 	f.w = csv.NewWriter(&f.out)
@@ -97,6 +95,18 @@ func (f *badRowFilter) next() {
 		return
 	}
 	f.w.Flush()
+}
+
+// recordReader is encoding/csv's reader as the record-level passes of this
+// package use it (the filter, CountRows, headerOnly): any field count, so
+// that a bad record is seen rather than ending the read. comma 0 is ','.
+func recordReader(r io.Reader, comma rune) *csv.Reader {
+	cr := csv.NewReader(r)
+	if comma != 0 {
+		cr.Comma = comma
+	}
+	cr.FieldsPerRecord = -1
+	return cr
 }
 
 // take returns the bad rows among the n data rows from first on, as rows of

@@ -18,11 +18,7 @@ func CountRows(path string, comma rune) (int64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	cr := csv.NewReader(f)
-	if comma != 0 {
-		cr.Comma = comma
-	}
-	cr.FieldsPerRecord = -1
+	cr := recordReader(f, comma)
 	cr.ReuseRecord = true
 	var n int64
 	for {

@@ -2,7 +2,6 @@ package csvio
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -96,8 +95,7 @@ func headerOnly(path string, comma rune) ([]string, bool) {
 		return nil, false
 	}
 	defer f.Close()
-	cr := csv.NewReader(f)
-	cr.Comma, cr.FieldsPerRecord = comma, -1
+	cr := recordReader(f, comma)
 	header, err := cr.Read()
 	if err != nil {
 		return nil, false
