@@ -48,7 +48,6 @@ type Reader struct {
 	f       io.ReadCloser
 	br      *bufio.Reader
 	schema  *arrow.Schema
-	names   map[string]bool
 	root    *node // the inferred types, which later lines must fit
 	keepBad bool
 	chunk   int
@@ -80,16 +79,13 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 			f.Close()
 			return nil, err
 		}
-		dec := json.NewDecoder(bytes.NewReader(l.data))
-		dec.UseNumber()
-		v, err := decodeValue(dec)
-		obj, ok := v.(*object)
-		if err != nil || !ok {
+		obj, err := parseObject(l)
+		if err != nil {
 			if !r.keepBad {
 				f.Close()
-				return nil, fmt.Errorf("%s: line %d: %w: not a JSON object: %v", path, l.no, fileio.ErrCorrupt, err)
+				return nil, fmt.Errorf("%s: %w", path, err)
 			}
-			l.bad = fmt.Errorf("line %d: %w: not a JSON object: %v", l.no, fileio.ErrCorrupt, err)
+			l.bad = err
 		} else if err := inf.add(obj, l.no); err != nil {
 			if !r.keepBad {
 				f.Close()
@@ -104,10 +100,6 @@ func Open(path string, opts ReadOptions) (*Reader, error) {
 	if r.schema.NumFields() == 0 && len(r.pending) > 0 {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w: the first %d lines hold no keys", path, fileio.ErrCorrupt, len(r.pending))
-	}
-	r.names = make(map[string]bool, len(r.schema.Fields()))
-	for _, fl := range r.schema.Fields() {
-		r.names[fl.Name] = true
 	}
 	r.b = array.NewRecordBuilder(memory.DefaultAllocator, r.schema)
 	return r, nil
@@ -212,31 +204,21 @@ func (r *Reader) decode(l line) (err error) {
 	if l.bad != nil {
 		return &badLine{l.bad}
 	}
-	if k, ok := unknownKey(l.data, r.names); ok {
-		if r.keepBad {
-			return &badLine{fmt.Errorf("line %d: %w: key %q is not in the schema inferred from the first %d lines", l.no, fileio.ErrCorrupt, k, InferLines)}
-		}
-		return fmt.Errorf("%s: line %d: %w: key %q is not in the schema inferred from the first %d lines", r.path, l.no, fileio.ErrCorrupt, k, InferLines)
-	}
-	// The record builder cannot take back the columns of a line it fails
-	// half-way through, so a line is checked against the schema before it
-	// is appended.
-	dec := json.NewDecoder(bytes.NewReader(l.data))
-	dec.UseNumber()
-	v, err := decodeValue(dec)
-	obj, ok := v.(*object)
-	if err != nil || !ok {
-		err = fmt.Errorf("line %d: %w: not a JSON object: %v", l.no, fileio.ErrCorrupt, err)
+	reject := func(err error) error {
 		if r.keepBad {
 			return &badLine{err}
 		}
 		return fmt.Errorf("%s: %w", r.path, err)
 	}
+	// The record builder cannot take back the columns of a line it fails
+	// half-way through, so a line is checked against the schema (its
+	// types and keys at every depth) before it is appended.
+	obj, err := parseObject(l)
+	if err != nil {
+		return reject(err)
+	}
 	if err := fits(r.root, obj, "", l.no); err != nil {
-		if r.keepBad {
-			return &badLine{fmt.Errorf("%w: %w", fileio.ErrCorrupt, err)}
-		}
-		return fmt.Errorf("%s: %w: %w", r.path, fileio.ErrCorrupt, err)
+		return reject(fmt.Errorf("%w: %w", fileio.ErrCorrupt, err))
 	}
 	if err := r.b.UnmarshalJSON(l.data); err != nil {
 		return fmt.Errorf("%s: line %d: %w: %v", r.path, l.no, fileio.ErrCorrupt, err)
@@ -264,53 +246,17 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// unknownKey scans the top-level keys of a JSON object line and returns the
-// first one not in names. It only looks at structure (strings and nesting
-// depth); malformed JSON is left for the decoder to report.
-func unknownKey(line []byte, names map[string]bool) (string, bool) {
-	depth := 0
-	expectKey := false
-	for i := 0; i < len(line); i++ {
-		switch c := line[i]; c {
-		case '{', '[':
-			depth++
-			expectKey = c == '{' && depth == 1
-		case '}', ']':
-			depth--
-		case ',':
-			expectKey = depth == 1
-		case '"':
-			j := i + 1
-			escaped := false
-			for ; j < len(line); j++ {
-				if line[j] == '\\' {
-					escaped = true
-					j++
-					continue
-				}
-				if line[j] == '"' {
-					break
-				}
-			}
-			if j >= len(line) {
-				return "", false
-			}
-			if depth == 1 && expectKey {
-				key := string(line[i+1 : j])
-				if escaped {
-					if err := json.Unmarshal(line[i:j+1], &key); err != nil {
-						return "", false
-					}
-				}
-				if !names[key] {
-					return key, true
-				}
-				expectKey = false
-			}
-			i = j
-		}
+// parseObject decodes line l as a JSON object, keeping key order; the error
+// names the line.
+func parseObject(l line) (*object, error) {
+	dec := json.NewDecoder(bytes.NewReader(l.data))
+	dec.UseNumber()
+	v, err := decodeValue(dec)
+	obj, ok := v.(*object)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("line %d: %w: not a JSON object: %v", l.no, fileio.ErrCorrupt, err)
 	}
-	return "", false
+	return obj, nil
 }
 
 // hasLoneSurrogate reports whether the JSON text b holds a \u escape of a
