@@ -306,41 +306,11 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 	defer cancelRun()
 	var jobCancelled atomic.Bool
 	hbCtx, stopHB := context.WithCancel(ctx)
-	// The runner reports its counts into counts; each beat stores them
-	// (when they moved) for status to show the rows within the task, until
-	// the task's result supersedes them.
-	var counts taskCounts
-	runCtx = withTaskCounts(runCtx, &counts)
-	started := time.Now().UTC()
-	var progMu sync.Mutex
-	published, progDone := int64(-1), false
-	publish := func() {
-		progMu.Lock()
-		defer progMu.Unlock()
-		rows := counts.rows.Load()
-		if progDone || rows == published {
-			return
-		}
-		p := schemas.TaskProgress{Schema: schemas.TaskProgressV1, JobID: task.JobID, Index: task.Index, Worker: w.cfg.ID,
-			Rows: rows, TotalRows: task.Rows, Tokens: counts.tokens.Load(), StartedAt: started, UpdatedAt: time.Now().UTC()}
-		if err := putJSON(hbCtx, kv, progressKey(task.JobID, task.Index), p); err != nil {
-			log.Debug("progress not stored", "err", err)
-			return
-		}
-		published = rows
-	}
-	endProgress := func() {
-		progMu.Lock()
-		defer progMu.Unlock()
-		progDone = true
-		if published < 0 {
-			return
-		}
-		if err := kv.Delete(ctx, progressKey(task.JobID, task.Index)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			log.Debug("progress entry not removed", "err", err)
-		}
-	}
-	defer endProgress()
+	// The runner reports its counts; each beat stores them for status to
+	// show the rows within the task, until the task's result supersedes them.
+	prog := newTaskProgress(kv, task, w.cfg.ID, log)
+	runCtx = withTaskCounts(runCtx, &prog.counts)
+	defer prog.end(ctx)
 	var hbDone sync.WaitGroup
 	hbDone.Add(1)
 	go func() {
@@ -355,7 +325,7 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 				if err := msg.InProgress(); err != nil {
 					log.Debug("heartbeat failed", "err", err)
 				}
-				publish()
+				prog.publish(hbCtx)
 				if st, _, err := getStatus(hbCtx, kv, task.JobID); err == nil && st.State == schemas.StateCancelled {
 					jobCancelled.Store(true)
 					cancelRun()
@@ -419,7 +389,7 @@ func (w *Worker) handle(ctx context.Context, kv jetstream.KeyValue, msg jetstrea
 		w.fail(ctx, kv, msg, task, deliveries, err, log)
 		return
 	}
-	endProgress()
+	prog.end(ctx)
 	if err := w.maybeFinish(ctx, kv, task, outDir); err != nil {
 		log.Warn("job not finished yet", "err", err)
 		_ = msg.NakWithDelay(w.cfg.Layout.AckWait / 2)
